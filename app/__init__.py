@@ -1,0 +1,40 @@
+"""objmgr: hands out the objects 1..n of named pools, one holder at a time."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from .config import Settings
+from .pool.errors import StoreUnavailable
+from .service import LeaseService
+from .stores import open_store
+from .version import __version__
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The WSGI app; gunicorn calls it once in each worker."""
+    settings = Settings.from_env() if settings is None else settings
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = open_store(settings.store, default_pool=("default", settings.pool_size))
+    try:
+        store.ensure_pool("default", settings.pool_size)
+    except StoreUnavailable as error:
+        # Serve anyway: /readyz says 503 until the store answers.
+        log.warning("store not ready at start: %s", error.message)
+    service = LeaseService(store, max_wait=settings.max_wait)
+    app.extensions["objmgr"] = service
+    app.extensions["objmgr.settings"] = settings
+
+    from . import api
+
+    api.register(app, settings, service)
+    return app
+
+
+__all__ = ["Settings", "__version__", "create_app"]

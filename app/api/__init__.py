@@ -1,0 +1,35 @@
+"""The HTTP face of objmgr: `/graphql`, its playground assets, the probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from ..config import Settings
+from ..service import LeaseService
+from .auth import Authenticator
+from .errors import register_error_handlers
+from .health import bp as health
+from .schema import schema
+from .view import ObjmgrGraphQLView
+
+
+def register(app: Flask, settings: Settings, service: LeaseService) -> None:
+    graphql = Blueprint(
+        "graphql",
+        __name__,
+        static_folder="static",
+        static_url_path="/static",
+        url_prefix="/graphql",
+    )
+    view = ObjmgrGraphQLView.as_view(
+        "graphql",
+        schema=schema.graphql_schema,
+        service=service,
+        authenticator=Authenticator(settings.tokens, settings.admins, settings.auth_on),
+        graphiql=settings.graphiql,
+        introspection=settings.introspection,
+    )
+    graphql.add_url_rule("", view_func=view, methods=["GET", "POST"])
+    app.register_blueprint(graphql)
+    app.register_blueprint(health)
+    register_error_handlers(app)

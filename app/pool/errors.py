@@ -1,0 +1,94 @@
+"""The failures a client can be told about, one class per `ErrorCode`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    POOL_EXHAUSTED = "POOL_EXHAUSTED"
+    ACQUIRE_TIMEOUT = "ACQUIRE_TIMEOUT"
+    NOT_ALLOCATED = "NOT_ALLOCATED"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    NOT_OWNER = "NOT_OWNER"
+    STALE_TOKEN = "STALE_TOKEN"
+    POOL_NOT_FOUND = "POOL_NOT_FOUND"
+    POOL_EXISTS = "POOL_EXISTS"
+    POOL_IN_USE = "POOL_IN_USE"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    FORBIDDEN = "FORBIDDEN"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+class PoolError(Exception):
+    """A request the pool cannot grant; nothing was changed."""
+
+    code: ErrorCode
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PoolExhausted(PoolError):
+    code = ErrorCode.POOL_EXHAUSTED
+
+
+class AcquireTimeout(PoolError):
+    code = ErrorCode.ACQUIRE_TIMEOUT
+
+
+class NotAllocated(PoolError):
+    code = ErrorCode.NOT_ALLOCATED
+
+
+class OutOfRange(PoolError):
+    code = ErrorCode.OUT_OF_RANGE
+
+
+class NotOwner(PoolError):
+    code = ErrorCode.NOT_OWNER
+
+
+class StaleToken(PoolError):
+    code = ErrorCode.STALE_TOKEN
+
+
+class PoolNotFound(PoolError):
+    code = ErrorCode.POOL_NOT_FOUND
+
+
+class PoolExists(PoolError):
+    code = ErrorCode.POOL_EXISTS
+
+
+class PoolInUse(PoolError):
+    code = ErrorCode.POOL_IN_USE
+
+
+class BadUserInput(PoolError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class Forbidden(PoolError):
+    code = ErrorCode.FORBIDDEN
+
+
+class StoreUnavailable(PoolError):
+    code = ErrorCode.STORE_UNAVAILABLE
+
+
+def pool_not_found(name: str) -> PoolNotFound:
+    return PoolNotFound(f"there is no pool named {name!r}")
+
+
+def exhausted(name: str) -> PoolExhausted:
+    return PoolExhausted(f"every object of pool {name!r} is in use")
+
+
+def out_of_range(name: str, obj: int, size: int) -> OutOfRange:
+    return OutOfRange(f"object {obj} is outside 1..{size} of pool {name!r}")
+
+
+def not_allocated(name: str, obj: int) -> NotAllocated:
+    return NotAllocated(f"object {obj} of pool {name!r} is not held")

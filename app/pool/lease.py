@@ -1,0 +1,80 @@
+"""Leases and the rules of who may free or renew one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import NotOwner, StaleToken
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One object held by one holder. Times are seconds since the epoch."""
+
+    pool: str
+    obj: int
+    token: int
+    owner: str | None
+    label: str | None
+    acquired_at: float
+    expires_at: float | None
+    ttl: float | None
+    request_id: str | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def renewed(self, now: float, ttl: float | None) -> Lease:
+        ttl = self.ttl if ttl is None else ttl
+        expires_at = None if ttl is None else now + ttl
+        return Lease(
+            self.pool,
+            self.obj,
+            self.token,
+            self.owner,
+            self.label,
+            self.acquired_at,
+            expires_at,
+            ttl,
+            self.request_id,
+        )
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    name: str
+    size: int
+    in_use: int
+    available: int
+    waiting: int
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking. With auth off every caller is an admin with no name."""
+
+    principal: str | None = None
+    is_admin: bool = True
+
+
+@dataclass(frozen=True)
+class AcquireRequest:
+    pool: str
+    owner: str | None = None
+    label: str | None = None
+    ttl: float | None = None
+    request_id: str | None = None
+
+
+def check_release(lease: Lease, caller: Caller, token: int | None) -> None:
+    """Raise unless `caller` may free or renew `lease` with `token`.
+
+    Ownership is checked before the token so that a stranger learns nothing
+    about another holder's token.
+    """
+    if not caller.is_admin and lease.owner != caller.principal:
+        raise NotOwner(f"object {lease.obj} of pool {lease.pool!r} is held by another principal")
+    if token is not None and token != lease.token:
+        raise StaleToken(
+            f"token {token} is not the current token of object {lease.obj} of pool {lease.pool!r}"
+        )

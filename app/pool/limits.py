@@ -1,0 +1,84 @@
+"""Bounds on every value a client sends, checked before any store is touched."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import BadUserInput
+
+MAX_INT = 2**31 - 1
+MAX_LABEL = 256
+MAX_OWNER = 256
+MAX_REQUEST_ID = 128
+MAX_PAGE = 1000
+# One year: long enough for any lease, short enough that now + ttl stays exact.
+MAX_TTL = 365 * 24 * 3600.0
+# Pool names go into SQL parameters and Redis keys (inside a `{...}` hash tag),
+# so braces and whitespace are kept out.
+POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def pool_name(name: str) -> str:
+    if not POOL_NAME.fullmatch(name):
+        raise BadUserInput(
+            f"pool name {name[:80]!r} must be 1-64 characters of letters, digits, "
+            "'_', '.', ':' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def pool_size(size: int) -> int:
+    if not 1 <= size <= MAX_INT:
+        raise BadUserInput(f"size must be between 1 and {MAX_INT}, got {size}")
+    return size
+
+
+def ttl(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0 or value > MAX_TTL:
+        raise BadUserInput(f"ttl must be more than 0 and at most {MAX_TTL:g} seconds, got {value}")
+    return float(value)
+
+
+def wait(value: float | None, cap: float) -> float:
+    if value is None:
+        return 0.0
+    if not math.isfinite(value) or value < 0:
+        raise BadUserInput(f"wait must be 0 or more seconds, got {value}")
+    return min(float(value), cap)
+
+
+def text(field: str, value: str | None, limit: int) -> str | None:
+    if value is not None and len(value) > limit:
+        raise BadUserInput(f"{field} must be at most {limit} characters, got {len(value)}")
+    return value
+
+
+def label(value: str | None) -> str | None:
+    return text("label", value, MAX_LABEL)
+
+
+def owner(value: str | None) -> str | None:
+    return text("owner", value, MAX_OWNER)
+
+
+def request_id(value: str | None) -> str | None:
+    if value == "":
+        raise BadUserInput("requestId must not be empty")
+    return text("requestId", value, MAX_REQUEST_ID)
+
+
+def page(first: int, after: int) -> tuple[int, int]:
+    if not 0 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 0 and {MAX_PAGE}, got {first}")
+    if after < 0:
+        raise BadUserInput(f"after must be 0 or more, got {after}")
+    return first, after
+
+
+def token(value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise BadUserInput(f"token must be a positive integer, got {value}")
+    return value

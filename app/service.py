@@ -1,0 +1,114 @@
+"""What the API calls: checks input and roles, then asks the store.
+
+Kept apart from the store so that every store gets the same validation, the
+same authorization and the same waiting discipline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from .pool import limits
+from .pool.errors import AcquireTimeout, Forbidden, PoolExhausted
+from .pool.lease import AcquireRequest, Caller, Lease, PoolStats
+from .stores.base import Store
+
+
+class LeaseService:
+    def __init__(
+        self,
+        store: Store,
+        max_wait: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.max_wait = max_wait
+        self._monotonic = monotonic
+
+    # leases -------------------------------------------------------------
+    def acquire(
+        self,
+        caller: Caller,
+        pool: str = "default",
+        owner: str | None = None,
+        label: str | None = None,
+        ttl: float | None = None,
+        wait: float | None = None,
+        request_id: str | None = None,
+    ) -> Lease:
+        request = AcquireRequest(
+            pool=limits.pool_name(pool),
+            owner=caller.principal if caller.principal is not None else limits.owner(owner),
+            label=limits.label(label),
+            ttl=limits.ttl(ttl),
+            request_id=limits.request_id(request_id),
+        )
+        seconds = limits.wait(wait, self.max_wait)
+        try:
+            return self.store.acquire(request)
+        except PoolExhausted:
+            if seconds <= 0:
+                raise
+        return self._wait_for_object(request, seconds)
+
+    def _wait_for_object(self, request: AcquireRequest, seconds: float) -> Lease:
+        deadline = self._monotonic() + seconds
+        ticket = self.store.join_queue(request.pool)
+        try:
+            while True:
+                try:
+                    return self.store.acquire(request, ticket)
+                except PoolExhausted:
+                    remaining = deadline - self._monotonic()
+                    if remaining <= 0:
+                        break
+                    self.store.wait_for_change(ticket, remaining)
+        finally:
+            self.store.leave_queue(ticket)
+        raise AcquireTimeout(
+            f"no object of pool {request.pool!r} came free within {seconds:g} seconds"
+        )
+
+    def free(
+        self, caller: Caller, obj: int, pool: str = "default", token: int | None = None
+    ) -> int:
+        return self.store.free(limits.pool_name(pool), obj, caller, limits.token(token))
+
+    def renew(
+        self, caller: Caller, obj: int, token: int, pool: str = "default", ttl: float | None = None
+    ) -> Lease:
+        return self.store.renew(
+            limits.pool_name(pool), obj, limits.token(token), caller, limits.ttl(ttl)
+        )
+
+    def lease(self, obj: int, pool: str = "default") -> Lease | None:
+        return self.store.lease(limits.pool_name(pool), obj)
+
+    def leases(self, pool: str, first: int = 100, after: int = 0) -> list[Lease]:
+        first, after = limits.page(first, after)
+        return self.store.leases(limits.pool_name(pool), first, after)
+
+    # pools --------------------------------------------------------------
+    def pool(self, name: str = "default") -> PoolStats | None:
+        return self.store.pool(limits.pool_name(name))
+
+    def pools(self) -> list[PoolStats]:
+        return self.store.pools()
+
+    def create_pool(self, caller: Caller, name: str, size: int) -> PoolStats:
+        self._require_admin(caller, "create")
+        return self.store.create_pool(limits.pool_name(name), limits.pool_size(size))
+
+    def resize_pool(self, caller: Caller, name: str, size: int) -> PoolStats:
+        self._require_admin(caller, "resize")
+        return self.store.resize_pool(limits.pool_name(name), limits.pool_size(size))
+
+    def delete_pool(self, caller: Caller, name: str, force: bool = False) -> PoolStats:
+        self._require_admin(caller, "delete")
+        return self.store.delete_pool(limits.pool_name(name), force)
+
+    @staticmethod
+    def _require_admin(caller: Caller, verb: str) -> None:
+        if not caller.is_admin:
+            raise Forbidden(f"principal {caller.principal!r} may not {verb} pools")

@@ -1,0 +1,27 @@
+"""Where pools live. `open_store` picks one from an `OBJMGR_STORE` URL."""
+
+from __future__ import annotations
+
+from .base import Store, Ticket
+
+SCHEMES = ("sqlite:///", "redis://", "memory://")
+
+
+def open_store(url: str, default_pool: tuple[str, int] | None = None) -> Store:
+    """The store an `OBJMGR_STORE` URL names; `default_pool` is created on connect."""
+    if url == "memory://":
+        from .memory import MemoryStore
+
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite:///"), default_pool=default_pool)
+    if url.startswith("redis://"):
+        from .redis import RedisStore
+
+        return RedisStore(url, default_pool=default_pool)
+    raise ValueError(f"unknown store {url!r}: expected one of {', '.join(SCHEMES)}")
+
+
+__all__ = ["Store", "Ticket", "open_store"]
