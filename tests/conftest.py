@@ -1,0 +1,83 @@
+"""Shared fixtures: a clock the tests move, and a store of every kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.service import LeaseService
+from app.stores.base import Store
+from app.stores.memory import MemoryStore
+from app.stores.sqlite import SQLiteStore
+
+
+class Clock:
+    """Seconds since the epoch that move only when a test says so."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+StoreFactory = Callable[[], Store]
+
+STORE_KINDS = ["memory", "sqlite"]
+
+
+def _factory(
+    kind: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> StoreFactory:
+    if kind == "memory":
+        shared = MemoryStore(clock=clock)
+        return lambda: shared
+    if kind == "sqlite":
+        path = tmp_path / "objmgr.sqlite3"
+        return lambda: SQLiteStore(path, clock=clock)
+    if kind == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        from app.stores.redis import RedisStore
+
+        return lambda: RedisStore(redis_url, clock=clock)
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: Clock
+) -> Iterator[StoreFactory]:
+    """Opens stores that share one state, as workers or hosts do."""
+    opened: list[Store] = []
+    make = _factory(request.param, tmp_path, clock, request)
+
+    def open_one() -> Store:
+        store = make()
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> Store:
+    store = store_factory()
+    store.ensure_pool("default", 10)
+    return store
+
+
+@pytest.fixture
+def service(store: Store) -> LeaseService:
+    return LeaseService(store, max_wait=5.0)
