@@ -1,4 +1,4 @@
-"""Shared fixtures: a clock the tests move, and a store of every kind."""
+"""Shared fixtures: a clock the tests move, a real redis-server, and a store of every kind."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from app.service import LeaseService
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
+
+from .redis_server import RedisServer
 
 
 class Clock:
@@ -33,7 +35,47 @@ def clock() -> Clock:
 
 StoreFactory = Callable[[], Store]
 
-STORE_KINDS = ["memory", "sqlite"]
+STORE_KINDS = ["memory", "sqlite", "redis"]
+
+
+def launch_redis(datadir: Path) -> RedisServer:
+    """A started redis-server; another free port if the one picked was taken meanwhile."""
+    for attempt in range(3):
+        server = RedisServer(datadir)
+        try:
+            server.start()
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, not the one a developer may run on 6379."""
+    server = launch_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's server, emptied, at db 0."""
+    if not redis_server.running:  # a test that killed it and failed before starting it again
+        redis_server.start()
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test alone, free to be killed, paused and restarted."""
+    server = launch_redis(tmp_path / "redis")
+    yield server
+    server.stop()
 
 
 def _factory(

@@ -10,7 +10,11 @@ from app.config import ConfigError, Settings
 def test_the_defaults_serve_sqlite_on_loopback_without_auth() -> None:
     settings = Settings.from_env({})
     assert settings.store == "sqlite:///./var/objmgr.sqlite3"
-    assert (settings.pool_size, settings.env, settings.bind) == (100, "development", "127.0.0.1:5000")
+    assert (settings.pool_size, settings.env, settings.bind) == (
+        100,
+        "development",
+        "127.0.0.1:5000",
+    )
     assert (settings.workers, settings.max_wait) == (2, 30.0)
     assert not settings.auth_on and settings.is_admin(None)
     assert settings.graphiql and settings.introspection

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -19,6 +20,7 @@ from app.pool.lease import Caller
 from app.service import LeaseService
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
+from app.stores.redis import RedisStore
 from app.stores.sqlite import SQLiteStore
 
 from .conftest import Clock
@@ -176,7 +178,10 @@ class LeaseMachine(RuleBasedStateMachine):
             (x.obj, x.token, x.owner) for _, x in sorted(self.model.held.items())
         ]
         stats = self.service.pool()
-        assert (stats.in_use, stats.available) == (len(self.model.held), SIZE - len(self.model.held))
+        assert (stats.in_use, stats.available) == (
+            len(self.model.held),
+            SIZE - len(self.model.held),
+        )
 
 
 class MemoryLeases(LeaseMachine):
@@ -194,9 +199,27 @@ class SQLiteLeases(LeaseMachine):
         self._dir.cleanup()
 
 
+class RedisLeases(LeaseMachine):
+    url = ""  # set by the fixture below: a state machine gets no fixtures of its own
+
+    def make_store(self, clock: Clock) -> Store:
+        with redis.Redis.from_url(self.url) as client:
+            client.flushdb()  # hypothesis runs many examples in one test
+        return RedisStore(self.url, clock=clock)
+
+
 TestMemoryLeases = MemoryLeases.TestCase
 TestSQLiteLeases = SQLiteLeases.TestCase
+TestRedisLeases = RedisLeases.TestCase
 TestSQLiteLeases.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+TestRedisLeases.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
 TestMemoryLeases.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
+
+
+@pytest.fixture(autouse=True)
+def _redis_for_the_machine(request: pytest.FixtureRequest) -> None:
+    if request.cls is TestRedisLeases:
+        RedisLeases.url = request.getfixturevalue("redis_url")
+
 
 __all__ = ["pytest"]

@@ -393,21 +393,28 @@ class SQLiteStore(Store):
                 "SELECT p.size, p.next_fresh, "
                 "  (SELECT min(id) FROM waiters WHERE pool = p.name AND seen_at > :alive), "
                 "  EXISTS (SELECT 1 FROM free_objects WHERE pool = p.name AND obj <= p.size), "
-                "  EXISTS (SELECT 1 FROM leases WHERE pool = p.name AND expires_at <= :now) "
+                "  EXISTS (SELECT 1 FROM leases WHERE pool = p.name AND expires_at <= :now), "
+                "  EXISTS (SELECT 1 FROM leases WHERE pool = p.name AND request_id = :request "
+                "          AND owner IS :owner) "
                 "FROM pools p WHERE p.name = :pool",
-                {"pool": request.pool, "now": now, "alive": now - WAITER_LIVENESS},
+                {
+                    "pool": request.pool,
+                    "now": now,
+                    "alive": now - WAITER_LIVENESS,
+                    "request": request.request_id,
+                    "owner": request.owner,
+                },
             ).fetchone()
             if row is None:
                 raise pool_not_found(request.pool)
-            size, next_fresh, head, has_free, has_expired = row
-            if head in (None, ticket.id) and (next_fresh <= size or has_free or has_expired):
-                return True
-            if request.request_id is not None:
-                return True
             if now - self._heartbeats.get(ticket.id, 0.0) >= WAITER_HEARTBEAT:
                 self._heartbeats[ticket.id] = now
                 conn.execute("UPDATE waiters SET seen_at = ? WHERE id = ?", (now, ticket.id))
-            return False
+            size, next_fresh, head, has_free, has_expired, granted_to_request = row
+            # A retry may find its lease granted to the first attempt meanwhile.
+            return bool(granted_to_request) or (
+                head in (None, ticket.id) and (next_fresh <= size or has_free or has_expired)
+            )
 
     def _remove_ticket(self, conn: sqlite3.Connection, ticket: Ticket | None) -> None:
         if ticket is not None:
