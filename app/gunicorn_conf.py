@@ -8,6 +8,7 @@ instead of a crash loop of workers.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from app.config import ConfigError, Settings
 
@@ -29,4 +30,21 @@ accesslog = "-"
 errorlog = "-"
 loglevel = "info"
 proc_name = "objmgr"
+# gunicorn's control socket defaults to one path per user, which a second
+# objmgr on the host would take over; nothing here uses it.
+control_socket_disable = True
 wsgi_app = "app:create_app()"
+
+
+def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None:
+    """Keep memory:// at one worker when asked for more at run time (SIGTTIN, gunicornc).
+
+    A second worker would have pools of its own and hand out the same objects
+    and tokens as the first; the check at start cannot see this later change.
+    """
+    if _settings.store == "memory://" and new_value > 1:
+        server.log.error(
+            "objmgr: the memory:// store lives in one process; staying at 1 worker "
+            "(use a sqlite:/// or redis:// store to run more)"
+        )
+        server.num_workers = 1

@@ -36,7 +36,14 @@ class LeaseService:
         ttl: float | None = None,
         wait: float | None = None,
         request_id: str | None = None,
+        still_wanted: Callable[[], bool] = lambda: True,
     ) -> Lease:
+        """Grant an object, waiting up to `wait` seconds in the pool's queue.
+
+        `still_wanted` is asked before every try while waiting: a waiter whose
+        client hung up leaves the queue instead of taking an object nobody
+        would ever be told about.
+        """
         request = AcquireRequest(
             pool=limits.pool_name(pool),
             owner=caller.principal if caller.principal is not None else limits.owner(owner),
@@ -50,13 +57,15 @@ class LeaseService:
         except PoolExhausted:
             if seconds <= 0:
                 raise
-        return self._wait_for_object(request, seconds)
+        return self._wait_for_object(request, seconds, still_wanted)
 
-    def _wait_for_object(self, request: AcquireRequest, seconds: float) -> Lease:
+    def _wait_for_object(
+        self, request: AcquireRequest, seconds: float, still_wanted: Callable[[], bool]
+    ) -> Lease:
         deadline = self._monotonic() + seconds
         ticket = self.store.join_queue(request.pool)
         try:
-            while True:
+            while still_wanted():
                 try:
                     return self.store.acquire(request, ticket)
                 except PoolExhausted:

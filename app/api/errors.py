@@ -17,10 +17,14 @@ def error_response(
     return response
 
 
+# The same code as /graphql gives for its own 413 (a query over 64 KiB).
+CODES = {413: "PAYLOAD_TOO_LARGE"}
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        code = (error.name or "error").upper().replace(" ", "_")
+        code = CODES.get(error.code or 0) or (error.name or "error").upper().replace(" ", "_")
         response = error_response(error.code or 500, error.description or error.name, code)
         if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)

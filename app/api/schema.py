@@ -251,7 +251,9 @@ class Mutation(graphene.ObjectType):
         return payload(
             AcquireObjectPayload,
             "lease",
-            lambda: _service(info).acquire(caller, pool, **options),
+            lambda: _service(info).acquire(
+                caller, pool, still_wanted=info.context["client_connected"], **options
+            ),
         )
 
     @staticmethod

@@ -9,7 +9,11 @@ document text is parsed and validated once per worker.
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import select
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +93,9 @@ def _with_code(error: GraphQLError, code: str) -> GraphQLError:
 
 class ObjmgrGraphQLView(GraphQLView):
     request_adapter_class = RequestAdapter
+    # One instance serves every request of the worker (it keeps no per-request state):
+    # otherwise Flask builds a new view, and with it an empty document cache, per request.
+    init_every_request = False
 
     def __init__(
         self,
@@ -122,6 +129,18 @@ class ObjmgrGraphQLView(GraphQLView):
             code = HTTP_CODES.get(error.status_code, "BAD_REQUEST")
             return error_response(error.status_code, error.reason, code, headers)
 
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError):
+            # Nested deeper than the decoder's stack, or an integer longer than
+            # Python converts: a client error, never a 500.
+            raise HTTPException(
+                400, "the JSON is nested too deeply or holds a number too long to read"
+            ) from None
+
     def render_graphql_ide(self, request: Request, request_data: Any) -> Response:
         return Response(_graphiql_page(), content_type="text/html; charset=utf-8")
 
@@ -131,6 +150,7 @@ class ObjmgrGraphQLView(GraphQLView):
             "response": response,
             "caller": g.caller,
             "service": self.service,
+            "client_connected": _client_connected(request.environ),
         }
 
     def get_graphql_request_data(
@@ -223,6 +243,27 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
             extensions["code"] = "INTERNAL_SERVER_ERROR"
     formatted["extensions"] = extensions
     return formatted
+
+
+def _client_connected(environ: dict[str, Any]) -> Callable[[], bool]:
+    """Whether the client of this request still listens, asked without blocking.
+
+    A closed connection reads as ready with nothing to read. gunicorn hands
+    the socket over in the WSGI environ; without it (the test client) the
+    client is taken to be there.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is None:
+        return lambda: True
+
+    def connected() -> bool:
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+        except (OSError, ValueError):
+            return False
+
+    return connected
 
 
 @functools.lru_cache(maxsize=1)

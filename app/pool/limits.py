@@ -51,8 +51,15 @@ def wait(value: float | None, cap: float) -> float:
 
 
 def text(field: str, value: str | None, limit: int) -> str | None:
-    if value is not None and len(value) > limit:
+    if value is None:
+        return None
+    if len(value) > limit:
         raise BadUserInput(f"{field} must be at most {limit} characters, got {len(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can escape a lone surrogate; no store can keep one as text.
+        raise BadUserInput(f"{field} holds a lone surrogate, which is not Unicode text") from None
     return value
 
 

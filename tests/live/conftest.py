@@ -1,0 +1,39 @@
+"""Fixtures that start real gunicorn servers and always kill them afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .support import LiveServer
+
+ServerFactory = Callable[[], LiveServer]
+
+
+@pytest.fixture
+def live_servers(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Makes `LiveServer`s (each with its own port and SQLite file); kills them all at teardown."""
+    servers: list[LiveServer] = []
+
+    def make() -> LiveServer:
+        server = LiveServer(tmp_path / f"server{len(servers)}")
+        servers.append(server)
+        return server
+
+    yield make
+    errors = []
+    for server in servers:
+        try:
+            server.close()
+        except Exception as error:  # teardown goes on for the other servers
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def live_server(live_servers: ServerFactory) -> LiveServer:
+    """A server not started yet: the test starts it with the environment it needs."""
+    return live_servers()
