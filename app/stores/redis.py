@@ -100,8 +100,8 @@ from ..pool.errors import (
 from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from .base import Store, Ticket
 
-WAITER_LIVENESS = 3.0
-WAITER_HEARTBEAT = 0.5
+WAITER_LIVENESS = 1.0
+WAITER_HEARTBEAT = 0.2
 
 POOLS_KEY = "objmgr:pools"
 STORE_MARK = "objmgr:initialized"

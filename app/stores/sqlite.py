@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 
 from ..pool.errors import (
     PoolExists,
@@ -47,9 +48,12 @@ from ..pool.errors import (
 )
 from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from .base import Store, Ticket
+from .group_commit import Change, GroupCommitter
 
-WAITER_LIVENESS = 3.0
-WAITER_HEARTBEAT = 0.5
+T = TypeVar("T")
+
+WAITER_LIVENESS = 1.0
+WAITER_HEARTBEAT = 0.2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -114,19 +118,16 @@ class SQLiteStore(Store):
         self._busy_timeout = busy_timeout
         self._clock = clock
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        self._reader_conn: sqlite3.Connection | None = None
+        self._reader_pid = 0
+        self._schema_ready = False
+        self._committer = GroupCommitter(
+            self._open_writer, self.path.with_name(self.path.name + ".lock")
+        )
         self._heartbeats: dict[int, float] = {}
 
-    # connection ---------------------------------------------------------
-    def _connection(self) -> sqlite3.Connection:
-        # A connection must not cross a fork: gunicorn workers each open their own.
-        if self._conn is None or self._pid != os.getpid():
-            self._conn = self._open()
-            self._pid = os.getpid()
-        return self._conn
-
-    def _open(self) -> sqlite3.Connection:
+    # connections --------------------------------------------------------
+    def _open_writer(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
@@ -147,42 +148,50 @@ class SQLiteStore(Store):
             raise
         return conn
 
+    def _reader(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: gunicorn workers each open their own.
+        if self._reader_conn is None or self._reader_pid != os.getpid():
+            if not self._schema_ready:
+                self._transact(lambda conn: None)
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA query_only=1")
+            self._reader_conn, self._reader_pid = conn, os.getpid()
+        return self._reader_conn
+
+    def _transact(self, change: Change[T]) -> T:
+        """Run `change` in a write transaction; answer once it is durable."""
+        with self._unavailable_on_error():
+            result = self._committer.run(change)
+        self._schema_ready = True
+        return result
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._unavailable_on_error():
-            yield self._connection()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._unavailable_on_error():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            yield self._reader()
 
     @contextmanager
     def _unavailable_on_error(self) -> Iterator[None]:
         try:
             yield
         except sqlite3.Error as error:
-            self._drop_connection()
+            self._drop_reader()
             raise StoreUnavailable(f"the SQLite store cannot be used: {error}") from error
         except OSError as error:
             raise StoreUnavailable(f"the SQLite store cannot be opened: {error}") from error
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
+    def _drop_reader(self) -> None:
+        if self._reader_conn is not None and self._reader_pid == os.getpid():
             with suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None
+                self._reader_conn.close()
+        self._reader_conn = None
 
     def close(self) -> None:
         with self._lock:
-            self._drop_connection()
+            self._drop_reader()
+        self._committer.close()
 
     # helpers ------------------------------------------------------------
     @staticmethod
@@ -231,15 +240,17 @@ class SQLiteStore(Store):
 
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
                 (name, size, self._clock()),
             )
 
+        return self._transact(change)
+
     def create_pool(self, name: str, size: int) -> PoolStats:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> PoolStats:
             now = self._clock()
             try:
                 conn.execute(
@@ -250,16 +261,20 @@ class SQLiteStore(Store):
                 raise PoolExists(f"pool {name!r} exists already") from None
             return PoolStats(name, size, 0, size, 0)
 
+        return self._transact(change)
+
     def resize_pool(self, name: str, size: int) -> PoolStats:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> PoolStats:
             now = self._clock()
             self._size(conn, name)
             self._reclaim(conn, name, now)
             conn.execute("UPDATE pools SET size = ? WHERE name = ?", (size, name))
             return self._stats(conn, name, size, now)
 
+        return self._transact(change)
+
     def delete_pool(self, name: str, force: bool) -> PoolStats:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> PoolStats:
             now = self._clock()
             size, _ = self._size(conn, name)
             self._reclaim(conn, name, now)
@@ -277,6 +292,8 @@ class SQLiteStore(Store):
             ):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
             return stats
+
+        return self._transact(change)
 
     def pool(self, name: str) -> PoolStats | None:
         with self._read() as conn:
@@ -314,7 +331,8 @@ class SQLiteStore(Store):
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
         if ticket is not None and not self._worth_a_write(request, ticket):
             raise exhausted(request.pool)
-        with self._write() as conn:
+
+        def change(conn: sqlite3.Connection) -> Lease:
             now = self._clock()
             pool = request.pool
             size, next_fresh = self._size(conn, pool)
@@ -380,6 +398,8 @@ class SQLiteStore(Store):
             self._remove_ticket(conn, ticket)
             return lease
 
+        return self._transact(change)
+
     def _worth_a_write(self, request: AcquireRequest, ticket: Ticket) -> bool:
         """Whether a waiter's next try could succeed, asked without a write lock.
 
@@ -405,16 +425,20 @@ class SQLiteStore(Store):
                     "owner": request.owner,
                 },
             ).fetchone()
-            if row is None:
-                raise pool_not_found(request.pool)
-            if now - self._heartbeats.get(ticket.id, 0.0) >= WAITER_HEARTBEAT:
-                self._heartbeats[ticket.id] = now
-                conn.execute("UPDATE waiters SET seen_at = ? WHERE id = ?", (now, ticket.id))
-            size, next_fresh, head, has_free, has_expired, granted_to_request = row
-            # A retry may find its lease granted to the first attempt meanwhile.
-            return bool(granted_to_request) or (
-                head in (None, ticket.id) and (next_fresh <= size or has_free or has_expired)
+        if row is None:
+            raise pool_not_found(request.pool)
+        if now - self._heartbeats.get(ticket.id, 0.0) >= WAITER_HEARTBEAT:
+            self._heartbeats[ticket.id] = now
+            self._transact(
+                lambda conn: conn.execute(
+                    "UPDATE waiters SET seen_at = ? WHERE id = ?", (now, ticket.id)
+                )
             )
+        size, next_fresh, head, has_free, has_expired, granted_to_request = row
+        # A retry may find its lease granted to the first attempt meanwhile.
+        return bool(granted_to_request) or (
+            head in (None, ticket.id) and (next_fresh <= size or has_free or has_expired)
+        )
 
     def _remove_ticket(self, conn: sqlite3.Connection, ticket: Ticket | None) -> None:
         if ticket is not None:
@@ -422,15 +446,17 @@ class SQLiteStore(Store):
             self._heartbeats.pop(ticket.id, None)
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> int:
             lease = self._held(conn, pool, obj, self._clock())
             check_release(lease, caller, token)
             conn.execute("DELETE FROM leases WHERE pool = ? AND obj = ?", (pool, obj))
             conn.execute("INSERT INTO free_objects (pool, obj) VALUES (?, ?)", (pool, obj))
             return obj
 
+        return self._transact(change)
+
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> Lease:
             now = self._clock()
             lease = self._held(conn, pool, obj, now)
             check_release(lease, caller, token)
@@ -441,9 +467,11 @@ class SQLiteStore(Store):
             )
             return renewed
 
+        return self._transact(change)
+
     # waiting ------------------------------------------------------------
     def join_queue(self, pool: str) -> Ticket:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> Ticket:
             now = self._clock()
             self._size(conn, pool)
             # Waiters dead for long are forgotten here rather than by a sweeper.
@@ -457,9 +485,13 @@ class SQLiteStore(Store):
             self._heartbeats[ticket_id] = now
             return Ticket(pool, ticket_id)
 
+        return self._transact(change)
+
     def leave_queue(self, ticket: Ticket) -> None:
-        with self._write() as conn:
+        def change(conn: sqlite3.Connection) -> None:
             self._remove_ticket(conn, ticket)
+
+        return self._transact(change)
 
     def wait_for_change(self, ticket: Ticket, timeout: float) -> None:
         # SQLite cannot notify another process, so waiters poll.

@@ -362,6 +362,12 @@ class LiveServer:
         self._kill_group()
         wait_until(lambda: not any(alive(pid) for pid in workers), STOP_TIMEOUT, "workers to die")
 
+    def kill_worker(self, pid: int) -> None:
+        """SIGKILL one worker, as the OOM killer would; the master forks a new one."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not alive(pid), STOP_TIMEOUT, f"worker {pid} to die")
+
     def _kill_group(self) -> None:
         assert self.process is not None
         with contextlib.suppress(ProcessLookupError, PermissionError):
