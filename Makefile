@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps bench clean
+.PHONY: install run test lint system-deps tools bench clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,25 +18,34 @@ install: $(INSTALLED)
 run: install
 	$(VENV)/bin/gunicorn --config deploy/gunicorn.conf.py 'app:create_app()'
 
-# redis-server for the Redis store's tests, wrk for the benchmark.
+# Debian packages: redis-server for the Redis store's tests, wrk for the benchmark,
+# shellcheck for deploy/install.sh. newman (npm) runs the Postman collection for real;
+# a check whose tool could not be installed says so and skips.
+SYSTEM_TOOLS := redis-server wrk shellcheck
+NEWMAN := .tools/node_modules/.bin/newman
+
 system-deps:
 	@missing=""; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+tools:
+	@[ -x $(NEWMAN) ] || { echo "installing newman"; \
+		npm install --prefix .tools --no-audit --no-fund --loglevel=error newman@6.2.2 >/dev/null; } \
+		|| echo "warning: newman not installed; the Postman collection runs in the Python runner only"
+
 lint: install
 	$(VENV)/bin/ruff check app tests bench
 	$(VENV)/bin/ruff format --check app tests bench
 
-test: install system-deps lint
+test: install system-deps tools lint
 	$(PY) -m pytest
 
 bench: install system-deps
 	$(PY) bench/acquire_vs_healthz.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis

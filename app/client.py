@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
@@ -34,7 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .version import __version__
+try:
+    from .version import __version__
+except ImportError:  # copied out of the package, as a single file
+    __version__ = "standalone"
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +161,9 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.url = (url or os.environ.get("OBJMGR_URL") or DEFAULT_URL).rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{self.url!r} is not an http:// or https:// URL")
         self.token = token if token is not None else (os.environ.get("OBJMGR_TOKEN") or None)
         self.timeout = timeout
 

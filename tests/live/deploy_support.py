@@ -1,0 +1,108 @@
+"""Run a command a deploy file names (a unit's ExecStart, an image's CMD) as a server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import requests
+
+from .support import START_TIMEOUT, STOP_TIMEOUT, _die_with_parent, poll_until
+
+
+def clean_environment() -> dict[str, str]:
+    """The test process's environment without anything that configures objmgr or gunicorn."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("OBJMGR_", "GUNICORN_")) and name != "PYTHONPATH"
+    }
+
+
+class CommandServer:
+    """One command in its own process group, its output kept in files."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: Path,
+        logs: Path,
+    ) -> None:
+        self.argv = list(argv)
+        self.env = dict(env)
+        # gunicorn's control socket and anything else per-user stays private to the test.
+        self.env.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="objmgr-deploy-"))
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.cwd = cwd
+        self.logs = logs
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with (
+            (self.logs / "stdout.log").open("wb") as out,
+            (self.logs / "stderr.log").open("wb") as err,
+        ):
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        return self.process
+
+    def serve(self, base_url: str) -> None:
+        """Start and wait until `base_url`/healthz answers 200."""
+        process = self.start()
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"{self.argv[0]} exited with {process.returncode}:\n{self.output()}"
+                )
+            try:
+                return requests.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
+            except requests.RequestException:
+                return False
+
+        if not poll_until(healthy, START_TIMEOUT):
+            raise AssertionError(f"{base_url}/healthz never answered:\n{self.output()}")
+
+    def wait(self, timeout: float = START_TIMEOUT) -> int:
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"still running after {timeout}s:\n{self.output()}") from None
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM to the main process only, as systemd's KillMode=mixed and docker stop do."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def output(self) -> str:
+        out = (self.logs / "stdout.log").read_text(errors="replace")
+        err = (self.logs / "stderr.log").read_text(errors="replace")
+        return f"--- stdout ---\n{out[-4000:]}\n--- stderr ---\n{err[-4000:]}"

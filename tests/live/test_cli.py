@@ -1,0 +1,187 @@
+"""The `objmgr` command against a real server: output, refusals and exit statuses."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from app.cli import main
+
+from .support import LiveServer, free_port
+
+pytestmark = pytest.mark.live
+
+OBJMGR = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "objmgr"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path_factory.mktemp("cli"))
+    try:
+        live.start()
+        yield live
+    finally:
+        live.close()
+
+
+class Cli:
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.env: dict[str, str | None] = {"OBJMGR_URL": url, "OBJMGR_TOKEN": token}
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(main, list(args), env=self.env)
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.exit_code == 0, (result.exit_code, result.output)
+        assert result.stderr == ""
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok("--json", *args))
+
+    def refused(self, *args: str, status: int = 1) -> str:
+        result = self(*args)
+        assert result.exit_code == status, (result.exit_code, result.output)
+        assert result.stdout == ""
+        return result.stderr.strip()
+
+
+@pytest.fixture
+def cli(server: LiveServer) -> Cli:
+    return Cli(server.base_url)
+
+
+@pytest.fixture
+def pool(cli: Cli) -> str:
+    name = f"cli-{next(_names)}"
+    assert cli.ok("create-pool", name, "3") == f"created pool {name!r} of 3 objects\n"
+    return name
+
+
+def test_acquire_lease_renew_free(cli: Cli, pool: str) -> None:
+    text = cli.ok("acquire", "--pool", pool, "--owner", "ci-7", "--label", "job 42", "--ttl", "60")
+    assert text.startswith(f"acquired object 1 of pool {pool!r}\n")
+    assert "  owner:    ci-7\n" in text and "  label:    job 42\n" in text
+
+    # --json after the command or before it.
+    second = cli.json("acquire", "--pool", pool, "--request-id", "r-7", "--wait", "1")
+    assert cli.json("acquire", "--pool", pool, "--request-id", "r-7") == second
+    assert set(second) == {"pool", "obj", "owner", "label", "token", "acquiredAt", "expiresAt"}
+    assert second["obj"] == 2 and second["expiresAt"] is None
+    again = json.loads(cli.ok("acquire", "--pool", pool, "--json"))
+    assert again["obj"] == 3
+
+    shown = cli.json("lease", "1", "--pool", pool)
+    assert (shown["owner"], shown["label"]) == ("ci-7", "job 42")
+    assert f"object 1 of pool {pool!r} is held" in cli.ok("lease", "1", "--pool", pool)
+    renewed = cli.json("renew", "1", "--token", str(shown["token"]), "--pool", pool, "--ttl", "300")
+    assert renewed["token"] == shown["token"] and renewed["expiresAt"] > shown["expiresAt"]
+    assert cli.ok("renew", "1", "--token", str(shown["token"]), "--pool", pool).startswith(
+        f"renewed object 1 of pool {pool!r}\n"
+    )
+
+    freed = cli.ok("free", "1", "--pool", pool, "--token", str(shown["token"]))
+    assert freed == f"freed object 1 of pool {pool!r}\n"
+    assert cli.json("free", "2", "--pool", pool) == {"pool": pool, "obj": 2}
+    assert cli.ok("lease", "1", "--pool", pool) == f"object 1 of pool {pool!r} is free\n"
+    assert cli.json("lease", "1", "--pool", pool) is None
+
+
+def test_refusals_print_their_code_and_exit_1(cli: Cli, pool: str) -> None:
+    assert cli.refused("free", "3", "--pool", pool) == (
+        f"NOT_ALLOCATED: object 3 of pool {pool!r} is not held"
+    )
+    assert cli.refused("free", "9", "--pool", pool).startswith("OUT_OF_RANGE: ")
+    held = cli.json("acquire", "--pool", pool)
+    stale = str(held["token"] + 1)
+    assert cli.refused("renew", "1", "--token", stale, "--pool", pool).startswith("STALE_TOKEN: ")
+    assert cli.refused("free", "1", "--token", stale, "--pool", pool).startswith("STALE_TOKEN: ")
+    assert cli.refused("delete-pool", pool).startswith("POOL_IN_USE: ")
+    assert cli.refused("create-pool", pool, "3").startswith("POOL_EXISTS: ")
+    assert cli.refused("resize-pool", "no-such-pool", "3").startswith("POOL_NOT_FOUND: ")
+    assert cli.refused("acquire", "--pool", pool, "--ttl", "0").startswith("BAD_USER_INPUT: ")
+    assert cli.refused("--json", "pool", "no-such-pool").startswith("POOL_NOT_FOUND: ")
+    for _ in range(2):
+        cli.ok("acquire", "--pool", pool)
+    assert cli.refused("acquire", "--pool", pool).startswith("POOL_EXHAUSTED: ")
+    assert cli.refused("acquire", "--pool", pool, "--wait", "0.2").startswith("ACQUIRE_TIMEOUT: ")
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    assert "Missing argument 'OBJ'" in cli.refused("free", status=2)
+    assert "Missing option '--token'" in cli.refused("renew", "1", status=2)
+    assert "'x' is not a valid integer" in cli.refused("create-pool", "p", "x", status=2)
+    assert "not an http:// or https:// URL" in cli.refused(
+        "--url", "localhost:5000", "pools", status=2
+    )
+
+
+def test_pools_and_pool_administration(cli: Cli, pool: str) -> None:
+    table = cli.ok("pools").splitlines()
+    assert table[0].split() == ["NAME", "SIZE", "IN", "USE", "AVAILABLE", "WAITING"]
+    assert [pool, "3", "0", "3", "0"] in [line.split() for line in table[1:]]
+    listed = {entry["name"]: entry for entry in cli.json("pools")}
+    assert listed[pool] == {"name": pool, "size": 3, "available": 3, "inUse": 0, "waiting": 0}
+
+    held = cli.json("acquire", "--pool", pool, "--label", "for the listing")
+    shown = cli.json("pool", pool)
+    assert shown["inUse"] == 1 and [lease["obj"] for lease in shown["leases"]] == [held["obj"]]
+    assert "label for the listing" in cli.ok("pool", pool)
+
+    assert cli.json("resize-pool", pool, "10")["size"] == 10
+    assert cli.ok("resize-pool", pool, "1") == f"resized pool {pool!r} to 1 object (1 in use)\n"
+    assert cli.ok("delete-pool", pool, "--force") == f"deleted pool {pool!r}\n"
+    assert pool not in {entry["name"] for entry in cli.json("pools")}
+    other = f"cli-{next(_names)}"
+    assert cli.json("create-pool", other, "2")["size"] == 2
+    assert cli.json("delete-pool", other)["name"] == other
+    assert cli.ok("server-version") == "1.0.0\n"
+
+
+def test_unreachable_server_exits_3() -> None:
+    cli = Cli(f"http://127.0.0.1:{free_port()}")
+    assert cli.refused("pools", status=3).startswith("UNREACHABLE: ")
+    assert cli.refused("--url", "http://127.0.0.1:1", "acquire", status=3).startswith(
+        "UNREACHABLE: "
+    )
+
+
+def test_tokens_from_the_option_or_the_environment(live_server: LiveServer) -> None:
+    url = live_server.start({"OBJMGR_TOKENS": "ops:ops-secret", "OBJMGR_ADMINS": "ops"})
+    anonymous = Cli(url)
+    assert anonymous.refused("pools").startswith("UNAUTHENTICATED: ")
+    assert anonymous.json("--token", "ops-secret", "acquire")["owner"] == "ops"
+    assert Cli(url, token="ops-secret").json("create-pool", "ops-pool", "2")["size"] == 2
+    assert Cli(url, token="nope").refused("pools").startswith("UNAUTHENTICATED: ")
+
+
+def test_the_installed_console_script(server: LiveServer) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OBJMGR_")},
+        "OBJMGR_URL": server.base_url,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(OBJMGR), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    name = f"cli-{next(_names)}"
+    assert run("create-pool", name, "1").returncode == 0
+    acquired = run("acquire", "--pool", name, "--json")
+    assert acquired.returncode == 0 and json.loads(acquired.stdout)["obj"] == 1
+    refused = run("acquire", "--pool", name)
+    assert refused.returncode == 1 and refused.stderr.startswith("POOL_EXHAUSTED: ")
+    assert run("free", "1", "--pool", name).returncode == 0
+    assert run("serve", "--help").returncode == 0, "serve is still there"
+    assert run("--url", "http://127.0.0.1:1", "pools").returncode == 3

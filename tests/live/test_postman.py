@@ -1,0 +1,293 @@
+"""deploy/objmgr.postman_collection.json, run top to bottom against a fresh server.
+
+A small runner here does what Postman does with each request (collection
+variables, bearer auth, GraphQL bodies) and checks the essentials of the
+answer the collection's own test script checks. Where newman is installed
+(`make tools`), the collection also runs for real, test scripts included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ..deploy_files import COLLECTION, ROOT
+from .support import LiveServer
+
+pytestmark = pytest.mark.live
+
+Variables = dict[str, Any]
+Check = Callable[[requests.Response, Variables], None]
+AUTH = {"OBJMGR_TOKENS": "postman:postman-secret", "OBJMGR_ADMINS": "postman"}
+
+
+def _collection() -> dict[str, Any]:
+    return json.loads(COLLECTION.read_text())
+
+
+def _flatten(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = []
+    for item in items:
+        flat.extend(_flatten(item["item"]) if "item" in item else [item])
+    return flat
+
+
+def _substitute(text: str, variables: Variables) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in variables, f"{{{{{name}}}}} is not a collection variable"
+        return str(variables[name])
+
+    return re.sub(r"\{\{(\w+)\}\}", value, text)
+
+
+def _send(
+    session: requests.Session, item: dict[str, Any], auth: dict[str, Any], variables: Variables
+) -> requests.Response:
+    spec = item["request"]
+    headers = {h["key"]: _substitute(h["value"], variables) for h in spec.get("header", [])}
+    auth = spec.get("auth", auth)
+    if auth["type"] == "bearer":
+        (token,) = [entry["value"] for entry in auth["bearer"] if entry["key"] == "token"]
+        token = _substitute(token, variables)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    url = _substitute(spec["url"]["raw"], variables)
+    body = None
+    if "body" in spec:
+        assert spec["body"]["mode"] == "graphql"
+        graphql = spec["body"]["graphql"]
+        text = _substitute(graphql.get("variables") or "", variables).strip()
+        body = {"query": graphql["query"], "variables": json.loads(text) if text else {}}
+    return session.request(spec["method"], url, headers=headers, json=body, timeout=30)
+
+
+def _data(response: requests.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _payload(response: requests.Response, field: str) -> dict[str, Any]:
+    result = _data(response)[field]
+    assert result["success"] is True, result
+    return result
+
+
+def _probe(response: requests.Response, _variables: Variables) -> None:
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def _version(response: requests.Response, variables: Variables) -> None:
+    assert response.status_code == 200
+    variables["serverVersion"] = response.json()["version"]
+    assert variables["serverVersion"]
+
+
+def _cleanup(response: requests.Response, _variables: Variables) -> None:
+    result = _data(response)["deletePool"]
+    assert result["success"] or result["code"] == "POOL_NOT_FOUND", result
+
+
+def _create(response: requests.Response, variables: Variables) -> None:
+    pool = _payload(response, "createPool")["pool"]
+    assert (pool["name"], pool["size"], pool["available"], pool["inUse"]) == (
+        variables["pool"],
+        3,
+        3,
+        0,
+    )
+
+
+def _pools(response: requests.Response, variables: Variables) -> None:
+    names = {pool["name"] for pool in _data(response)["pools"]}
+    assert {"default", variables["pool"]} <= names
+
+
+def _pool(response: requests.Response, _variables: Variables) -> None:
+    pool = _data(response)["pool"]
+    assert (pool["size"], pool["inUse"], pool["waiting"], pool["leases"]) == (3, 0, 0, [])
+
+
+def _acquire(response: requests.Response, variables: Variables) -> None:
+    lease = _payload(response, "acquireObject")["lease"]
+    assert lease["pool"] == variables["pool"] and lease["obj"] == 1
+    assert lease["token"] > 0 and lease["expiresAt"] and lease["label"] == "collection run"
+    variables["obj"], variables["leaseToken"] = lease["obj"], lease["token"]
+
+
+def _acquire_again(response: requests.Response, variables: Variables) -> None:
+    lease = _payload(response, "acquireObject")["lease"]
+    assert (lease["obj"], lease["token"]) == (variables["obj"], variables["leaseToken"])
+
+
+def _lease(response: requests.Response, variables: Variables) -> None:
+    lease = _data(response)["lease"]
+    assert lease is not None and lease["token"] == variables["leaseToken"]
+
+
+def _renew(response: requests.Response, variables: Variables) -> None:
+    lease = _payload(response, "renewLease")["lease"]
+    assert lease["token"] == variables["leaseToken"]
+    left = datetime.fromisoformat(lease["expiresAt"]) - datetime.fromisoformat(lease["acquiredAt"])
+    assert left.total_seconds() > 100
+
+
+def _refused(response: requests.Response, _variables: Variables) -> None:
+    result = _data(response)["freeObject"]
+    assert (result["success"], result["code"]) == (False, "NOT_ALLOCATED") and result["message"]
+
+
+def _free(response: requests.Response, variables: Variables) -> None:
+    assert _payload(response, "freeObject")["obj"] == variables["obj"]
+
+
+def _now_free(response: requests.Response, _variables: Variables) -> None:
+    assert _data(response)["lease"] is None
+
+
+def _get_object(response: requests.Response, variables: Variables) -> None:
+    obj = _data(response)["getObject"]
+    assert isinstance(obj, int) and obj >= 1
+    variables["seedObj"] = obj
+
+
+def _seed_free(response: requests.Response, _variables: Variables) -> None:
+    assert _data(response)["freeObject"]["success"] is True
+
+
+def _resize(response: requests.Response, _variables: Variables) -> None:
+    pool = _payload(response, "resizePool")["pool"]
+    assert (pool["size"], pool["available"]) == (5, 5)
+
+
+def _delete(response: requests.Response, variables: Variables) -> None:
+    assert _payload(response, "deletePool")["pool"]["name"] == variables["pool"]
+
+
+def _deleted(response: requests.Response, _variables: Variables) -> None:
+    assert _data(response)["pool"] is None
+
+
+def _graphql_version(response: requests.Response, variables: Variables) -> None:
+    assert _data(response)["version"] == variables["serverVersion"]
+
+
+CHECKS: dict[str, Check] = {
+    "GET /healthz": _probe,
+    "GET /readyz": _probe,
+    "GET /version": _version,
+    "deletePool (left over from an earlier run)": _cleanup,
+    "createPool": _create,
+    "pools": _pools,
+    "pool": _pool,
+    "acquireObject": _acquire,
+    "acquireObject (retried with the same requestId)": _acquire_again,
+    "lease": _lease,
+    "renewLease": _renew,
+    "freeObject (not held: refused)": _refused,
+    "freeObject": _free,
+    "lease (now free)": _now_free,
+    "getObject": _get_object,
+    "freeObject (default pool)": _seed_free,
+    "resizePool": _resize,
+    "deletePool": _delete,
+    "pool (deleted)": _deleted,
+    "version": _graphql_version,
+}
+
+
+def run_collection(base_url: str, token: str = "") -> list[str]:
+    """Every request in order; the names of those that ran."""
+    collection = _collection()
+    variables: Variables = {v["key"]: v["value"] for v in collection["variable"]}
+    variables.update(baseUrl=base_url, token=token)
+    ran = []
+    with requests.Session() as session:
+        for item in _flatten(collection["item"]):
+            response = _send(session, item, collection["auth"], variables)
+            try:
+                CHECKS[item["name"]](response, variables)
+            except AssertionError as error:
+                raise AssertionError(f"request {item['name']!r}: {error}") from error
+            ran.append(item["name"])
+    return ran
+
+
+def test_every_request_has_a_check() -> None:
+    names = [item["name"] for item in _flatten(_collection()["item"])]
+    assert len(names) == len(set(names)), "request names are unique"
+    assert set(names) == set(CHECKS)
+
+
+@pytest.mark.parametrize("auth", [False, True], ids=["auth-off", "auth-on"])
+def test_collection_runs_top_to_bottom(live_server: LiveServer, auth: bool) -> None:
+    url = live_server.start(AUTH if auth else None)
+    token = "postman-secret" if auth else ""
+
+    assert run_collection(url, token) == [i["name"] for i in _flatten(_collection()["item"])]
+    # Again on the same server: the collection cleans up after itself.
+    run_collection(url, token)
+    if auth:
+        with pytest.raises(AssertionError, match="401"):
+            run_collection(url, "")
+
+
+def _newman() -> str | None:
+    local = ROOT / ".tools" / "node_modules" / ".bin" / "newman"
+    return str(local) if os.access(local, os.X_OK) else shutil.which("newman")
+
+
+def test_newman_runs_the_collection_and_its_test_scripts(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    newman = _newman()
+    if newman is None:
+        pytest.skip("newman is not installed: `make tools` installs it from npm")
+    url = live_server.start(AUTH)
+    expected = sum(
+        line.count("pm.test(")
+        for item in _flatten(_collection()["item"])
+        for event in item["event"]
+        for line in event["script"]["exec"]
+    )
+    for attempt in (1, 2):  # twice: rerunnable against the same server
+        report = tmp_path / f"newman{attempt}.json"
+        result = subprocess.run(
+            [
+                newman,
+                "run",
+                str(COLLECTION),
+                "--env-var",
+                f"baseUrl={url}",
+                "--env-var",
+                "token=postman-secret",
+                "--reporters",
+                "cli,json",
+                "--reporter-json-export",
+                str(report),
+                "--color",
+                "off",
+                "--disable-unicode",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        stats = json.loads(report.read_text())["run"]["stats"]
+        assert stats["requests"] == {"total": len(CHECKS), "pending": 0, "failed": 0}
+        assert stats["assertions"]["failed"] == 0
+        assert stats["assertions"]["total"] == expected
+        assert stats["testScripts"]["failed"] == 0

@@ -1,0 +1,456 @@
+"""The deploy files, read the way Docker, Compose, systemd and Postman read them.
+
+What can run without a Docker engine or a booted systemd runs for real here
+(systemd-analyze verify, shellcheck, install.sh into a temporary root); the
+commands the files start are run in tests/live/test_deploy.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphql import parse, validate
+
+from app.api.schema import schema
+
+from .deploy_files import (
+    COLLECTION,
+    COMPOSE_DEV,
+    COMPOSE_PROD,
+    DOCKERIGNORE,
+    ENV_EXAMPLE,
+    INSTALL,
+    ROOT,
+    UNIT,
+    VENV,
+    compose,
+    dockerfile,
+    final_stage,
+    healthcheck_command,
+    image_env,
+    mapped,
+    parse_env_file,
+    service_environment,
+    unit,
+    unit_environment,
+)
+
+STATE_DIR = "/var/lib/objmgr"
+
+
+# Dockerfile ---------------------------------------------------------------
+def test_dockerfile_is_multi_stage_on_python_slim() -> None:
+    instructions = dockerfile()
+    froms = [i.args for i in instructions if i.keyword == "FROM"]
+    assert len(froms) >= 2, "a build stage and a small final stage"
+    assert all(args.split()[0] == "python:3.11-slim" for args in froms), froms
+    build_name = froms[0].split()[-1]
+    assert froms[0].lower().split()[-2] == "as"
+    final = final_stage(instructions)
+    copies_from_build = [
+        i for i in final if i.keyword == "COPY" and i.args.startswith(f"--from={build_name} ")
+    ]
+    assert any("/opt/objmgr/venv" in i.args for i in copies_from_build), "the venv comes built"
+    # Nothing is compiled or downloaded in the final stage.
+    assert not [i for i in final if i.keyword == "RUN" and "pip" in i.args]
+
+
+def test_dockerfile_runs_gunicorn_as_a_non_root_user() -> None:
+    final = final_stage(dockerfile())
+    users = [i.args for i in final if i.keyword == "USER"]
+    assert users, "the final stage sets USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    (cmd,) = [i for i in final if i.keyword == "CMD"]
+    command = cmd.exec_form()
+    assert command is not None, "CMD in exec form, so that gunicorn is PID 1 and gets SIGTERM"
+    assert Path(command[0]).name == "gunicorn" and command[0].startswith("/opt/objmgr/venv/")
+    config = command[command.index("--config") + 1]
+    assert config == "/opt/objmgr/deploy/gunicorn.conf.py"
+    assert command[-1] == "app:create_app()"
+    assert any(
+        i.keyword == "COPY" and i.args.split()[-1] == config and "deploy/gunicorn.conf.py" in i.args
+        for i in final
+    ), "the config file CMD names is copied to where it names it"
+    assert not [i for i in final if i.keyword == "ENTRYPOINT"], "CMD alone: easy to override"
+
+
+def test_dockerfile_environment_volume_port_and_healthcheck() -> None:
+    instructions = dockerfile()
+    final = final_stage(instructions)
+    env = image_env(instructions)
+    assert env["OBJMGR_BIND"] == "0.0.0.0:5000"
+    assert env["OBJMGR_STORE"] == f"sqlite:///{STATE_DIR}/objmgr.sqlite3"
+    assert env["OBJMGR_ENV"] == "production"
+    (volume,) = [i for i in final if i.keyword == "VOLUME"]
+    assert json.loads(volume.args) == [STATE_DIR]
+    assert [i.args for i in final if i.keyword == "EXPOSE"] == ["5000"]
+    options, command = healthcheck_command(instructions)
+    assert command[:2] == ["python", "-c"], "curl is not in the slim image"
+    assert "urllib" in command[2] and "/healthz" in command[2]
+    assert any(option.startswith("--interval=") for option in options)
+    # The volume's directory exists and belongs to the user before VOLUME freezes it.
+    run_before_volume = [i.args for i in final[: final.index(volume)] if i.keyword == "RUN"]
+    assert any(f"chown objmgr:objmgr {STATE_DIR}" in args for args in run_before_volume)
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Whether .dockerignore keeps `path` out of the build context (no ! exceptions used)."""
+    parts = Path(path).parts
+    return any(
+        fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(part, pattern)
+        for pattern in patterns
+        for part in parts
+    )
+
+
+def test_dockerfile_copies_what_exists_and_dockerignore_keeps_it() -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert not [p for p in patterns if p.startswith("!")], "the _ignored check knows no '!'"
+    for instruction in dockerfile():
+        if instruction.keyword != "COPY" or instruction.args.startswith("--from="):
+            continue
+        *sources, _target = instruction.args.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
+            assert not _ignored(source, patterns), f"COPY {source}: excluded by .dockerignore"
+    for kept_out in (".venv", ".git", "objmgr.env", "var/objmgr.sqlite3", "tests", ".tools"):
+        assert _ignored(kept_out, patterns), f"{kept_out} would be sent to the build"
+    # The GraphiQL assets travel inside app/ and its package data.
+    assert not _ignored("app/api/static/graphiql/graphiql.min.js", patterns)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"api/static/graphiql/*"' in pyproject and '"api/templates/*.html"' in pyproject
+
+
+# Compose --------------------------------------------------------------------
+def _check_paths(path: Path, services: dict[str, Any]) -> None:
+    """Every build context, Dockerfile and bind-mounted source exists."""
+    for name, service in services.items():
+        build = service.get("build")
+        if build is not None:
+            context = path.parent / (build if isinstance(build, str) else build["context"])
+            assert context.is_dir(), f"{name}: build context {context} does not exist"
+            dockerfile_name = "Dockerfile" if isinstance(build, str) else build["dockerfile"]
+            assert (context / dockerfile_name).is_file(), f"{name}: no {dockerfile_name}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (path.parent / source).exists(), f"{name}: {source} does not exist"
+
+
+def _named_volumes(document: dict[str, Any], service: dict[str, Any]) -> list[str]:
+    names = [v.split(":")[0] for v in service.get("volumes", [])]
+    named = [n for n in names if not n.startswith((".", "/"))]
+    for name in named:
+        assert name in (document.get("volumes") or {}), f"volume {name} is not declared"
+    return named
+
+
+def test_dev_compose_one_service_on_sqlite_with_reload() -> None:
+    document = compose(COMPOSE_DEV)
+    services = document["services"]
+    assert len(services) == 1
+    _check_paths(COMPOSE_DEV, services)
+    (service,) = services.values()
+    env = service_environment(service)
+    assert env["OBJMGR_ENV"] == "development", "GraphiQL on"
+    assert env["OBJMGR_STORE"].startswith("sqlite:///")
+    command = service["command"]
+    assert "--reload" in command
+    assert Path(command[0]).name == "gunicorn" and command[-1] == "app:create_app()"
+    config = command[command.index("--config") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+    # The config and the code gunicorn reloads come from the mounted source.
+    source_root = env["PYTHONPATH"]
+    assert mounts[f"{source_root}/app"] == "./app"
+    assert mounts[f"{source_root}/deploy"] == "./deploy"
+    config_file = ROOT / "deploy" / Path(config).relative_to(f"{source_root}/deploy")
+    # The production settings, plus workers that re-import the code --reload saw change.
+    assert "from app.gunicorn_conf import *" in config_file.read_text()
+    assert "def post_fork(" in config_file.read_text()
+    store_dir = env["OBJMGR_STORE"].removeprefix("sqlite:///").rsplit("/", 1)[0]
+    assert store_dir in mounts and _named_volumes(document, service) == [mounts[store_dir]]
+    assert all(port.startswith("127.0.0.1:") for port in service["ports"]), "auth is off"
+
+
+def test_prod_compose_replicas_on_redis() -> None:
+    document = compose(COMPOSE_PROD)
+    services = document["services"]
+    _check_paths(COMPOSE_PROD, services)
+    redis = services["redis"]
+    command = redis["command"]
+    flags = dict(zip(command[1::2], command[2::2], strict=False))
+    assert command[0] == "redis-server"
+    assert flags["--appendonly"] == "yes" and flags["--appendfsync"] == "always"
+    assert flags["--maxmemory-policy"] == "noeviction"
+    assert "redis-cli" in redis["healthcheck"]["test"] and "ping" in redis["healthcheck"]["test"]
+    (data,) = _named_volumes(document, redis)
+    assert f"{data}:{flags['--dir']}" in redis["volumes"]
+    assert redis.get("restart") in ("always", "unless-stopped")
+    assert "ports" not in redis, "Redis is reached by the replicas only"
+
+    replicas = {name: s for name, s in services.items() if name != "redis"}
+    assert len(replicas) >= 2
+    host_ports = set()
+    for name, service in replicas.items():
+        env = service_environment(service)
+        assert env["OBJMGR_ENV"] == "production", name
+        assert env["OBJMGR_STORE"].startswith("redis://redis:"), name
+        assert "OBJMGR_TOKENS" not in env, f"{name}: tokens belong in the env file"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert service["restart"] in ("always", "unless-stopped", "on-failure")
+        (env_file,) = service["env_file"]
+        assert (COMPOSE_PROD.parent / env_file).resolve() == (ROOT / "objmgr.env").resolve()
+        host_ports.update(port.split(":")[0] for port in service["ports"])
+    assert len(host_ports) == len(replicas), "one host port per replica"
+    # The env file is the operator's: an example ships, the real one is never committed
+    # nor sent into an image.
+    example = parse_env_file(ENV_EXAMPLE.read_text())
+    assert example["OBJMGR_TOKENS"] and example["OBJMGR_ADMINS"]
+    assert "/objmgr.env" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "objmgr.env" in DOCKERIGNORE.read_text().splitlines()
+
+
+# systemd ------------------------------------------------------------------
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictNamespaces": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "CapabilityBoundingSet": "",
+}
+
+
+def test_unit_runs_the_venv_gunicorn_with_state_and_hardening() -> None:
+    parsed = unit()
+    service = {key: values[-1] for key, values in parsed["Service"].items()}
+    command = shlex.split(service["ExecStart"])
+    assert command[0] == "/opt/objmgr/venv/bin/gunicorn", "the executable, not a folder"
+    assert command[command.index("--config") + 1] == "/opt/objmgr/deploy/gunicorn.conf.py"
+    assert command[-1] == "app:create_app()"
+    assert service["EnvironmentFile"] == "/etc/objmgr/objmgr.env"
+    assert service.get("DynamicUser") == "yes" or service.get("User") not in (None, "root")
+    assert service["Restart"] == "on-failure"
+    assert service["StateDirectory"] == "objmgr"
+    assert unit_environment(parsed)["OBJMGR_STORE"] == f"sqlite:///{STATE_DIR}/objmgr.sqlite3"
+    assert service["WorkingDirectory"] == STATE_DIR
+    assert service["Type"] == "notify" and service["NotifyAccess"] == "main"
+    assert unit_environment(parsed)["OBJMGR_ENV"] == "production"
+    for key, value in HARDENING.items():
+        assert service.get(key) == value, f"{key}={service.get(key)!r}, want {value!r}"
+    assert parsed["Install"]["WantedBy"] == ["multi-user.target"]
+    # Exit 2 is a bad setting: a restart loop would only repeat the message.
+    assert "2" in service["RestartPreventExitStatus"].split()
+
+
+def _verify(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        # verify reads no running manager; these keep it off the host's unit dirs.
+        env={**os.environ, "SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": "cat"},
+    )
+
+
+@pytest.fixture
+def host_unit(tmp_path: Path) -> Path:
+    """The unit with /opt/objmgr mapped to this checkout, so the paths it names exist here."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    text = mapped(
+        UNIT.read_text(), {"/opt/objmgr/venv": VENV, "/opt/objmgr/deploy": ROOT / "deploy"}
+    )
+    path = tmp_path / "objmgr.service"
+    path.write_text(text)
+    return path
+
+
+def test_systemd_analyze_verify_passes(host_unit: Path) -> None:
+    result = _verify(host_unit)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", f"systemd-analyze warned:\n{result.stderr}"
+
+
+def test_systemd_analyze_verify_catches_an_execstart_that_names_a_folder(
+    host_unit: Path,
+) -> None:
+    broken = host_unit.read_text().replace(f"{VENV}/bin/gunicorn", f"{VENV}/bin")
+    host_unit.write_text(broken)
+    result = _verify(host_unit)
+    assert result.returncode != 0
+    assert "not executable" in result.stderr
+
+
+# install.sh -----------------------------------------------------------------
+def test_install_script_passes_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (make tools, or apt-get install shellcheck)")
+    result = subprocess.run(
+        ["shellcheck", "--severity=style", str(INSTALL)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def _install(destdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DESTDIR": str(destdir),
+        # Dependencies are the venv's business, not the layout's: --no-deps keeps
+        # the staged install to objmgr itself (seconds, not a minute).
+        "OBJMGR_PIP_OPTS": "--no-deps",
+    }
+    return subprocess.run(
+        ["bash", str(INSTALL), *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
+    """Every path under root: (mode, mtime_ns, content digest)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif stat.S_ISLNK(info.st_mode):
+            digest = os.readlink(path)
+        else:
+            digest = ""
+        found[str(path.relative_to(root))] = (info.st_mode, info.st_mtime_ns, digest)
+    return found
+
+
+def test_install_script_dry_run_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    result = _install(root, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert list(root.iterdir()) == []
+    shown = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
+    assert any(" -m venv " in line for line in shown)
+    assert any("pip install" in line and str(ROOT) in line for line in shown)
+    assert any(line.endswith(f"{root}/etc/systemd/system/objmgr.service") for line in shown)
+
+
+def test_install_script_usage() -> None:
+    assert _install(Path("/nonexistent"), "--help").returncode == 0
+    wrong = _install(Path("/nonexistent"), "--bogus")
+    assert wrong.returncode == 2 and "unknown argument" in wrong.stderr
+
+
+def test_install_script_stages_into_destdir_and_is_idempotent(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first = _install(root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "skipped systemctl" in first.stdout
+
+    installed_unit = root / "etc/systemd/system/objmgr.service"
+    assert installed_unit.read_text() == UNIT.read_text()
+    config = root / "opt/objmgr/deploy/gunicorn.conf.py"
+    assert config.read_text() == (ROOT / "deploy/gunicorn.conf.py").read_text()
+    env_file = root / "etc/objmgr/objmgr.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600, "it holds the tokens"
+    settings = parse_env_file(env_file.read_text())
+    example = parse_env_file(ENV_EXAMPLE.read_text())
+    assert settings["OBJMGR_TOKENS"] != example["OBJMGR_TOKENS"], "a fresh secret"
+    assert re.fullmatch(r"admin:[A-Za-z0-9_-]{40,}", settings["OBJMGR_TOKENS"])
+    # A real (not editable) install: the GraphiQL assets are package data in the venv.
+    venv_python = root / "opt/objmgr/venv/bin/python"
+    site = subprocess.run(
+        [str(venv_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    package = Path(site) / "app"
+    assert (package / "api/static/graphiql/graphiql.min.js").is_file()
+    assert (package / "api/templates/graphiql.html").is_file()
+    assert (package / "client.py").is_file()
+
+    before = _snapshot(root)
+    env_file.write_text(env_file.read_text() + "OBJMGR_POOL_SIZE=7\n")  # the operator's edit
+    edited = _snapshot(root)
+    second = _install(root)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _snapshot(root) == edited, "the second run changed files"
+    assert before.keys() == edited.keys()
+    assert "OBJMGR_POOL_SIZE=7" in env_file.read_text(), "the operator's settings are kept"
+    assert all(
+        line.split(": ", 1)[1].startswith(("unchanged", "kept", "staged"))
+        for line in second.stdout.splitlines()
+    ), second.stdout
+
+
+# Postman ------------------------------------------------------------------
+def _requests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = []
+    for item in items:
+        flat.extend(_requests(item["item"]) if "item" in item else [item])
+    return flat
+
+
+def test_postman_collection_covers_the_contract_and_validates() -> None:
+    collection = json.loads(COLLECTION.read_text())
+    assert collection["info"]["schema"] == (
+        "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
+    )
+    assert collection["auth"] == {
+        "type": "bearer",
+        "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}],
+    }
+    variables = {v["key"] for v in collection["variable"]}
+    assert {"baseUrl", "token"} <= variables
+    requests = _requests(collection["item"])
+    used_fields: set[str] = set()
+    paths = set()
+    graphql_schema = schema.graphql_schema
+    for request in requests:
+        spec = request["request"]
+        paths.add(spec["url"]["raw"])
+        assert spec["url"]["raw"].startswith("{{baseUrl}}/")
+        scripts = [e for e in request.get("event", []) if e["listen"] == "test"]
+        assert scripts and any("pm.test(" in line for line in scripts[0]["script"]["exec"])
+        if spec["method"] == "GET":
+            continue
+        body = spec["body"]
+        assert body["mode"] == "graphql"
+        document = parse(body["graphql"]["query"])
+        errors = validate(graphql_schema, document)
+        assert not errors, f"{request['name']}: {errors}"
+        for definition in document.definitions:
+            used_fields.update(
+                selection.name.value for selection in definition.selection_set.selections
+            )
+        # Every variable the document declares comes in the request's variables.
+        declared = re.findall(r"\$(\w+)\s*:", body["graphql"]["query"])
+        text = body["graphql"].get("variables") or "{}"
+        given = json.loads(re.sub(r"\{\{\w+\}\}", "1", text))
+        assert set(given) <= set(declared), request["name"]
+    contract = set(graphql_schema.query_type.fields) | set(graphql_schema.mutation_type.fields)
+    assert contract <= used_fields, f"not in the collection: {contract - used_fields}"
+    assert {"{{baseUrl}}/healthz", "{{baseUrl}}/readyz", "{{baseUrl}}/version"} <= paths
