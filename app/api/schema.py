@@ -108,32 +108,28 @@ class Pool(graphene.ObjectType):
         return _service(info).leases(pool.name, first, after)
 
 
-class AcquireObjectPayload(graphene.ObjectType):
+class Outcome:
+    """The fields every mutation payload starts with."""
+
     success = graphene.Boolean(required=True)
-    lease = graphene.Field(Lease)
     code = ErrorCode()
     message = graphene.String()
 
 
-class FreeObjectPayload(graphene.ObjectType):
-    success = graphene.Boolean(required=True)
+class AcquireObjectPayload(Outcome, graphene.ObjectType):
+    lease = graphene.Field(Lease)
+
+
+class FreeObjectPayload(Outcome, graphene.ObjectType):
     obj = graphene.Int()
-    code = ErrorCode()
-    message = graphene.String()
 
 
-class RenewLeasePayload(graphene.ObjectType):
-    success = graphene.Boolean(required=True)
+class RenewLeasePayload(Outcome, graphene.ObjectType):
     lease = graphene.Field(Lease)
-    code = ErrorCode()
-    message = graphene.String()
 
 
-class PoolPayload(graphene.ObjectType):
-    success = graphene.Boolean(required=True)
+class PoolPayload(Outcome, graphene.ObjectType):
     pool = graphene.Field(Pool)
-    code = ErrorCode()
-    message = graphene.String()
 
 
 def payload(kind: type[graphene.ObjectType], field: str, action: Callable[[], Any]) -> Any:

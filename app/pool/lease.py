@@ -21,6 +21,21 @@ class Lease:
     ttl: float | None
     request_id: str | None = None
 
+    @classmethod
+    def granted(cls, request: AcquireRequest, obj: int, token: int, now: float) -> Lease:
+        """The lease a store grants for `request` at `now`."""
+        return cls(
+            pool=request.pool,
+            obj=obj,
+            token=token,
+            owner=request.owner,
+            label=request.label,
+            acquired_at=now,
+            expires_at=None if request.ttl is None else now + request.ttl,
+            ttl=request.ttl,
+            request_id=request.request_id,
+        )
+
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 

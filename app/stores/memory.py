@@ -160,17 +160,7 @@ class MemoryStore(Store):
             now = self._clock()
             token = self._last_token.get(request.pool, 0) + 1
             self._last_token[request.pool] = token
-            lease = Lease(
-                pool=request.pool,
-                obj=obj,
-                token=token,
-                owner=request.owner,
-                label=request.label,
-                acquired_at=now,
-                expires_at=None if request.ttl is None else now + request.ttl,
-                ttl=request.ttl,
-                request_id=request.request_id,
-            )
+            lease = Lease.granted(request, obj, token, now)
             self._store_lease(pool, lease)
             if request.request_id is not None:
                 pool.by_request[(request.owner, request.request_id)] = obj

@@ -230,6 +230,19 @@ local function held(obj, size)
   if n < 1 or n > size then return nil, {'OUT_OF_RANGE', size} end
   return nil, {'NOT_ALLOCATED'}
 end
+
+-- The lease of object ARGV[2], if the caller (ARGV[3] principal, ARGV[4]
+-- is_admin, ARGV[5] token) may free or renew it; else the refusal.
+local function releasable()
+  local size = pool_size()
+  if not size then return nil, {'POOL_NOT_FOUND'} end
+  reclaim()
+  local rec, err = held(ARGV[2], size)
+  if err then return nil, err end
+  local refused = refusal(rec, opt(ARGV[3]), ARGV[4], opt(ARGV[5]))
+  if refused then return nil, {refused, rec} end
+  return rec, nil
+end
 """
 )
 
@@ -340,27 +353,16 @@ return {'OK', obj, rec}
 """,
     # obj, principal, is_admin, token
     "free": """
-local size = pool_size()
-if not size then return {'POOL_NOT_FOUND'} end
-reclaim()
-local obj = ARGV[2]
-local rec, err = held(obj, size)
-if err then return err end
-local refused = refusal(rec, opt(ARGV[3]), ARGV[4], opt(ARGV[5]))
-if refused then return {refused, rec} end
-release(obj)
+local _, refused = releasable()
+if refused then return refused end
+release(ARGV[2])
 return {'OK'}
 """,
     # obj, principal, is_admin, token, ttl
     "renew": """
-local size = pool_size()
-if not size then return {'POOL_NOT_FOUND'} end
-reclaim()
+local rec, refused = releasable()
+if refused then return refused end
 local obj = ARGV[2]
-local rec, err = held(obj, size)
-if err then return err end
-local refused = refusal(rec, opt(ARGV[3]), ARGV[4], opt(ARGV[5]))
-if refused then return {refused, rec} end
 local lease = cjson.decode(rec)
 if ARGV[6] ~= '' then lease.ttl = ARGV[6] end
 if lease.ttl then

@@ -370,17 +370,7 @@ class SQLiteStore(Store):
                 "DO UPDATE SET last_token = last_token + 1 RETURNING last_token",
                 (pool,),
             ).fetchone()
-            lease = Lease(
-                pool=pool,
-                obj=obj,
-                token=token,
-                owner=request.owner,
-                label=request.label,
-                acquired_at=now,
-                expires_at=None if request.ttl is None else now + request.ttl,
-                ttl=request.ttl,
-                request_id=request.request_id,
-            )
+            lease = Lease.granted(request, obj, token, now)
             conn.execute(
                 f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
