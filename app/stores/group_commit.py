@@ -19,6 +19,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -58,7 +59,7 @@ class GroupCommitter:
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._pid = 0
-        self._queue: list[_Job[Any]] = []
+        self._queue: deque[_Job[Any]] = deque()
         self._queue_lock = threading.Lock()
         self._leading = False
 
@@ -72,13 +73,17 @@ class GroupCommitter:
             job.done.wait()
             if not job.leads:
                 return job.outcome()
-        # The leader commits everything queued so far, its own job included,
-        # then hands the lead to the oldest job that arrived meanwhile.
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
+        # The leader commits everything queued by the time it holds the write
+        # lock, its own job included, then hands the lead to the oldest job
+        # that arrived meanwhile. It first lets the requests that are ready to
+        # run reach the queue too: a larger batch costs no more fsyncs.
+        _let_others_run()
+        batch: list[_Job[Any]] = []
         try:
             _off_the_event_loop(self._commit, batch)
         except BaseException as error:
+            while self._queue and job not in batch:
+                batch.append(self._queue.popleft())
             for queued in batch:
                 queued.error = error
         with self._queue_lock:
@@ -93,12 +98,23 @@ class GroupCommitter:
         return job.outcome()
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
+        """Take the queued jobs into `batch` and commit them; runs off the loop."""
         conn = self._connection()
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
         try:
+            # deque.popleft is atomic, so this thread can take jobs that
+            # greenlets or threads append meanwhile.
+            while self._queue:
+                batch.append(self._queue.popleft())
             conn.execute("BEGIN IMMEDIATE")
             try:
+                alone = len(batch) == 1
                 for job in batch:
+                    if alone:
+                        # A change alone in its transaction needs no savepoint:
+                        # its refusal rolls back the whole of it.
+                        job.result = job.change(conn)
+                        continue
                     conn.execute("SAVEPOINT change")
                     try:
                         job.result = job.change(conn)
@@ -149,6 +165,13 @@ def _off_the_event_loop(function: Callable[[Any], None], argument: Any) -> None:
         gevent.get_hub().threadpool.apply(function, (argument,))
     else:
         function(argument)
+
+
+def _let_others_run() -> None:
+    if _gevent_patched():
+        import gevent
+
+        gevent.sleep(0)
 
 
 def _gevent_patched() -> bool:

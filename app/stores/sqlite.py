@@ -201,6 +201,25 @@ class SQLiteStore(Store):
             raise pool_not_found(pool)
         return row[0], row[1]
 
+    def _settle(
+        self, conn: sqlite3.Connection, pool: str, now: float
+    ) -> tuple[int, int, int | None]:
+        """Size, next fresh object and oldest live waiter of `pool`, once its
+        expired leases are reclaimed; one query when nothing expired."""
+        row = conn.execute(
+            "SELECT size, next_fresh, "
+            "  (SELECT min(id) FROM waiters WHERE pool = :pool AND seen_at > :alive), "
+            "  EXISTS (SELECT 1 FROM leases WHERE pool = :pool AND expires_at <= :now) "
+            "FROM pools WHERE name = :pool",
+            {"pool": pool, "now": now, "alive": now - WAITER_LIVENESS},
+        ).fetchone()
+        if row is None:
+            raise pool_not_found(pool)
+        size, next_fresh, head, has_expired = row
+        if has_expired:
+            self._reclaim(conn, pool, now)
+        return size, next_fresh, head
+
     def _reclaim(self, conn: sqlite3.Connection, pool: str, now: float) -> None:
         expired = conn.execute(
             "DELETE FROM leases WHERE pool = ? AND expires_at <= ? RETURNING obj, expires_at",
@@ -215,8 +234,7 @@ class SQLiteStore(Store):
         return Lease(*row)
 
     def _held(self, conn: sqlite3.Connection, pool: str, obj: int, now: float) -> Lease:
-        size, _ = self._size(conn, pool)
-        self._reclaim(conn, pool, now)
+        size, _, _ = self._settle(conn, pool, now)
         row = conn.execute(
             f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = ? AND obj = ?", (pool, obj)
         ).fetchone()
@@ -266,8 +284,7 @@ class SQLiteStore(Store):
     def resize_pool(self, name: str, size: int) -> PoolStats:
         def change(conn: sqlite3.Connection) -> PoolStats:
             now = self._clock()
-            self._size(conn, name)
-            self._reclaim(conn, name, now)
+            self._settle(conn, name, now)
             conn.execute("UPDATE pools SET size = ? WHERE name = ?", (size, name))
             return self._stats(conn, name, size, now)
 
@@ -276,8 +293,7 @@ class SQLiteStore(Store):
     def delete_pool(self, name: str, force: bool) -> PoolStats:
         def change(conn: sqlite3.Connection) -> PoolStats:
             now = self._clock()
-            size, _ = self._size(conn, name)
-            self._reclaim(conn, name, now)
+            size, _, _ = self._settle(conn, name, now)
             stats = self._stats(conn, name, size, now)
             if stats.in_use and not force:
                 raise PoolInUse(
@@ -335,8 +351,7 @@ class SQLiteStore(Store):
         def change(conn: sqlite3.Connection) -> Lease:
             now = self._clock()
             pool = request.pool
-            size, next_fresh = self._size(conn, pool)
-            self._reclaim(conn, pool, now)
+            size, next_fresh, head = self._settle(conn, pool, now)
             if request.request_id is not None:
                 row = conn.execute(
                     f"SELECT {LEASE_COLUMNS} FROM leases "
@@ -346,11 +361,7 @@ class SQLiteStore(Store):
                 if row is not None:
                     self._remove_ticket(conn, ticket)
                     return self._lease(row)
-            head = conn.execute(
-                "SELECT id FROM waiters WHERE pool = ? AND seen_at > ? ORDER BY id LIMIT 1",
-                (pool, now - WAITER_LIVENESS),
-            ).fetchone()
-            if head is not None and (ticket is None or ticket.id != head[0]):
+            if head is not None and (ticket is None or ticket.id != head):
                 raise exhausted(pool)
             if next_fresh <= size:
                 obj = next_fresh
