@@ -139,8 +139,9 @@ class GroupCommitter:
     def _connection(self) -> sqlite3.Connection:
         # Neither the connection nor the lock's file description may cross a fork.
         if self._conn is None or self._pid != os.getpid():
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            # Connecting first: it makes the database's folder, where the lock lives.
             self._conn = self._connect()
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         return self._conn
 

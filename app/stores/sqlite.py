@@ -28,6 +28,7 @@ across processes: two workers can never grant the same object or token.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -51,6 +52,7 @@ from .base import Store, Ticket
 from .group_commit import Change, GroupCommitter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 WAITER_LIVENESS = 1.0
 WAITER_HEARTBEAT = 0.2
@@ -176,11 +178,13 @@ class SQLiteStore(Store):
     def _unavailable_on_error(self) -> Iterator[None]:
         try:
             yield
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:
+            # Clients learn that the store failed; only the log learns the path.
+            log.warning("SQLite store %s: %s", self.path, error)
             self._drop_reader()
-            raise StoreUnavailable(f"the SQLite store cannot be used: {error}") from error
-        except OSError as error:
-            raise StoreUnavailable(f"the SQLite store cannot be opened: {error}") from error
+            raise StoreUnavailable(
+                "the SQLite store cannot be used right now; the server log says why"
+            ) from error
 
     def _drop_reader(self) -> None:
         if self._reader_conn is not None and self._reader_pid == os.getpid():
