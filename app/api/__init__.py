@@ -25,7 +25,7 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         "graphql",
         schema=schema.graphql_schema,
         service=service,
-        authenticator=Authenticator(settings.tokens, settings.admins, settings.auth_on),
+        authenticator=Authenticator(settings),
         graphiql=settings.graphiql,
         introspection=settings.introspection,
     )

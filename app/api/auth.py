@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
 
+from ..config import Settings
 from ..pool.lease import Caller
 
 
@@ -14,12 +14,9 @@ class Unauthenticated(Exception):
 
 
 class Authenticator:
-    def __init__(
-        self, tokens: Mapping[str, bytes], admins: frozenset[str] | None, on: bool
-    ) -> None:
-        self._tokens = dict(tokens)
-        self._admins = admins or frozenset()
-        self.on = on
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.on = settings.auth_on
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller an `Authorization` header names; raise `Unauthenticated` if none."""
@@ -31,14 +28,14 @@ class Authenticator:
         principal = self._principal(secret.strip())
         if principal is None:
             raise Unauthenticated("the bearer token is not valid")
-        return Caller(principal=principal, is_admin=principal in self._admins)
+        return Caller(principal=principal, is_admin=self._settings.is_admin(principal))
 
     def _principal(self, secret: str) -> str | None:
         presented = hashlib.sha256(secret.encode()).digest()
         found = None
         # Compare against every token, in constant time each, so that timing
         # tells nothing about which token or how much of it matched.
-        for name, digest in self._tokens.items():
+        for name, digest in self._settings.tokens.items():
             if hmac.compare_digest(presented, digest):
                 found = name
         return found
