@@ -10,7 +10,7 @@ from .auth import Authenticator
 from .errors import register_error_handlers
 from .health import bp as health
 from .schema import schema
-from .view import ObjmgrGraphQLView
+from .view import DocumentCache, ObjmgrGraphQLView
 
 
 def register(app: Flask, settings: Settings, service: LeaseService) -> None:
@@ -21,13 +21,15 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         static_url_path="/static",
         url_prefix="/graphql",
     )
+    documents = DocumentCache(schema.graphql_schema, introspection=settings.introspection)
+    app.extensions["objmgr.documents"] = documents
     view = ObjmgrGraphQLView.as_view(
         "graphql",
         schema=schema.graphql_schema,
         service=service,
         authenticator=Authenticator(settings),
+        documents=documents,
         graphiql=settings.graphiql,
-        introspection=settings.introspection,
     )
     graphql.add_url_rule("", view_func=view, methods=["GET", "POST"])
     app.register_blueprint(graphql)

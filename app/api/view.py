@@ -105,13 +105,13 @@ class ObjmgrGraphQLView(GraphQLView):
         schema: GraphQLSchema,
         service: LeaseService,
         authenticator: Authenticator,
+        documents: DocumentCache,
         graphiql: bool,
-        introspection: bool,
     ) -> None:
         super().__init__(schema=schema, graphql_ide="graphiql" if graphiql else None)
         self.service = service
         self.authenticator = authenticator
-        self.documents = DocumentCache(schema, introspection)
+        self.documents = documents
 
     # HTTP ---------------------------------------------------------------
     def dispatch_request(self, **_: Any) -> Response:
