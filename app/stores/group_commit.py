@@ -7,9 +7,14 @@ that commits one change at a time spends most of its time there. The
 transaction runs on a native thread under gevent, so the worker's other
 requests keep being served (and queue up for the next batch) meanwhile.
 
+The queueing, the lead and the hand-over are `batching.Batcher`'s; what is
+SQLite's is the executor: one transaction per batch, one SAVEPOINT per change.
+
 Writers of every process take an `flock` on a file beside the database
 before `BEGIN IMMEDIATE`: the kernel wakes the next writer as soon as the
 lock is free, where SQLite's own busy handler would sleep for milliseconds.
+The batch takes in the queued changes only once it holds that lock, so the
+changes that arrived while it waited share its transaction.
 """
 
 from __future__ import annotations
@@ -18,31 +23,14 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-import threading
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar, cast
+
+from .batching import Batch, Batcher, gevent_patched
 
 T = TypeVar("T")
 Change = Callable[[sqlite3.Connection], T]
-
-
-class _Job(Generic[T]):
-    __slots__ = ("change", "done", "error", "leads", "result")
-
-    def __init__(self, change: Change[T]) -> None:
-        self.change = change
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        self.leads = False
-        # Set when the job is finished, or when it is made the next leader.
-        self.done = threading.Event()
-
-    def outcome(self) -> T:
-        if self.error is not None:
-            raise self.error
-        return self.result  # type: ignore[return-value]
 
 
 class GroupCommitter:
@@ -59,65 +47,32 @@ class GroupCommitter:
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._pid = 0
-        self._queue: deque[_Job[Any]] = deque()
-        self._queue_lock = threading.Lock()
-        self._leading = False
+        self._batcher: Batcher[Change[Any]] = Batcher(self._run_batch)
 
     def run(self, change: Change[T]) -> T:
-        job = _Job(change)
-        with self._queue_lock:
-            self._queue.append(job)
-            job.leads = not self._leading
-            self._leading = True
-        if not job.leads:
-            job.done.wait()
-            if not job.leads:
-                return job.outcome()
-        # The leader commits everything queued by the time it holds the write
-        # lock, its own job included, then hands the lead to the oldest job
-        # that arrived meanwhile. It first lets the requests that are ready to
-        # run reach the queue too: a larger batch costs no more fsyncs.
-        _let_others_run()
-        batch: list[_Job[Any]] = []
-        try:
-            _off_the_event_loop(self._commit, batch)
-        except BaseException as error:
-            while self._queue and job not in batch:
-                batch.append(self._queue.popleft())
-            for queued in batch:
-                queued.error = error
-        with self._queue_lock:
-            if self._queue:
-                self._queue[0].leads = True
-                self._queue[0].done.set()
-            else:
-                self._leading = False
-        for queued in batch:
-            if queued is not job:
-                queued.done.set()
-        return job.outcome()
+        return cast(T, self._batcher.submit(change))
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
-        """Take the queued jobs into `batch` and commit them; runs off the loop."""
+    def _run_batch(self, batch: Batch[Change[Any]]) -> None:
+        _off_the_event_loop(self._commit, batch)
+
+    def _commit(self, batch: Batch[Change[Any]]) -> None:
+        """Take the queued changes into `batch` and commit them; runs off the loop."""
         conn = self._connection()
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # type: ignore[arg-type]
         try:
-            # deque.popleft is atomic, so this thread can take jobs that
-            # greenlets or threads append meanwhile.
-            while self._queue:
-                batch.append(self._queue.popleft())
+            jobs = batch.take()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                alone = len(batch) == 1
-                for job in batch:
+                alone = len(jobs) == 1
+                for job in jobs:
                     if alone:
                         # A change alone in its transaction needs no savepoint:
                         # its refusal rolls back the whole of it.
-                        job.result = job.change(conn)
+                        job.result = job.work(conn)
                         continue
                     conn.execute("SAVEPOINT change")
                     try:
-                        job.result = job.change(conn)
+                        job.result = job.work(conn)
                     except sqlite3.Error:
                         raise
                     except Exception as error:
@@ -160,24 +115,9 @@ def _off_the_event_loop(function: Callable[[Any], None], argument: Any) -> None:
     Under gevent that is a native thread of the hub's pool, waited for
     cooperatively; with plain threads, the calling thread itself.
     """
-    if _gevent_patched():
+    if gevent_patched():
         import gevent
 
         gevent.get_hub().threadpool.apply(function, (argument,))
     else:
         function(argument)
-
-
-def _let_others_run() -> None:
-    if _gevent_patched():
-        import gevent
-
-        gevent.sleep(0)
-
-
-def _gevent_patched() -> bool:
-    try:
-        from gevent import monkey
-    except ImportError:
-        return False
-    return bool(monkey.is_module_patched("threading"))

@@ -53,6 +53,11 @@ Every change is one Lua script (EVALSHA, loaded again on NOSCRIPT), which
 Redis runs atomically; each script first reclaims the pool's expired leases,
 queued in the order they expired. Scripts answer a list whose first element
 is "OK" or an `ErrorCode` name that Python turns into the domain exception.
+The scripts that a process's callers send while its previous batch is on the
+wire go to Redis together, in one pipeline (`batching.Batcher`). It is not
+MULTI: each script is still atomic on its own and each caller gets its own
+script's reply or error, but one round trip serves them all, and with
+`appendfsync always` usually one fsync too.
 
 Time is the server's `TIME` unless the store was given a clock, whose reading
 then travels as the first ARGV ("" means: ask Redis). Scripts are replicated
@@ -71,7 +76,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
@@ -80,6 +85,7 @@ from redis.exceptions import (
     ChildDeadlockedError,
     ClusterDownError,
     ConnectionError,
+    NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
@@ -99,6 +105,7 @@ from ..pool.errors import (
 )
 from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from .base import Store, Ticket
+from .batching import Batch, Batcher, Job
 
 WAITER_LIVENESS = 1.0
 WAITER_HEARTBEAT = 0.2
@@ -421,6 +428,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Call(NamedTuple):
+    """One script to run for one caller."""
+
+    script: Script
+    keys: list[str]
+    args: tuple[str, ...]
+
+
 class RedisStore(Store):
     poll_interval = 0.025
 
@@ -447,6 +462,7 @@ class RedisStore(Store):
         self._scripts: dict[str, Script] = {
             name: self._redis.register_script(PRELUDE + body) for name, body in SCRIPTS.items()
         }
+        self._batcher: Batcher[_Call] = Batcher(self._send)
         # The default pool is made on this process's first use, as the SQLite
         # store makes it when it opens its file, and again when a new
         # connection finds that Redis lost its data (no STORE_MARK): not on
@@ -502,9 +518,58 @@ class RedisStore(Store):
         return reply
 
     def _run(self, name: str, pool: str, *args: str) -> list[Any]:
+        call = _Call(self._scripts[name], _keys(pool), (self._now(), *args))
+        # A script's own error is raised here, in its caller, so it is told
+        # apart from unavailability exactly as when each caller sent its own.
         with self._unavailable_on_error():
-            reply = self._scripts[name](keys=_keys(pool), args=(self._now(), *args))
+            reply: list[Any] = self._batcher.submit(call)
         return reply
+
+    def _send(self, batch: Batch[_Call]) -> None:
+        """Run a batch's scripts: a lone one as it is, more in one pipeline.
+
+        Whatever fails the round trip (a lost connection, a timeout) fails
+        every script of it, and none is sent again: a script whose reply was
+        lost may have run.
+        """
+        jobs = batch.take()
+        if len(jobs) == 1:
+            call = jobs[0].work
+            jobs[0].result = call.script(keys=call.keys, args=call.args)
+            return
+        missing = self._pipeline(jobs, reload=True)
+        if not missing:
+            return
+        # Redis forgot the scripts (it restarted, or SCRIPT FLUSH). A NOSCRIPT
+        # reply means the script did not run, so it may run again; a failure
+        # now fails these jobs only, the others have their replies.
+        try:
+            for script in {job.work.script for job in missing}:
+                script.sha = self._redis.script_load(script.script)
+            self._pipeline(missing, reload=False)
+        except Exception as error:
+            for job in missing:
+                job.error = error
+
+    def _pipeline(self, jobs: list[Job[_Call]], *, reload: bool) -> list[Job[_Call]]:
+        """Send `jobs` in one pipeline and hand each its reply; those answered
+        NOSCRIPT when `reload`, left for the caller to send again."""
+        # EVALSHA itself, not `script(client=pipe)`: a pipeline holding Script
+        # objects asks SCRIPT EXISTS first, a second round trip on every batch.
+        with self._redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                call = job.work
+                pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            replies = pipe.execute(raise_on_error=False)
+        missing = []
+        for job, reply in zip(jobs, replies, strict=True):
+            if reload and isinstance(reply, NoScriptError):
+                missing.append(job)
+            elif isinstance(reply, Exception):
+                job.error = reply
+            else:
+                job.result = reply
+        return missing
 
     def _default_checked(self) -> bool:
         return self._default_pool is None or (
