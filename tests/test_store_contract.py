@@ -187,6 +187,16 @@ def test_expired_objects_queue_by_when_they_expired(service: LeaseService, clock
     assert take(service, 3) == [early, 3, late]
 
 
+def test_a_renewed_lease_queues_by_its_new_expiry(service: LeaseService, clock: Clock) -> None:
+    take(service, 8)
+    renewed = service.acquire(ANYONE, ttl=10)
+    other = service.acquire(ANYONE, ttl=10)
+    clock.advance(2)
+    service.renew(ANYONE, renewed.obj, renewed.token)
+    clock.advance(11)
+    assert take(service, 2) == [other.obj, renewed.obj]
+
+
 def test_renewing_moves_the_expiry_and_keeps_the_token(service: LeaseService, clock: Clock) -> None:
     lease = service.acquire(ANYONE, ttl=10)
     clock.advance(8)

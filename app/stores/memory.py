@@ -56,9 +56,11 @@ class MemoryStore(Store):
     def _reclaim(self, pool: _Pool) -> None:
         now = self._clock()
         while pool.expiries and pool.expiries[0][0] <= now:
-            _, obj, token = heapq.heappop(pool.expiries)
+            expires_at, obj, token = heapq.heappop(pool.expiries)
             lease = pool.leases.get(obj)
-            if lease is not None and lease.token == token and lease.expired(now):
+            # A renewal leaves the old entry behind: only the lease's current
+            # expiry counts, or it would queue ahead of leases that expired earlier.
+            if lease is not None and lease.token == token and lease.expires_at == expires_at:
                 self._release(pool, lease)
 
     def _release(self, pool: _Pool, lease: Lease) -> None:
