@@ -3,9 +3,10 @@ being made durable go into the next transaction together, so one fsync
 serves them all and every caller is answered only after its COMMIT.
 
 Why: with `synchronous=FULL` each COMMIT waits for the disk, and a worker
-that commits one change at a time spends most of its time there. The
-transaction runs on a native thread under gevent, so the worker's other
-requests keep being served (and queue up for the next batch) meanwhile.
+that commits one change at a time spends most of its time there. Under
+gevent the two waits, for another process's write lock and for the fsync of
+COMMIT, happen on a native thread, so the worker's other requests keep being
+served (and queue up for the next batch) meanwhile.
 
 The queueing, the lead and the hand-over are `batching.Batcher`'s; what is
 SQLite's is the executor: one transaction per batch, one SAVEPOINT per change.
