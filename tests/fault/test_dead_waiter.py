@@ -16,7 +16,8 @@ import time
 import pytest
 import requests
 
-from ..live.support import ACQUIRE, HTTP_TIMEOUT, LiveServer, wait_until
+from ..live.support import HTTP_TIMEOUT, LiveServer, wait_until
+from ..operations import ACQUIRE
 
 pytestmark = pytest.mark.live
 

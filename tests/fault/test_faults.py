@@ -20,7 +20,8 @@ import pytest
 import requests
 
 from ..history import History, LeaseRecord
-from ..live.support import LEASE_FIELDS, GraphQL, LiveServer, wait_until
+from ..live.support import GraphQL, LiveServer, wait_until
+from ..operations import LEASE_FIELDS
 from ..redis_server import RedisServer
 from .driver import Load, Workload, strike
 

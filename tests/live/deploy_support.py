@@ -11,9 +11,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import requests
-
-from .support import START_TIMEOUT, STOP_TIMEOUT, _die_with_parent, poll_until
+from .support import START_TIMEOUT, STOP_TIMEOUT, _die_with_parent, wait_until_serving
 
 
 def clean_environment() -> dict[str, str]:
@@ -64,20 +62,7 @@ class CommandServer:
 
     def serve(self, base_url: str) -> None:
         """Start and wait until `base_url`/healthz answers 200."""
-        process = self.start()
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"{self.argv[0]} exited with {process.returncode}:\n{self.output()}"
-                )
-            try:
-                return requests.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
-            except requests.RequestException:
-                return False
-
-        if not poll_until(healthy, START_TIMEOUT):
-            raise AssertionError(f"{base_url}/healthz never answered:\n{self.output()}")
+        wait_until_serving(self.start(), base_url, self.output)
 
     def wait(self, timeout: float = START_TIMEOUT) -> int:
         assert self.process is not None

@@ -23,6 +23,8 @@ from typing import Any
 
 import requests
 
+from ..operations import ACQUIRE, FREE, LEASE, LEASES, POOL
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
@@ -31,38 +33,24 @@ STOP_TIMEOUT = 5.0
 POLL = 0.05
 HTTP_TIMEOUT = 30.0
 
-LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt"
-ACQUIRE = f"""
-mutation Acquire($pool: String! = "default", $owner: String, $label: String, $ttl: Float,
-                 $wait: Float, $requestId: String) {{
-  acquireObject(pool: $pool, owner: $owner, label: $label, ttl: $ttl, wait: $wait,
-                requestId: $requestId) {{
-    success code message lease {{ {LEASE_FIELDS} }}
-  }}
-}}
-"""
-FREE = """
-mutation Free($obj: Int!, $pool: String! = "default", $token: BigInt) {
-  freeObject(obj: $obj, pool: $pool, token: $token) { success obj code message }
-}
-"""
-POOL = """
-query Pool($name: String! = "default") {
-  pool(name: $name) { name size available inUse waiting }
-}
-"""
-LEASES = f"""
-query Leases($name: String! = "default") {{
-  pool(name: $name) {{ leases(first: 1000) {{ {LEASE_FIELDS} }} }}
-}}
-"""
-LEASE = f"""
-query Lease($obj: Int!, $pool: String! = "default") {{
-  lease(obj: $obj, pool: $pool) {{ {LEASE_FIELDS} }}
-}}
-"""
-
 PR_SET_PDEATHSIG = 1
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes], base_url: str, output: Callable[[], str]
+) -> None:
+    """Return once `base_url`/healthz answers 200; fail if `process` exits first."""
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}:\n{output()}")
+        try:
+            return requests.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
+        except requests.RequestException:
+            return False
+
+    if not poll_until(healthy, START_TIMEOUT):
+        raise AssertionError(f"{base_url}/healthz never answered:\n{output()}")
 
 
 def free_port() -> int:
@@ -245,19 +233,7 @@ class LiveServer:
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-
-        def healthy() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"gunicorn exited with {process.returncode} before serving:\n{self.output()}"
-                )
-            try:
-                return requests.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200
-            except requests.RequestException:
-                return False
-
-        if not poll_until(healthy, START_TIMEOUT):
-            raise AssertionError(f"gunicorn did not serve /healthz:\n{self.output()}")
+        wait_until_serving(process, self.base_url, self.output)
         expected = int(self.env.get("OBJMGR_WORKERS", "2"))
         wait_until(
             lambda: len(self.workers()) == expected,

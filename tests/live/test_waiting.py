@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from .support import ACQUIRE, HTTP_TIMEOUT, LiveServer, wait_until
+from ..operations import ACQUIRE
+from .support import HTTP_TIMEOUT, LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 
