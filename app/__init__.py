@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = open_store(settings.store, default_pool=("default", settings.pool_size))
     try:
-        store.ensure_pool("default", settings.pool_size)
+        # Connecting makes the default pool (every store does it on connect).
+        store.ping()
     except StoreUnavailable as error:
         # Serve anyway: /readyz says 503 until the store answers.
         log.warning("store not ready at start: %s", error.message)

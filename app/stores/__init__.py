@@ -12,7 +12,7 @@ def open_store(url: str, default_pool: tuple[str, int] | None = None) -> Store:
     if url == "memory://":
         from .memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(default_pool=default_pool)
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
 

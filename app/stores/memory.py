@@ -38,12 +38,19 @@ class _Pool:
 
 
 class MemoryStore(Store):
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        default_pool: tuple[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clock = clock
         self._pools: dict[str, _Pool] = {}
         self._last_token: dict[str, int] = {}
         self._tickets = itertools.count(1)
         self._changed = threading.Condition(threading.RLock())
+        if default_pool is not None:
+            self.ensure_pool(*default_pool)
 
     # helpers ------------------------------------------------------------
     def _get(self, name: str) -> _Pool:
