@@ -37,3 +37,14 @@ def live_servers(tmp_path: Path) -> Iterator[ServerFactory]:
 def live_server(live_servers: ServerFactory) -> LiveServer:
     """A server not started yet: the test starts it with the environment it needs."""
     return live_servers()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server shared by a module's tests, for those that need no fresh state."""
+    live = LiveServer(tmp_path_factory.mktemp("shared"))
+    try:
+        live.start()
+        yield live
+    finally:
+        live.close()

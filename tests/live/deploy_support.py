@@ -6,12 +6,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .support import START_TIMEOUT, STOP_TIMEOUT, _die_with_parent, wait_until_serving
+from .support import START_TIMEOUT, STOP_TIMEOUT, spawn, wait_until_serving
 
 
 def clean_environment() -> dict[str, str]:
@@ -44,20 +43,9 @@ class CommandServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> subprocess.Popen[bytes]:
-        with (
-            (self.logs / "stdout.log").open("wb") as out,
-            (self.logs / "stderr.log").open("wb") as err,
-        ):
-            self.process = subprocess.Popen(
-                self.argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+        self.process = spawn(
+            self.argv, self.cwd, self.env, self.logs / "stdout.log", self.logs / "stderr.log"
+        )
         return self.process
 
     def serve(self, base_url: str) -> None:

@@ -36,6 +36,24 @@ HTTP_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
 
 
+def spawn(
+    argv: list[str], cwd: Path, env: Mapping[str, str], stdout: Path, stderr: Path
+) -> subprocess.Popen[bytes]:
+    """Start a server process that dies with the test run, its output in files."""
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            # Its own process group, so that one killpg reaches every worker.
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+
 def wait_until_serving(
     process: subprocess.Popen[bytes], base_url: str, output: Callable[[], str]
 ) -> None:
@@ -205,18 +223,13 @@ class LiveServer:
         self._runs += 1
         self.stdout_path = self.directory / f"stdout.{self._runs}.log"
         self.stderr_path = self.directory / f"stderr.{self._runs}.log"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "app:create_app()"],
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                # Its own process group, so that one killpg reaches every worker.
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
+        self.process = spawn(
+            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "app:create_app()"],
+            ROOT,
+            env,
+            self.stdout_path,
+            self.stderr_path,
+        )
         return self.process
 
     def start(self, overrides: Mapping[str, str | None] | None = None) -> str:

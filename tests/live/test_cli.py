@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.live
 
 OBJMGR = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "objmgr"
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("cli"))
-    try:
-        live.start()
-        yield live
-    finally:
-        live.close()
 
 
 class Cli:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,16 +17,6 @@ from .support import LiveServer, free_port, poll_until
 pytestmark = pytest.mark.live
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("client"))
-    try:
-        live.start()
-        yield live
-    finally:
-        live.close()
 
 
 @pytest.fixture
