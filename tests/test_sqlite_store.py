@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from app.config import Settings
 from app.pool.errors import StoreUnavailable
 from app.pool.lease import AcquireRequest
 from app.stores.sqlite import SQLiteStore
+
+PROCESSES = 4
 
 
 def test_a_store_in_a_folder_not_made_yet_makes_it(tmp_path: Path) -> None:
@@ -36,3 +41,32 @@ def test_an_unusable_file_is_store_unavailable_without_its_path(tmp_path: Path) 
     with pytest.raises(StoreUnavailable) as raised:
         store.acquire(AcquireRequest("default"))
     assert str(tmp_path) not in raised.value.message
+
+
+def _open_and_acquire(path: str, start: Barrier, results: Queue[object]) -> None:
+    store = SQLiteStore(path, default_pool=("default", 100))
+    start.wait(timeout=30)
+    try:
+        results.put(store.acquire(AcquireRequest("default")).obj)
+    except Exception as error:  # the parent asserts on what it got
+        results.put(repr(error))
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_workers_opening_a_new_file_at_once_all_get_in(tmp_path: Path, attempt: int) -> None:
+    """gunicorn starts its workers together, and each opens the file: the first
+    connection makes the schema and sets WAL while the others connect."""
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(PROCESSES), context.Queue()
+    path = str(tmp_path / f"fresh-{attempt}.sqlite3")
+    workers = [
+        context.Process(target=_open_and_acquire, args=(path, start, results))
+        for _ in range(PROCESSES)
+    ]
+    for worker in workers:
+        worker.start()
+    got = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [answer for answer in got if not isinstance(answer, int)] == []
+    assert sorted(got) == list(range(1, PROCESSES + 1))  # type: ignore[type-var]

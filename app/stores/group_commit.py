@@ -61,12 +61,16 @@ class GroupCommitter:
         microseconds, and running them on a native thread would make both
         threads fight for the GIL at every statement.
         """
-        conn = self._connection()
+        lock_fd = self._lock_file()
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # type: ignore[arg-type]
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            _off_the_event_loop(fcntl.flock, self._lock_fd, fcntl.LOCK_EX)
+            _off_the_event_loop(fcntl.flock, lock_fd, fcntl.LOCK_EX)
         try:
+            # Connecting under the lock: the first connection to a new file sets
+            # WAL and makes the schema, which SQLite refuses ("database is
+            # locked") to a process that races it without waiting.
+            conn = self._connection()
             jobs = batch.take()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -92,28 +96,36 @@ class GroupCommitter:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error:
-            self.close()
+            self._close_connection()
             raise
         finally:
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+    def _lock_file(self) -> int:
+        # Neither the lock's file description nor the connection may cross a fork.
+        if self._lock_fd is None or self._pid != os.getpid():
+            self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._conn = None
+            self._pid = os.getpid()
+        return self._lock_fd
 
     def _connection(self) -> sqlite3.Connection:
-        # Neither the connection nor the lock's file description may cross a fork.
-        if self._conn is None or self._pid != os.getpid():
-            # Connecting first: it makes the database's folder, where the lock lives.
+        if self._conn is None:
             self._conn = self._connect()
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._pid = os.getpid()
         return self._conn
 
-    def close(self) -> None:
+    def _close_connection(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        self._close_connection()
         if self._lock_fd is not None and self._pid == os.getpid():
             os.close(self._lock_fd)
-        self._conn, self._lock_fd = None, None
+        self._lock_fd = None
 
 
 def _off_the_event_loop(function: Callable[..., Any], *arguments: Any) -> None:
