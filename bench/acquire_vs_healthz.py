@@ -16,6 +16,7 @@ Redis acquire rate >= 0.8x SQLite's.
 
     .venv/bin/python bench/acquire_vs_healthz.py                       # sqlite,memory,redis
     .venv/bin/python bench/acquire_vs_healthz.py --stores sqlite,redis
+    .venv/bin/python bench/acquire_vs_healthz.py --stores sqlite,stock   # + the reference
     .venv/bin/python bench/acquire_vs_healthz.py --cache-micro         # + what the cache buys
 
 For redis the benchmark starts a redis-server of its own (tests/redis_server.py) on a free
@@ -26,6 +27,10 @@ on an error or a SIGTERM too.
 
 Each run lasts --duration seconds, by default what fits --budget (90 s of wrk in all, at most
 5 s a run), so that more stores keep the whole run near a minute and a half.
+
+`stock` is the reference the SQLite target is set against: the same app and SQLite store with
+`/graphql` served by graphql-server's view as it comes, without a document cache
+(bench/stock_graphql.py).
 
 A store is one entry of STORES: a name, and how to make what it serves (its OBJMGR_STORE URL,
 worker count and any server of its own) for the length of the run.
@@ -103,6 +108,8 @@ class StoreRun:
     # Processes outside gunicorn's group that do the store's work: their CPU is the server's too.
     pids: tuple[int, ...] = ()
     about: str = ""  # printed with the server's address
+    wsgi_app: str = "app:create_app()"
+    pythonpath: Path | None = None  # where gunicorn finds wsgi_app, when not in the project
 
 
 @contextlib.contextmanager
@@ -153,6 +160,17 @@ STORES: dict[
     ),
     "memory": lambda _args, _scratch: contextlib.nullcontext(StoreRun("memory", "memory://", 1)),
     "redis": redis_store,
+    # The same SQLite store behind graphql-server's view as it comes (bench/stock_graphql.py).
+    "stock": lambda _args, scratch: contextlib.nullcontext(
+        StoreRun(
+            "stock",
+            f"sqlite:///{scratch / 'objmgr.sqlite3'}",
+            2,
+            about="graphql-server's GraphQLView unmodified: no document cache",
+            wsgi_app="stock_graphql:create_app()",
+            pythonpath=Path(__file__).resolve().parent,
+        )
+    ),
 }
 DEFAULT_STORES = "sqlite,memory,redis"
 
@@ -294,7 +312,9 @@ def serving(store: StoreRun, scratch: Path) -> Iterator[Server]:
         **store.env,
     }
     log_path = scratch / f"gunicorn-{store.name}.log"
-    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "app:create_app()"]
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), store.wsgi_app]
+    if store.pythonpath is not None:
+        command[-1:-1] = ["--pythonpath", str(store.pythonpath)]
     with log_path.open("wb") as log:
         server = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -511,6 +531,13 @@ def target_lines(results: list[StoreResult]) -> list[str]:
     else:
         ratio = versus_sqlite(redis, sqlite)
         lines.append(f"{label:<48} {ratio:.2f}x {verdict(ratio >= TARGET_REDIS_VS_SQLITE)}")
+    stock = find(results, "stock")
+    if sqlite is not None and stock is not None and stock.ratio("acquire"):
+        lines.append(
+            f"{'reference: stock graphql-server acquire/healthz:':<48} "
+            f"{stock.ratio('acquire'):.2f}  (sqlite's is "
+            f"{sqlite.ratio('acquire') / stock.ratio('acquire'):.2f}x that)"
+        )
     return lines
 
 

@@ -1,0 +1,69 @@
+"""The benchmark's reference server: graphql-server as it comes, on objmgr's schema and store."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from flask.testing import FlaskClient
+from graphql_server.flask.views import GraphQLView
+
+from app.api.view import ObjmgrGraphQLView
+
+from .operations import ACQUIRE
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def stock_graphql() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import stock_graphql
+
+        yield stock_graphql
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture
+def client(
+    stock_graphql: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FlaskClient:
+    monkeypatch.setenv("OBJMGR_STORE", f"sqlite:///{tmp_path / 'objmgr.sqlite3'}")
+    monkeypatch.setenv("OBJMGR_ENV", "development")
+    app = stock_graphql.create_app()
+    return app.test_client()
+
+
+def test_the_reference_serves_acquire_through_graphql_servers_own_view(
+    client: FlaskClient,
+) -> None:
+    view = client.application.view_functions["graphql.graphql"]
+    assert view.view_class is not ObjmgrGraphQLView  # type: ignore[attr-defined]
+    assert issubclass(view.view_class, GraphQLView)  # type: ignore[attr-defined]
+    first = client.post("/graphql", json={"query": ACQUIRE}).get_json()
+    second = client.post("/graphql", json={"query": ACQUIRE}).get_json()
+    assert first["data"]["acquireObject"]["success"] is True
+    assert first["data"]["acquireObject"]["lease"]["obj"] == 1
+    assert second["data"]["acquireObject"]["lease"]["obj"] == 2
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_the_reference_keeps_no_documents(client: FlaskClient) -> None:
+    for _ in range(3):
+        assert client.post("/graphql", json={"query": "{ version }"}).status_code == 200
+    documents = client.application.extensions["objmgr.documents"]
+    assert documents.get.cache_info().currsize == 0
+
+
+def test_the_reference_refuses_to_serve_with_auth_on(
+    stock_graphql: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OBJMGR_STORE", f"sqlite:///{tmp_path / 'objmgr.sqlite3'}")
+    monkeypatch.setenv("OBJMGR_TOKENS", "alice:a-long-enough-secret-for-alice")
+    with pytest.raises(RuntimeError, match="OBJMGR_AUTH=disabled"):
+        stock_graphql.create_app()
