@@ -33,7 +33,7 @@ Each run lasts --duration seconds, by default what fits --budget (90 s of wrk in
 (bench/stock_graphql.py).
 
 A store is one entry of STORES: a name, and how to make what it serves (its OBJMGR_STORE URL,
-worker count and any server of its own) for the length of the run.
+worker count, WSGI app and any server of its own) for the length of the run.
 Exit status: 0 when every check passed (whatever the figures), 1 when one failed, 2 when the
 benchmark could not run (no wrk or redis-server, a server did not start).
 """
