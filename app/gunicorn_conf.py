@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import gevent
+
 from app.config import ConfigError, Settings
 
 try:
@@ -48,3 +50,15 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
             "(use a sqlite:/// or redis:// store to run more)"
         )
         server.num_workers = 1
+
+
+def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
+    """Give the worker's other connections a turn after every response.
+
+    A gevent worker goes on to a keep-alive client's next request as soon as it
+    has answered the last, and when that request is already there nothing else
+    runs in between: under load a few busy clients can hold a worker for a
+    second while its other connections wait, new ones too (a health probe, a
+    free). The README's Speed section has the figures.
+    """
+    gevent.sleep(0)
