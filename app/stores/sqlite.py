@@ -130,7 +130,7 @@ class SQLiteStore(Store):
 
     # connections --------------------------------------------------------
     def _open_writer(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The committer made the folder already: its lock file lives beside the database.
         conn = sqlite3.connect(
             self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
