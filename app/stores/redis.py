@@ -419,6 +419,11 @@ def _opt(value: str | None) -> str:
     return "" if value is None else "=" + value
 
 
+def _caller(caller: Caller) -> tuple[str, str]:
+    """Who asks, as the free and renew scripts read it: principal, then admin flag."""
+    return _opt(caller.principal), "1" if caller.is_admin else "0"
+
+
 def _keys(pool: str) -> list[str]:
     tag = f"objmgr:{{pool:{pool}}}"
     return [f"{tag}:{part}" for part in KEY_PARTS]
@@ -767,8 +772,7 @@ class RedisStore(Store):
             "free",
             pool,
             str(obj),
-            _opt(caller.principal),
-            "1" if caller.is_admin else "0",
+            *_caller(caller),
             _opt(None if token is None else str(token)),
         )
         self._raise_for(reply, pool, obj, caller, token)
@@ -779,8 +783,7 @@ class RedisStore(Store):
             "renew",
             pool,
             str(obj),
-            _opt(caller.principal),
-            "1" if caller.is_admin else "0",
+            *_caller(caller),
             _opt(str(token)),
             "" if ttl is None else repr(float(ttl)),
         )
