@@ -36,6 +36,12 @@ class Settings:
     bind: str = "127.0.0.1:5000"
     workers: int = 2
     max_wait: float = 30.0
+    # Limits on every request (the README's "Limits" section).
+    max_cost: int = 50_000
+    document_cache_mb: int = 32
+    body_timeout: float = 10.0
+    # A file of name:secret lines, read at start and again on SIGHUP.
+    tokens_file: str | None = None
 
     @property
     def auth_on(self) -> bool:
@@ -75,6 +81,17 @@ class Settings:
             bind=_bind(get("OBJMGR_BIND") or cls.bind),
             workers=_int("OBJMGR_WORKERS", get("OBJMGR_WORKERS"), cls.workers, 64),
             max_wait=_seconds("OBJMGR_MAX_WAIT", get("OBJMGR_MAX_WAIT"), cls.max_wait),
+            max_cost=_int("OBJMGR_MAX_COST", get("OBJMGR_MAX_COST"), cls.max_cost, 10**9),
+            document_cache_mb=_int(
+                "OBJMGR_DOCUMENT_CACHE_MB",
+                get("OBJMGR_DOCUMENT_CACHE_MB"),
+                cls.document_cache_mb,
+                1024,
+            ),
+            body_timeout=_seconds(
+                "OBJMGR_BODY_TIMEOUT", get("OBJMGR_BODY_TIMEOUT"), cls.body_timeout
+            ),
+            tokens_file=get("OBJMGR_TOKENS_FILE"),
         )
         settings.check_serving()
         return settings

@@ -14,6 +14,9 @@ from .pool.errors import AcquireTimeout, Forbidden, PoolExhausted
 from .pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from .stores.base import Store
 
+#: Seconds between a waiter's checks that its client is still there.
+CLIENT_CHECK_EVERY = 1.0
+
 
 class LeaseService:
     def __init__(
@@ -37,12 +40,15 @@ class LeaseService:
         wait: float | None = None,
         request_id: str | None = None,
         still_wanted: Callable[[], bool] = lambda: True,
+        deadline: float | None = None,
     ) -> Lease:
         """Grant an object, waiting up to `wait` seconds in the pool's queue.
 
-        `still_wanted` is asked before every try while waiting: a waiter whose
-        client hung up leaves the queue instead of taking an object nobody
-        would ever be told about.
+        `still_wanted` is asked about once a second while waiting: a waiter
+        whose client hung up leaves the queue instead of taking an object
+        nobody would ever be told about. `deadline` (on this service's
+        monotonic clock) ends the wait earlier: every wait of one request
+        shares one deadline, so aliased waits cannot add up.
         """
         request = AcquireRequest(
             pool=limits.pool_name(pool),
@@ -52,6 +58,8 @@ class LeaseService:
             request_id=limits.request_id(request_id),
         )
         seconds = limits.wait(wait, self.max_wait)
+        if deadline is not None:
+            seconds = max(0.0, min(seconds, deadline - self._monotonic()))
         try:
             return self.store.acquire(request)
         except PoolExhausted:
@@ -65,14 +73,17 @@ class LeaseService:
         deadline = self._monotonic() + seconds
         ticket = self.store.join_queue(request.pool)
         try:
+            woken = True
             while still_wanted():
-                try:
-                    return self.store.acquire(request, ticket)
-                except PoolExhausted:
-                    remaining = deadline - self._monotonic()
-                    if remaining <= 0:
-                        break
-                    self.store.wait_for_change(ticket, remaining)
+                if woken:
+                    try:
+                        return self.store.acquire(request, ticket)
+                    except PoolExhausted:
+                        pass
+                remaining = deadline - self._monotonic()
+                if remaining <= 0:
+                    break
+                woken = self.store.wait_for_change(ticket, min(remaining, CLIENT_CHECK_EVERY))
         finally:
             self.store.leave_queue(ticket)
         raise AcquireTimeout(
@@ -102,8 +113,9 @@ class LeaseService:
     def pool(self, name: str = "default") -> PoolStats | None:
         return self.store.pool(limits.pool_name(name))
 
-    def pools(self) -> list[PoolStats]:
-        return self.store.pools()
+    def pools(self, first: int = 100, after: str = "") -> list[PoolStats]:
+        first, _ = limits.page(first, 0)
+        return self.store.pools(first, after)
 
     def create_pool(self, caller: Caller, name: str, size: int) -> PoolStats:
         self._require_admin(caller, "create")

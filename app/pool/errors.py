@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     FORBIDDEN = "FORBIDDEN"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 
 
 class PoolError(Exception):
@@ -75,7 +76,18 @@ class Forbidden(PoolError):
 
 
 class StoreUnavailable(PoolError):
+    """The store could not be reached, and nothing can have changed."""
+
     code = ErrorCode.STORE_UNAVAILABLE
+
+
+class OutcomeUnknown(PoolError):
+    """The change was sent and its reply lost: it may have been applied.
+
+    A retry with the same request id tells which.
+    """
+
+    code = ErrorCode.OUTCOME_UNKNOWN
 
 
 def pool_not_found(name: str) -> PoolNotFound:

@@ -23,9 +23,6 @@ class Ticket:
 
 
 class Store(ABC):
-    #: How long a waiter sleeps between checks when the store cannot wake it.
-    poll_interval: float = 0.02
-
     # pools ------------------------------------------------------------
     @abstractmethod
     def ensure_pool(self, name: str, size: int) -> None:
@@ -45,7 +42,8 @@ class Store(ABC):
     def pool(self, name: str) -> PoolStats | None: ...
 
     @abstractmethod
-    def pools(self) -> list[PoolStats]: ...
+    def pools(self, first: int, after: str) -> list[PoolStats]:
+        """Pools in name order, names above `after`, at most `first`."""
 
     # leases -----------------------------------------------------------
     @abstractmethod
@@ -81,13 +79,24 @@ class Store(ABC):
         """Give up a place in the queue; a no-op when it is already gone."""
 
     @abstractmethod
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> None:
-        """Block up to `timeout` seconds or until an object may have come free."""
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+        """Block until `ticket` heads its queue and its pool changed, or `timeout`
+        seconds passed; True when woken. Costs nothing while it blocks: stores wake
+        waiters through `waking.WaitRoom`, never by polling. Spurious wake-ups are
+        allowed: the caller tries again and waits again."""
 
     # health -----------------------------------------------------------
     @abstractmethod
     def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the store answers."""
+        """Raise `StoreUnavailable` unless the store answers reads; changes nothing."""
+
+    def check_ready(self) -> None:
+        """Raise `StoreUnavailable` unless the store can read and durably write.
+
+        `/readyz` asks this. Stores override it with a write that changes no
+        lease (a scratch row or key); the default only reads.
+        """
+        self.ping()
 
     def close(self) -> None:  # noqa: B027 - most stores hold nothing to close
         """Release connections."""

@@ -1,0 +1,192 @@
+"""Waiters that cost nothing while they wait, and a reaper for expired leases.
+
+Both run inside one worker process and serve every store:
+
+- `WaitRoom` holds this process's waiting acquires. A store tells it when a
+  pool changed in a way that may let the head of the pool's queue be served
+  (an object freed or reclaimed, a resize, a waiter served or gone), whether
+  the change was made here or, through the store's own channel, in another
+  process or host. The room then asks the store which ticket heads the queue
+  and wakes that one waiter if it is one of this process's. Nobody else wakes,
+  so a free costs one read and one wake-up however many wait. Once a second
+  the room also asks again on its own, for the pools it has waiters in, so a
+  lost notification or a lease that expired unseen delays a waiter by at most
+  that long.
+- `Reaper` reclaims expired leases in bounded batches on a thread of its own,
+  so no request waits on a mass expiry; it sleeps until the next expiry it
+  knows of, or a second at most.
+
+Threads are started on first use and again after a fork: gunicorn's workers
+each get their own. Under gevent they are greenlets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from ..pool.errors import PoolError
+from .base import Ticket
+
+log = logging.getLogger(__name__)
+
+#: Seconds between the room's own checks of each pool it has waiters in.
+RECHECK_EVERY = 1.0
+
+
+class WaitRoom:
+    """This process's waiters, each woken alone when it heads its pool's queue."""
+
+    def __init__(self, head: Callable[[str], int | None], recheck: float = RECHECK_EVERY) -> None:
+        """`head(pool)` is the ticket id of the oldest live waiter of `pool`, or None."""
+        self._head = head
+        self._recheck = recheck
+        self._lock = threading.Lock()
+        self._waiters: dict[str, dict[int, threading.Event]] = {}
+        self._pid = 0
+        self._stop = threading.Event()
+
+    def enter(self, ticket: Ticket) -> None:
+        """Register `ticket` before its first try, so no wake-up meant for it is missed."""
+        self._start()
+        with self._lock:
+            self._waiters.setdefault(ticket.pool, {})[ticket.id] = threading.Event()
+
+    def leave(self, ticket: Ticket) -> None:
+        with self._lock:
+            pool = self._waiters.get(ticket.pool)
+            if pool is not None:
+                pool.pop(ticket.id, None)
+                if not pool:
+                    del self._waiters[ticket.pool]
+
+    def wait(self, ticket: Ticket, timeout: float) -> bool:
+        """Block up to `timeout` seconds; True when woken as the head of its queue."""
+        with self._lock:
+            event = self._waiters.get(ticket.pool, {}).get(ticket.id)
+        if event is None:
+            return True
+        woken = event.wait(max(0.0, timeout))
+        event.clear()
+        return woken
+
+    def changed(self, pool: str) -> None:
+        """Wake the head of `pool`'s queue if it waits in this process."""
+        with self._lock:
+            if pool not in self._waiters:
+                return
+        try:
+            head = self._head(pool)
+        except PoolError as error:
+            # The store is down: the waiters find out themselves on their next try.
+            log.debug("cannot read the head of pool %r: %s", pool, error.message)
+            return
+        with self._lock:
+            event = None if head is None else self._waiters.get(pool, {}).get(head)
+        if event is not None:
+            event.set()
+
+    def waiting_pools(self) -> list[str]:
+        with self._lock:
+            return list(self._waiters)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _start(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            # A fork copies the waiters of the parent, whose greenlets are not here.
+            self._waiters = {}
+            self._stop = threading.Event()
+            threading.Thread(target=self._recheck_loop, name="objmgr-waitroom", daemon=True).start()
+
+    def _recheck_loop(self) -> None:
+        stop = self._stop
+        while not stop.wait(self._recheck):
+            for pool in self.waiting_pools():
+                self.changed(pool)
+
+
+class Reaper:
+    """Reclaims expired leases in bounded batches, off every request's path."""
+
+    def __init__(
+        self,
+        reclaim: Callable[[int], float | None],
+        *,
+        batch: int = 500,
+        idle: float = 1.0,
+    ) -> None:
+        """`reclaim(limit)` reclaims at most `limit` expired leases (oldest expiry
+        first) and returns the seconds until the next expiry it knows of: 0 when
+        more are expired already, None when no lease has a TTL."""
+        self._reclaim = reclaim
+        self._batch = batch
+        self._idle = idle
+        self._pid = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._wake = threading.Event()
+            self._stop = threading.Event()
+            threading.Thread(target=self._loop, name="objmgr-reaper", daemon=True).start()
+
+    def soon(self) -> None:
+        """A lease was granted or renewed here: look again at the next expiry."""
+        self.start()
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        failing = False
+        while not self._stop.is_set():
+            try:
+                delay = self._reclaim(self._batch)
+                if failing:
+                    log.info("reclaiming expired leases again")
+                failing = False
+            except PoolError as error:
+                if not failing:
+                    log.warning("cannot reclaim expired leases: %s", error.message)
+                failing = True
+                delay = self._idle
+            except Exception:
+                log.exception("reclaiming expired leases failed")
+                delay = self._idle
+            if delay is None or delay > self._idle:
+                delay = self._idle
+            if delay <= 0:
+                # More are expired: the next batch after a turn for everyone else.
+                _yield()
+                continue
+            self._wake.wait(delay)
+            self._wake.clear()
+
+
+def _yield() -> None:
+    from .batching import gevent_patched
+
+    if gevent_patched():
+        import gevent
+
+        gevent.sleep(0)
+    else:
+        threading.Event().wait(0.001)
