@@ -133,9 +133,10 @@ class MemoryStore(Store):
                 return None
             return self._stats(name, self._get(name))
 
-    def pools(self) -> list[PoolStats]:
+    def pools(self, first: int, after: str) -> list[PoolStats]:
         with self._changed:
-            return [self._stats(name, self._get(name)) for name in sorted(self._pools)]
+            names = sorted(name for name in self._pools if name > after)[:first]
+            return [self._stats(name, self._get(name)) for name in names]
 
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
@@ -218,10 +219,11 @@ class MemoryStore(Store):
             if pool is not None:
                 self._drop_ticket(pool, ticket)
 
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> None:
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
         # Expiry is not an event here, so sleep no longer than a poll interval.
         with self._changed:
-            self._changed.wait(min(timeout, self.poll_interval * 5))
+            self._changed.wait(min(timeout, 0.1))
+        return True
 
     def ping(self) -> None:
         return None

@@ -700,12 +700,12 @@ class RedisStore(Store):
         self._raise_for(reply, name)
         return self._stats(name, reply)
 
-    def pools(self) -> list[PoolStats]:
+    def pools(self, first: int, after: str) -> list[PoolStats]:
         self._check_default()
         with self._unavailable_on_error():
             names = sorted(_text(name) for name in self._redis.smembers(POOLS_KEY))
-        found = (self.pool(name) for name in names)
-        return [stats for stats in found if stats is not None]
+        found = (self.pool(name) for name in names if name > after)
+        return [stats for stats in found if stats is not None][:first]
 
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
@@ -803,10 +803,11 @@ class RedisStore(Store):
         self._forget(ticket)
         self._raise_for(self._eval("leave", ticket.pool, str(ticket.id)), ticket.pool)
 
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> None:
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
         # Expiry is not an event and keyspace notifications are lossy, so
         # waiters poll, cheaply (see `_worth_a_try`).
         time.sleep(max(0.0, min(timeout, self.poll_interval)))
+        return True
 
     # health -------------------------------------------------------------
     def ping(self) -> None:

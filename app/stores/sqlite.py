@@ -320,10 +320,12 @@ class SQLiteStore(Store):
             row = conn.execute("SELECT size FROM pools WHERE name = ?", (name,)).fetchone()
             return None if row is None else self._stats(conn, name, row[0], self._clock())
 
-    def pools(self) -> list[PoolStats]:
+    def pools(self, first: int, after: str) -> list[PoolStats]:
         with self._read() as conn:
             now = self._clock()
-            rows = conn.execute("SELECT name, size FROM pools ORDER BY name").fetchall()
+            rows = conn.execute(
+                "SELECT name, size FROM pools WHERE name > ? ORDER BY name LIMIT ?", (after, first)
+            ).fetchall()
             return [self._stats(conn, name, size, now) for name, size in rows]
 
     # leases -------------------------------------------------------------
@@ -498,9 +500,10 @@ class SQLiteStore(Store):
 
         return self._transact(change)
 
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> None:
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
         # SQLite cannot notify another process, so waiters poll.
         time.sleep(min(timeout, self.poll_interval))
+        return True
 
     def ping(self) -> None:
         with self._read() as conn:
