@@ -27,6 +27,9 @@ class ObjectMgr:
         self._next_fresh = 1
         self._free: deque[int] = deque()
         self._in_use: set[int] = set()
+        # Held objects within 1..size, kept with every change so that reading
+        # `available` costs the same however many are held.
+        self._held_within_size = 0
         self._lock = threading.Lock()
 
     @property
@@ -39,8 +42,7 @@ class ObjectMgr:
 
     @property
     def available(self) -> int:
-        with self._lock:
-            return self._size - sum(1 for obj in self._in_use if obj <= self._size)
+        return self._size - self._held_within_size
 
     def is_held(self, obj: int) -> bool:
         return obj in self._in_use
@@ -53,6 +55,7 @@ class ObjectMgr:
             else:
                 obj = self._pop_oldest_free()
             self._in_use.add(obj)
+            self._held_within_size += 1
             return obj
 
     def _pop_oldest_free(self) -> int:
@@ -69,8 +72,11 @@ class ObjectMgr:
                     raise out_of_range(self.name, obj, self._size)
                 raise not_allocated(self.name, obj)
             self._in_use.remove(obj)
+            if obj <= self._size:
+                self._held_within_size -= 1
             self._free.append(obj)
 
     def resize(self, size: int) -> None:
         with self._lock:
             self._size = size
+            self._held_within_size = sum(1 for obj in self._in_use if obj <= size)

@@ -3,6 +3,11 @@
 For tests and trying things out. Nothing survives a restart, and a second
 worker would have pools of its own, which is why the server refuses to start
 with this store and more than one worker.
+
+Expired leases are reclaimed as in the other stores: each change first
+reclaims a bounded batch of its pool's (oldest expiry first), and a `Reaper`
+reclaims the rest off every request's path. Until then reads leave them out:
+a lease whose expiry has passed is never listed or counted as held.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ from ..pool.errors import (
 from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from ..pool.objectmgr import ObjectMgr
 from .base import Store, Ticket
+from .waking import Reaper, WaitRoom
+
+#: Expired leases one change reclaims before it acts; the reaper does the rest.
+RECLAIM_BATCH = 64
 
 
 @dataclass
@@ -48,7 +57,9 @@ class MemoryStore(Store):
         self._pools: dict[str, _Pool] = {}
         self._last_token: dict[str, int] = {}
         self._tickets = itertools.count(1)
-        self._changed = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
+        self._room = WaitRoom(head=self._head)
+        self._reaper = Reaper(self._reclaim_all)
         if default_pool is not None:
             self.ensure_pool(*default_pool)
 
@@ -57,116 +68,169 @@ class MemoryStore(Store):
         pool = self._pools.get(name)
         if pool is None:
             raise pool_not_found(name)
-        self._reclaim(pool)
+        self._reclaim(name, pool, RECLAIM_BATCH)
         return pool
 
-    def _reclaim(self, pool: _Pool) -> None:
+    def _reclaim(self, name: str, pool: _Pool, limit: int) -> int:
+        """Reclaim up to `limit` expired leases of `pool`, oldest expiry first."""
         now = self._clock()
-        while pool.expiries and pool.expiries[0][0] <= now:
+        reclaimed = 0
+        while pool.expiries and pool.expiries[0][0] <= now and reclaimed < limit:
             expires_at, obj, token = heapq.heappop(pool.expiries)
             lease = pool.leases.get(obj)
-            # A renewal leaves the old entry behind: only the lease's current
-            # expiry counts, or it would queue ahead of leases that expired earlier.
-            if lease is not None and lease.token == token and lease.expires_at == expires_at:
-                self._release(pool, lease)
+            if self._current(lease, expires_at, token):
+                assert lease is not None
+                self._release(name, pool, lease)
+                reclaimed += 1
+        return reclaimed
 
-    def _release(self, pool: _Pool, lease: Lease) -> None:
+    @staticmethod
+    def _current(lease: Lease | None, expires_at: float, token: int) -> bool:
+        # A renewal leaves the old entry behind: only the lease's current expiry
+        # counts, or it would queue ahead of leases that expired earlier.
+        return lease is not None and lease.token == token and lease.expires_at == expires_at
+
+    def _reclaim_all(self, limit: int) -> float | None:
+        """The reaper's step: a bounded batch over every pool; seconds to the next expiry."""
+        with self._lock:
+            left = limit
+            for name, pool in list(self._pools.items()):
+                left -= self._reclaim(name, pool, left)
+                if left <= 0:
+                    return 0.0
+            upcoming = [pool.expiries[0][0] for pool in self._pools.values() if pool.expiries]
+            return None if not upcoming else max(0.0, min(upcoming) - self._clock())
+
+    def _release(self, name: str, pool: _Pool, lease: Lease) -> None:
         del pool.leases[lease.obj]
         if lease.request_id is not None:
             pool.by_request.pop((lease.owner, lease.request_id), None)
         pool.objects.free_object(lease.obj)
-        self._changed.notify_all()
+        self._room.changed(name)
+
+    def _expired_unreclaimed(self, pool: _Pool, now: float) -> tuple[int, int]:
+        """Leases past their expiry still in `pool` (all, and those within its size).
+
+        Visits only the heap entries due by `now`, so it costs what awaits
+        reclamation, not what is held.
+        """
+        heap, size = pool.expiries, pool.objects.size
+        found = within = 0
+        stack = [0] if heap else []
+        while stack:
+            index = stack.pop()
+            expires_at, obj, token = heap[index]
+            if expires_at > now:
+                continue
+            if self._current(pool.leases.get(obj), expires_at, token):
+                found += 1
+                within += obj <= size
+            stack.extend(child for child in (2 * index + 1, 2 * index + 2) if child < len(heap))
+        return found, within
 
     def _stats(self, name: str, pool: _Pool) -> PoolStats:
+        expired, expired_within = self._expired_unreclaimed(pool, self._clock())
         return PoolStats(
             name=name,
             size=pool.objects.size,
-            in_use=pool.objects.in_use,
-            available=pool.objects.available,
+            in_use=pool.objects.in_use - expired,
+            available=pool.objects.available + expired_within,
             waiting=len(pool.waiters),
         )
 
+    def _live(self, lease: Lease | None) -> Lease | None:
+        if lease is None or (lease.expires_at is not None and lease.expires_at <= self._clock()):
+            return None
+        return lease
+
     def _held(self, pool: _Pool, name: str, obj: int) -> Lease:
-        lease = pool.leases.get(obj)
+        lease = self._live(pool.leases.get(obj))
         if lease is None:
             if not 1 <= obj <= pool.objects.size:
                 raise out_of_range(name, obj, pool.objects.size)
             raise not_allocated(name, obj)
         return lease
 
+    def _head(self, name: str) -> int | None:
+        with self._lock:
+            pool = self._pools.get(name)
+            return pool.waiters[0] if pool is not None and pool.waiters else None
+
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
-        with self._changed:
+        with self._lock:
             if name not in self._pools:
                 self._pools[name] = _Pool(ObjectMgr(size, name))
 
     def create_pool(self, name: str, size: int) -> PoolStats:
-        with self._changed:
+        with self._lock:
             if name in self._pools:
                 raise PoolExists(f"pool {name!r} exists already")
             self._pools[name] = pool = _Pool(ObjectMgr(size, name))
             return self._stats(name, pool)
 
     def resize_pool(self, name: str, size: int) -> PoolStats:
-        with self._changed:
+        with self._lock:
             pool = self._get(name)
             pool.objects.resize(size)
-            self._changed.notify_all()
+            self._room.changed(name)
             return self._stats(name, pool)
 
     def delete_pool(self, name: str, force: bool) -> PoolStats:
-        with self._changed:
+        with self._lock:
             pool = self._get(name)
-            if pool.leases and not force:
+            stats = self._stats(name, pool)
+            if stats.in_use and not force:
                 raise PoolInUse(
-                    f"pool {name!r} has {len(pool.leases)} leases held; "
+                    f"pool {name!r} has {stats.in_use} leases held; "
                     "delete with force: true to drop them"
                 )
-            stats = self._stats(name, pool)
             del self._pools[name]
-            self._changed.notify_all()
+            # Its waiters wake, find no pool and are told so.
+            self._room.wake_all(name)
             return stats
 
     def pool(self, name: str) -> PoolStats | None:
-        with self._changed:
+        with self._lock:
             if name not in self._pools:
                 return None
             return self._stats(name, self._get(name))
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
-        with self._changed:
+        with self._lock:
             names = sorted(name for name in self._pools if name > after)[:first]
             return [self._stats(name, self._get(name)) for name in names]
 
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
-        with self._changed:
+        with self._lock:
             held = self._get(pool).leases
-            return [held[obj] for obj in sorted(o for o in held if o > after)[:first]]
+            found = (self._live(held[obj]) for obj in sorted(o for o in held if o > after))
+            return list(itertools.islice((lease for lease in found if lease), first))
 
     def lease(self, pool: str, obj: int) -> Lease | None:
-        with self._changed:
+        with self._lock:
             state = self._get(pool)
-            lease = state.leases.get(obj)
+            lease = self._live(state.leases.get(obj))
             if lease is None and not 1 <= obj <= state.objects.size:
                 raise out_of_range(pool, obj, state.objects.size)
             return lease
 
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        with self._changed:
+        with self._lock:
             pool = self._get(request.pool)
             if request.request_id is not None:
-                held = pool.by_request.get((request.owner, request.request_id))
+                held = self._live(
+                    pool.leases.get(pool.by_request.get((request.owner, request.request_id), 0))
+                )
                 if held is not None:
                     if ticket is not None:
-                        self._drop_ticket(pool, ticket)
-                    return pool.leases[held]
+                        self._drop_ticket(request.pool, pool, ticket)
+                    return held
             head = pool.waiters[0] if pool.waiters else None
             if head is not None and (ticket is None or ticket.id != head):
                 raise exhausted(request.pool)
             obj = pool.objects.get_object()
-            if ticket is not None:
-                pool.waiters.popleft()
             now = self._clock()
             token = self._last_token.get(request.pool, 0) + 1
             self._last_token[request.pool] = token
@@ -174,23 +238,27 @@ class MemoryStore(Store):
             self._store_lease(pool, lease)
             if request.request_id is not None:
                 pool.by_request[(request.owner, request.request_id)] = obj
+            if ticket is not None:
+                # The next waiter may be served too.
+                self._drop_ticket(request.pool, pool, ticket)
             return lease
 
     def _store_lease(self, pool: _Pool, lease: Lease) -> None:
         pool.leases[lease.obj] = lease
         if lease.expires_at is not None:
             heapq.heappush(pool.expiries, (lease.expires_at, lease.obj, lease.token))
+            self._reaper.soon()
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
-        with self._changed:
+        with self._lock:
             state = self._get(pool)
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
-            self._release(state, lease)
+            self._release(pool, state, lease)
             return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
-        with self._changed:
+        with self._lock:
             state = self._get(pool)
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
@@ -200,30 +268,35 @@ class MemoryStore(Store):
 
     # waiting ------------------------------------------------------------
     def join_queue(self, pool: str) -> Ticket:
-        with self._changed:
+        with self._lock:
             state = self._get(pool)
             ticket = Ticket(pool, next(self._tickets))
             state.waiters.append(ticket.id)
+            self._room.enter(ticket)
             return ticket
 
-    def _drop_ticket(self, pool: _Pool, ticket: Ticket) -> None:
+    def _drop_ticket(self, name: str, pool: _Pool, ticket: Ticket) -> None:
+        self._room.leave(ticket)
         try:
             pool.waiters.remove(ticket.id)
         except ValueError:
             return
-        self._changed.notify_all()
+        self._room.changed(name)
 
     def leave_queue(self, ticket: Ticket) -> None:
-        with self._changed:
+        with self._lock:
             pool = self._pools.get(ticket.pool)
             if pool is not None:
-                self._drop_ticket(pool, ticket)
+                self._drop_ticket(ticket.pool, pool, ticket)
+            else:
+                self._room.leave(ticket)
 
     def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
-        # Expiry is not an event here, so sleep no longer than a poll interval.
-        with self._changed:
-            self._changed.wait(min(timeout, 0.1))
-        return True
+        return self._room.wait(ticket, timeout)
 
     def ping(self) -> None:
         return None
+
+    def close(self) -> None:
+        self._room.close()
+        self._reaper.close()

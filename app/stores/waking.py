@@ -88,6 +88,13 @@ class WaitRoom:
         if event is not None:
             event.set()
 
+    def wake_all(self, pool: str) -> None:
+        """Wake every waiter of `pool` here: it is gone, and they must be told."""
+        with self._lock:
+            events = list(self._waiters.get(pool, {}).values())
+        for event in events:
+            event.set()
+
     def waiting_pools(self) -> list[str]:
         with self._lock:
             return list(self._waiters)
