@@ -59,33 +59,34 @@ class LeaseService:
         )
         seconds = limits.wait(wait, self.max_wait)
         if deadline is not None:
-            seconds = max(0.0, min(seconds, deadline - self._monotonic()))
+            seconds = min(seconds, deadline - self._monotonic())
         try:
             return self.store.acquire(request)
         except PoolExhausted:
-            if seconds <= 0:
+            if not wait:
                 raise
-        return self._wait_for_object(request, seconds, still_wanted)
+        return self._wait_for_object(request, max(0.0, seconds), still_wanted)
 
     def _wait_for_object(
         self, request: AcquireRequest, seconds: float, still_wanted: Callable[[], bool]
     ) -> Lease:
-        deadline = self._monotonic() + seconds
-        ticket = self.store.join_queue(request.pool)
-        try:
-            woken = True
-            while still_wanted():
-                if woken:
-                    try:
-                        return self.store.acquire(request, ticket)
-                    except PoolExhausted:
-                        pass
-                remaining = deadline - self._monotonic()
-                if remaining <= 0:
-                    break
-                woken = self.store.wait_for_change(ticket, min(remaining, CLIENT_CHECK_EVERY))
-        finally:
-            self.store.leave_queue(ticket)
+        if seconds > 0:
+            deadline = self._monotonic() + seconds
+            ticket = self.store.join_queue(request.pool)
+            try:
+                woken = True
+                while still_wanted():
+                    if woken:
+                        try:
+                            return self.store.acquire(request, ticket)
+                        except PoolExhausted:
+                            pass
+                    remaining = deadline - self._monotonic()
+                    if remaining <= 0:
+                        break
+                    woken = self.store.wait_for_change(ticket, min(remaining, CLIENT_CHECK_EVERY))
+            finally:
+                self.store.leave_queue(ticket)
         raise AcquireTimeout(
             f"no object of pool {request.pool!r} came free within {seconds:g} seconds"
         )

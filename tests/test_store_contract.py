@@ -358,14 +358,16 @@ def test_lease_of_a_free_object_is_none_and_outside_the_pool_an_error(
 
 
 class Waiter(threading.Thread):
-    def __init__(self, service: LeaseService, wait: float, owner: str) -> None:
+    def __init__(
+        self, service: LeaseService, wait: float, owner: str, pool: str = "default"
+    ) -> None:
         super().__init__(daemon=True)
-        self.service, self.wait, self.owner = service, wait, owner
+        self.service, self.wait, self.owner, self.pool = service, wait, owner, pool
         self.result: object = None
 
     def run(self) -> None:
         try:
-            self.result = self.service.acquire(ANYONE, owner=self.owner, wait=self.wait)
+            self.result = self.service.acquire(ANYONE, self.pool, owner=self.owner, wait=self.wait)
         except Exception as error:  # the test reads it
             self.result = error
 
