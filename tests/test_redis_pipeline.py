@@ -18,7 +18,8 @@ from redis.exceptions import ResponseError
 from app.pool.errors import NotOwner, PoolNotFound, StoreUnavailable
 from app.pool.lease import AcquireRequest, Caller
 from app.stores.batching import Batch
-from app.stores.redis import RedisStore, _Call
+from app.stores.redis import RedisStore
+from app.stores.redis.store import _Pending
 
 from .redis_server import RedisServer
 
@@ -40,7 +41,7 @@ class Gate:
         self.sizes: list[int] = []
         self.leading = threading.Event()
 
-    def __call__(self, batch: Batch[_Call]) -> None:
+    def __call__(self, batch: Batch[_Pending]) -> None:
         if not self.leading.is_set():
             self.leading.set()
             pause = threading.Event()

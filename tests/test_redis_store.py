@@ -18,12 +18,11 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from app.pool.errors import PoolExhausted, StoreUnavailable
+from app.pool.errors import StoreUnavailable
 from app.pool.lease import Caller
 from app.service import LeaseService
-from app.stores.redis import KEY_PARTS, POOLS_KEY, STORE_MARK, WAITER_LIVENESS, RedisStore
+from app.stores.redis import KEY_PARTS, POOL_NAMES_KEY, STORE_MARK, RedisStore
 
-from .conftest import Clock
 from .redis_server import RedisServer
 
 ANYONE = Caller()
@@ -138,7 +137,7 @@ def test_every_key_of_a_pool_is_in_the_pools_slot(redis_url: str) -> None:
         ticket = service.store.join_queue(pool)
         assert held.token == 1 and ticket.id == 1
     with redis.Redis.from_url(redis_url) as client:
-        keys = {key.decode() for key in client.keys("*")} - {POOLS_KEY, STORE_MARK}
+        keys = {key.decode() for key in client.keys("*")} - {POOL_NAMES_KEY, STORE_MARK}
     assert len(keys) == 2 * len(KEY_PARTS)
     for pool in ("default", "gpu.a-1:x"):
         mine = {key for key in keys if f"{{pool:{pool}}}" in key}
@@ -244,19 +243,3 @@ def test_any_text_in_owners_labels_and_request_ids_comes_back_as_it_went_in(
     assert len({lease.obj, nobody.obj, empty.obj}) == 3
     assert (nobody.owner, empty.owner) == (None, "")
     assert service.acquire(ANYONE, request_id=text) == nobody
-
-
-def test_a_waiter_not_seen_for_long_is_skipped(redis_url: str, clock: Clock) -> None:
-    first, second = (RedisStore(redis_url, clock=clock) for _ in range(2))
-    first.ensure_pool("default", 1)
-    service = LeaseService(first)
-    held = service.acquire(ANYONE)
-    ticket = second.join_queue("default")  # and then its host died
-    service.free(ANYONE, held.obj)
-    with pytest.raises(PoolExhausted):
-        service.acquire(ANYONE)
-    assert service.pool().waiting == 1
-    clock.advance(WAITER_LIVENESS + 0.5)
-    assert service.pool().waiting == 0
-    assert service.acquire(ANYONE).obj == held.obj
-    second.leave_queue(ticket)

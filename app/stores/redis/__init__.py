@@ -1,0 +1,14 @@
+"""`redis://HOST:PORT/DB`: pools shared by every worker on every host.
+
+- `model.py`    the data model: every key, what it holds, and the bounds
+- `lua/`        one script per operation, after `prelude.lua`
+- `wire.py`     script loading, pipelines, one deadline, honest outcomes
+- `replies.py`  the codes each script answers with
+- `waiting.py`  the waiters' session and the pub/sub listener
+- `store.py`    `RedisStore`
+"""
+
+from .model import KEY_PARTS, POOL_NAMES_KEY, STORE_MARK
+from .store import RedisStore
+
+__all__ = ["KEY_PARTS", "POOL_NAMES_KEY", "STORE_MARK", "RedisStore"]

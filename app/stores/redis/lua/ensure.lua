@@ -1,0 +1,5 @@
+local size = ARGV[2]
+if redis.call('EXISTS', meta_key) == 0 then
+  redis.call('HSET', meta_key, 'size', size, 'next_fresh', 1, 'created_at', num(now))
+end
+return {'OK'}

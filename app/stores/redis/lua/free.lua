@@ -1,0 +1,6 @@
+local obj, principal, is_admin, token = ARGV[2], opt(ARGV[3]), ARGV[4], opt(ARGV[5])
+local _, refused = releasable(obj, principal, is_admin, token)
+if refused then return refused end
+release(obj)
+changed()
+return {'OK'}

@@ -1,0 +1,15 @@
+local obj, principal, is_admin, token = ARGV[2], opt(ARGV[3]), ARGV[4], opt(ARGV[5])
+local ttl = ARGV[6]
+local rec, refused = releasable(obj, principal, is_admin, token)
+if refused then return refused end
+local lease = cjson.decode(rec)
+if ttl ~= '' then lease.ttl = ttl end
+if lease.ttl then
+  local expires = now + tonumber(lease.ttl)
+  lease.expires_at = num(expires)
+  redis.call('ZREM', expiry_key, obj)
+  redis.call('ZADD', expiry_key, expires, pad(obj))
+end
+rec = cjson.encode(lease)
+redis.call('HSET', leases_key, obj, rec)
+return {'OK', obj, rec}

@@ -1,0 +1,132 @@
+"""The Redis store's data model: its keys, and the bounds of every script.
+
+Every key of pool NAME carries the hash tag `{pool:NAME}`, so all of one
+pool's keys live in one cluster slot and every script touches the keys of one
+pool only; that is what lets the store run on Redis Cluster unchanged. `P`
+stands for `objmgr:{pool:NAME}`:
+
+    P:meta      hash   size, next_fresh, created_at
+        next_fresh: the lowest object never handed out; every object below it
+        is held, free or retired, every object from it up has never been
+        used, so a pool of any size costs one small hash.
+    P:counters  hash   token, ticket, free_seq
+        The last fencing token, waiter ticket and free-queue sequence number.
+        Never deleted, not even with the pool, so tokens keep growing when a
+        pool is deleted and made again, and a ticket id is never used twice.
+    P:leases    hash   obj -> JSON {token, owner, label, request_id, rk,
+                       acquired_at, expires_at, ttl}
+        Held objects, expired ones included until they are reclaimed. Numbers
+        are strings written with %.17g, which round-trip a double exactly.
+    P:held      zset   obj scored by obj: leases in object order, for paging
+                       and for counting the held objects within the size.
+    P:expiry    zset   obj zero-padded to ten digits, scored by expires_at:
+                       leases with a TTL, earliest first, equal expiries in
+                       object order.
+    P:free      zset   obj scored by free_seq: freed (or reclaimed) objects,
+                       longest free first.
+    P:retired   zset   "obj:free_seq" scored by obj: free objects above the
+                       size, set aside by the acquires that met them at the
+                       front of P:free, and put back there with their old
+                       free_seq when the pool grows over them again.
+    P:requests  hash   rk -> obj, rk being JSON [owner, request_id]: the live
+                       lease of an idempotent acquire.
+    P:queue     zset   waiter ticket scored by ticket: arrival order.
+    P:waiters   hash   ticket -> session id of the process that waits on it.
+    P:sessions  hash   session id -> how many of its tickets are queued.
+    P:session:SID  string with a TTL (PX): the session is alive while the key
+        exists. A process refreshes it, for each pool it has waiters in, from a
+        native thread of its own, so a stalled event loop keeps its turns;
+        only a process that stops altogether (killed, frozen) loses them, once
+        Redis itself has let the key expire. Redis measures that TTL, so no
+        host's clock step can end a session early or keep a dead one alive.
+
+    objmgr:pool-names  zset  every score 0: pool names, listed a page at a
+        time in name order with ZRANGE BYLEX. It lives in a slot of its own,
+        so it is updated by separate commands around the pool's script, never
+        inside one: a create adds the name before its script (and again after),
+        a delete removes it after its script and puts it back if the pool
+        exists again by then. Nothing but listing reads it, and names of
+        deleted pools in it are skipped. `objmgr:pools`, the set an older
+        version kept, is read into it once and deleted.
+    objmgr:initialized  string  set once the default pool was made. A new
+        connection that finds it gone knows Redis lost its data and makes the
+        default pool again; one that finds it knows a missing default pool
+        was deleted on purpose.
+    objmgr:ready  string  written by every readiness check (PX), so the check
+        proves Redis accepts writes; no lease depends on it.
+
+Channel `objmgr:changed` carries a pool's name whenever a script changed the
+pool in a way that may let the head of its queue be served (a free, a
+reclaim, a resize, a delete, a waiter served, the head leaving), and only
+when the pool has waiters. Every process subscribes once. On Redis Cluster a
+PUBLISH reaches every node; sharded pub/sub would move it to SPUBLISH on
+`objmgr:{pool:NAME}:changed` (the pool's own slot) and one SSUBSCRIBE per pool
+a process waits in.
+
+Waiters of a dead session are skipped, and dropped DEAD_BATCH at a time by the
+scripts that meet them at the head of the queue. Expired leases are reclaimed
+RECLAIM_BATCH at a time by every script (earliest expiry first, so the free
+order holds) and by each process's reaper in larger batches of their own;
+until then, reads count them as free.
+"""
+
+from __future__ import annotations
+
+#: Keys of one pool, in the order the scripts receive them.
+KEY_PARTS = (
+    "meta",
+    "counters",
+    "free",
+    "leases",
+    "held",
+    "expiry",
+    "requests",
+    "queue",
+    "waiters",
+    "sessions",
+    "retired",
+)
+POOL_NAMES_KEY = "objmgr:pool-names"
+OLD_POOLS_KEY = "objmgr:pools"
+STORE_MARK = "objmgr:initialized"
+READY_KEY = "objmgr:ready"
+READY_TTL_MS = 60_000
+CHANNEL = "objmgr:changed"
+
+#: Seconds a session lives without a refresh, measured by Redis.
+SESSION_TTL = 2.0
+#: Seconds between a process's refreshes of its sessions.
+SESSION_REFRESH = 0.5
+
+#: Expired leases every script reclaims at most, before its own work.
+RECLAIM_BATCH = 16
+#: Expired leases one reaper script reclaims at most.
+REAP_BATCH = 500
+#: Dead waiters one script drops at most.
+DEAD_BATCH = 100
+#: Free objects above the size one script sets aside, or puts back, at most.
+FREE_SCAN = 256
+#: Entries a read looks at at most beyond its page (expired leases skipped).
+COUNT_SCAN = 1000
+
+
+def pool_keys(pool: str) -> list[str]:
+    tag = f"objmgr:{{pool:{pool}}}"
+    return [f"{tag}:{part}" for part in KEY_PARTS]
+
+
+def session_key(pool: str, session: str) -> str:
+    return f"objmgr:{{pool:{pool}}}:session:{session}"
+
+
+def lua_constants() -> str:
+    """The bounds above as the scripts' own locals."""
+    values = {
+        "CHANNEL": repr(CHANNEL),
+        "SESSION_TTL_MS": str(int(SESSION_TTL * 1000)),
+        "RECLAIM_BATCH": str(RECLAIM_BATCH),
+        "DEAD_BATCH": str(DEAD_BATCH),
+        "FREE_SCAN": str(FREE_SCAN),
+        "COUNT_SCAN": str(COUNT_SCAN),
+    }
+    return "".join(f"local {name} = {value}\n" for name, value in values.items())

@@ -1,0 +1,118 @@
+"""The codes each script answers with, and the exception each one means.
+
+A script's reply starts with "OK" or one of the codes of its table here;
+anything else is a bug, raised as such.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ...pool.errors import (
+    PoolError,
+    PoolExists,
+    PoolInUse,
+    exhausted,
+    not_allocated,
+    out_of_range,
+    pool_not_found,
+)
+from ...pool.lease import Caller, Lease, check_release
+
+
+class Refused(NamedTuple):
+    """What a refusal is about: the pool, and for object operations the rest."""
+
+    pool: str
+    obj: int | None = None
+    caller: Caller | None = None
+    token: int | None = None
+    reply: list[Any] | None = None
+
+
+Table = Mapping[str, Callable[[Refused], PoolError]]
+
+
+def _not_found(refused: Refused) -> PoolError:
+    return pool_not_found(refused.pool)
+
+
+def _exhausted(refused: Refused) -> PoolError:
+    return exhausted(refused.pool)
+
+
+def _exists(refused: Refused) -> PoolError:
+    return PoolExists(f"pool {refused.pool!r} exists already")
+
+
+def _in_use(refused: Refused) -> PoolError:
+    assert refused.reply is not None
+    return PoolInUse(
+        f"pool {refused.pool!r} has {int(refused.reply[1])} leases held; "
+        "delete with force: true to drop them"
+    )
+
+
+def _out_of_range(refused: Refused) -> PoolError:
+    assert refused.obj is not None and refused.reply is not None
+    return out_of_range(refused.pool, refused.obj, int(refused.reply[1]))
+
+
+def _not_allocated(refused: Refused) -> PoolError:
+    assert refused.obj is not None
+    return not_allocated(refused.pool, refused.obj)
+
+
+def _release_refused(refused: Refused) -> PoolError:
+    """NOT_OWNER and STALE_TOKEN: the script refused by app/pool/lease.py's own
+    rule, so that rule words the refusal, from the lease record it sent."""
+    assert refused.obj is not None and refused.caller is not None and refused.reply is not None
+    data = json.loads(refused.reply[1])
+    lease = Lease(
+        pool=refused.pool,
+        obj=refused.obj,
+        token=int(data["token"]),
+        owner=data.get("owner"),
+        label=data.get("label"),
+        acquired_at=float(data["acquired_at"]),
+        expires_at=None,
+        ttl=None,
+    )
+    try:
+        check_release(lease, refused.caller, refused.token)
+    except PoolError as error:
+        return error
+    raise RuntimeError(f"the Redis store refused what the lease rule allows: {refused.reply!r}")
+
+
+ONLY_POOL: Table = {"POOL_NOT_FOUND": _not_found}
+CREATE: Table = {"POOL_EXISTS": _exists}
+RESIZE: Table = ONLY_POOL
+DELETE: Table = {"POOL_NOT_FOUND": _not_found, "POOL_IN_USE": _in_use}
+STATS: Table = ONLY_POOL
+LEASES: Table = ONLY_POOL
+LEASE: Table = {"POOL_NOT_FOUND": _not_found, "OUT_OF_RANGE": _out_of_range}
+ACQUIRE: Table = {"POOL_NOT_FOUND": _not_found, "POOL_EXHAUSTED": _exhausted}
+#: free and renew
+RELEASE: Table = {
+    "POOL_NOT_FOUND": _not_found,
+    "OUT_OF_RANGE": _out_of_range,
+    "NOT_ALLOCATED": _not_allocated,
+    "NOT_OWNER": _release_refused,
+    "STALE_TOKEN": _release_refused,
+}
+JOIN: Table = ONLY_POOL
+LEAVE: Table = {}
+HEAD: Table = ONLY_POOL
+
+
+def refuse(code: str, table: Table, refused: Refused) -> None:
+    """Nothing for "OK"; else raise what `code` means by `table`."""
+    if code == "OK":
+        return
+    make = table.get(code)
+    if make is None:
+        raise RuntimeError(f"unexpected reply from the Redis store: {refused.reply!r}")
+    raise make(refused)

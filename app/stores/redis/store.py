@@ -1,0 +1,490 @@
+"""`RedisStore`: every change one Lua script, every operation bounded in time.
+
+The data model is in `model.py`, the scripts in `lua/`, how commands travel
+and what their failures mean in `wire.py`, the waiters' session and listener
+in `waiting.py`.
+
+Scripts answer a list whose first element is "OK" or a code, which the
+table named where the script is called turns into the domain exception. The
+scripts a process's callers send while its previous batch is on the wire go
+to Redis together, in one pipeline (`batching.Batcher`): one round trip, and
+with `appendfsync always` usually one fsync, serves them all.
+
+Time is the server's `TIME` unless the store was given a clock, whose reading
+then travels as the first ARGV ("" means: ask Redis). Scripts are replicated
+by their effects (Redis 5 or later), so reading TIME before writing is safe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import redis
+
+from ...pool.errors import PoolError, StoreUnavailable
+from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
+from ..base import Store, Ticket
+from ..batching import Batch, Batcher
+from ..waking import Reaper, WaitRoom
+from . import replies, wire
+from .model import (
+    OLD_POOLS_KEY,
+    POOL_NAMES_KEY,
+    READY_KEY,
+    READY_TTL_MS,
+    REAP_BATCH,
+    STORE_MARK,
+    pool_keys,
+)
+from .replies import Refused, refuse
+from .waiting import Listener, Session
+
+CHANGING = ("ensure", "create", "resize", "delete", "acquire", "free", "renew", "join", "leave")
+# `reap` and `head` write (reclaimed leases, dropped dead waiters) but decide
+# nothing a client is told: a lost reply leaves nothing to find out.
+READING = ("stats", "leases", "lease", "head", "reap")
+SCRIPTS = wire.load_scripts(CHANGING, READING)
+
+#: Times one operation runs its script again while the script makes progress
+#: in bounded steps (retired objects set aside or put back, dead waiters
+#: dropped, expired leases skipped).
+MAX_STEPS = 1000
+
+
+def _opt(value: str | None) -> str:
+    return "" if value is None else "=" + value
+
+
+def _caller(caller: Caller) -> tuple[str, str]:
+    """Who asks, as the free and renew scripts read it: principal, then admin flag."""
+    return _opt(caller.principal), "1" if caller.is_admin else "0"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class _Pending(NamedTuple):
+    command: wire.Command
+    until: float
+
+
+class RedisStore(Store):
+    def __init__(
+        self,
+        url: str,
+        *,
+        default_pool: tuple[str, int] | None = None,
+        clock: Callable[[], float] | None = None,
+        socket_timeout: float = 1.0,
+    ) -> None:
+        self.url = url
+        self._default_pool = default_pool
+        self._clock = clock
+        self._timeout = socket_timeout
+        # No retries: a script whose reply was lost may have run, and running
+        # it again could grant a second object. Callers retry with a requestId.
+        self._pool = redis.ConnectionPool.from_url(
+            url,
+            connection_class=wire.DeadlineConnection,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            redis_connect_func=self._on_connect,
+        )
+        self._batcher: Batcher[_Pending] = Batcher(self._send)
+        # The default pool is made on this process's first use, as the SQLite
+        # store makes it when it opens its file, and again when a new
+        # connection finds that Redis lost its data (no STORE_MARK): not on
+        # every new connection, or a default pool an admin deleted would come
+        # back whenever the connection pool grows.
+        self._default_pending = default_pool is not None
+        self._connect_count = itertools.count(1)
+        self._connects = 0
+        self._connects_checked = 0
+        self._default_lock = threading.Lock()
+        self._names_migrated = False
+        self._session = Session(url, socket_timeout)
+        # pool -> this process's tickets waiting in it, for pools gone under them.
+        self._tickets: dict[str, set[int]] = {}
+        self._room = WaitRoom(head=self._head)
+        self._listener = Listener(url, socket_timeout, self._room.changed, self._changed_everywhere)
+        # pools this process granted or renewed a lease with a TTL in.
+        self._expiring: set[str] = set()
+        self._reaper = Reaper(self._reap, batch=REAP_BATCH)
+
+    # connection ---------------------------------------------------------
+    def _on_connect(self, connection: redis.Connection) -> None:
+        connection.on_connect()
+        self._connects = next(self._connect_count)
+
+    def _now(self) -> str:
+        return "" if self._clock is None else repr(float(self._clock()))
+
+    def _send(self, batch: Batch[_Pending]) -> None:
+        jobs = batch.take()
+        until = min(job.work.until for job in jobs)
+        results = wire.run(self._pool, [job.work.command for job in jobs], until)
+        for job, result in zip(jobs, results, strict=True):
+            if isinstance(result, BaseException):
+                job.error = result
+            else:
+                job.result = result
+
+    def _command(self, command: wire.Command) -> Any:
+        return self._batcher.submit(_Pending(command, wire.deadline_in(self._timeout)))
+
+    def _plain(self, *args: Any, changes: bool = True) -> Any:
+        return self._command(wire.Command(args, changes))
+
+    def _run(self, name: str, pool: str, *args: str) -> list[Any]:
+        keys = pool_keys(pool)
+        reply: list[Any] = self._command(
+            wire.Command.lua(SCRIPTS[name], keys, (self._now(), *args))
+        )
+        return reply
+
+    def _script(self, name: str, pool: str, *args: str) -> list[Any]:
+        self._check_default()
+        connects = self._connects
+        reply = self._run(name, pool, *args)
+        if (
+            reply[0] == b"POOL_NOT_FOUND"
+            and self._connects != connects
+            and self._default_pool is not None
+            and pool == self._default_pool[0]
+        ):
+            # Connected anew on the way: the server may have come back empty.
+            # The script changed nothing, so it may run again.
+            self._check_default()
+            reply = self._run(name, pool, *args)
+        return reply
+
+    def _default_checked(self) -> bool:
+        return self._default_pool is None or (
+            not self._default_pending and self._connects_checked == self._connects
+        )
+
+    def _check_default(self) -> None:
+        if self._default_checked():
+            return
+        with self._default_lock:
+            if self._default_checked():
+                return
+            assert self._default_pool is not None
+            connects = self._connects
+            if self._default_pending or not self._plain("EXISTS", STORE_MARK, changes=False):
+                self._ensure(*self._default_pool)
+                self._plain("SET", STORE_MARK, "1")
+                self._default_pending = False
+            self._connects_checked = connects
+
+    def _ensure(self, name: str, size: int) -> None:
+        self._plain("ZADD", POOL_NAMES_KEY, 0, name)
+        self._run("ensure", name, str(size))
+        self._plain("ZADD", POOL_NAMES_KEY, 0, name)
+
+    def close(self) -> None:
+        self._listener.close()
+        self._session.close()
+        self._room.close()
+        self._reaper.close()
+        self._pool.disconnect()
+
+    # replies ------------------------------------------------------------
+    @staticmethod
+    def _lease(pool: str, obj: Any, record: bytes) -> Lease:
+        data = json.loads(record)
+        expires_at, ttl = data.get("expires_at"), data.get("ttl")
+        return Lease(
+            pool=pool,
+            obj=int(obj),
+            token=int(data["token"]),
+            owner=data.get("owner"),
+            label=data.get("label"),
+            acquired_at=float(data["acquired_at"]),
+            expires_at=None if expires_at is None else float(expires_at),
+            ttl=None if ttl is None else float(ttl),
+            request_id=data.get("request_id"),
+        )
+
+    @staticmethod
+    def _stats(name: str, reply: list[Any]) -> PoolStats:
+        size, in_use, available, waiting = reply[1:5]
+        return PoolStats(name, int(size), int(in_use), int(available), int(waiting))
+
+    @staticmethod
+    def _check(
+        reply: list[Any], table: Mapping[str, Callable[[Refused], PoolError]], refused: Refused
+    ) -> None:
+        refuse(_text(reply[0]), table, refused._replace(reply=reply))
+
+    # pools --------------------------------------------------------------
+    def ensure_pool(self, name: str, size: int) -> None:
+        with wire.deadline(self._timeout):
+            self._ensure(name, size)
+
+    def create_pool(self, name: str, size: int) -> PoolStats:
+        with wire.deadline(self._timeout):
+            self._plain("ZADD", POOL_NAMES_KEY, 0, name)
+            reply = self._script("create", name, str(size))
+            # Again after the script, in case a concurrent delete of this name
+            # removed it from the index between the first ZADD and the script.
+            self._plain("ZADD", POOL_NAMES_KEY, 0, name)
+        self._check(reply, replies.CREATE, Refused(name))
+        return self._stats(name, reply)
+
+    def resize_pool(self, name: str, size: int) -> PoolStats:
+        with wire.deadline(self._timeout):
+            for _ in range(MAX_STEPS):
+                reply = self._script("resize", name, str(size))
+                self._check(reply, replies.RESIZE, Refused(name))
+                if int(reply[-1]) == 0:
+                    break
+        return self._stats(name, reply)
+
+    def delete_pool(self, name: str, force: bool) -> PoolStats:
+        with wire.deadline(self._timeout):
+            reply = self._script("delete", name, "1" if force else "0")
+            self._check(reply, replies.DELETE, Refused(name))
+            self._plain("ZREM", POOL_NAMES_KEY, name)
+            # A create of the same name may have run since our script.
+            if self._plain("EXISTS", pool_keys(name)[0], changes=False):
+                self._plain("ZADD", POOL_NAMES_KEY, 0, name)
+        return self._stats(name, reply)
+
+    def pool(self, name: str) -> PoolStats | None:
+        with wire.deadline(self._timeout):
+            reply = self._script("stats", name)
+        if _text(reply[0]) == "POOL_NOT_FOUND":
+            return None
+        self._check(reply, replies.STATS, Refused(name))
+        return self._stats(name, reply)
+
+    def pools(self, first: int, after: str) -> list[PoolStats]:
+        found: list[PoolStats] = []
+        with wire.deadline(self._timeout):
+            self._check_default()
+            self._migrate_names()
+            # Names of pools deleted meanwhile are skipped, so a page may take
+            # more than one look at the index.
+            for _ in range(MAX_STEPS):
+                if len(found) >= first:
+                    break
+                low = "(" + after if after else "-"
+                names = [
+                    _text(name)
+                    for name in self._plain(
+                        "ZRANGE",
+                        POOL_NAMES_KEY,
+                        low,
+                        "+",
+                        "BYLEX",
+                        "LIMIT",
+                        0,
+                        first - len(found),
+                        changes=False,
+                    )
+                ]
+                if not names:
+                    break
+                commands = [
+                    wire.Command.lua(SCRIPTS["stats"], pool_keys(name), (self._now(),))
+                    for name in names
+                ]
+                results = wire.run(self._pool, commands, wire.deadline_in(self._timeout))
+                for name, result in zip(names, results, strict=True):
+                    if isinstance(result, BaseException):
+                        raise result
+                    if _text(result[0]) != "POOL_NOT_FOUND":
+                        self._check(result, replies.STATS, Refused(name))
+                        found.append(self._stats(name, result))
+                after = names[-1]
+        return found
+
+    def _migrate_names(self) -> None:
+        """Read the set of names an older version kept into the sorted index, once."""
+        if self._names_migrated:
+            return
+        old = self._plain("SMEMBERS", OLD_POOLS_KEY, changes=False)
+        if old:
+            self._plain("ZADD", POOL_NAMES_KEY, *itertools.chain.from_iterable((0, n) for n in old))
+            self._plain("DEL", OLD_POOLS_KEY)
+        self._names_migrated = True
+
+    # leases -------------------------------------------------------------
+    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
+        found: list[Lease] = []
+        with wire.deadline(self._timeout):
+            for _ in range(MAX_STEPS):
+                reply = self._script("leases", pool, str(after), str(first - len(found)))
+                self._check(reply, replies.LEASES, Refused(pool))
+                found.extend(
+                    self._lease(pool, obj, rec)
+                    for obj, rec in zip(reply[2::2], reply[3::2], strict=True)
+                )
+                # The script stopped at its bound, skipping expired leases.
+                if len(found) >= first or not reply[1]:
+                    break
+                after = int(reply[1])
+        return found
+
+    def lease(self, pool: str, obj: int) -> Lease | None:
+        with wire.deadline(self._timeout):
+            reply = self._script("lease", pool, str(obj))
+        self._check(reply, replies.LEASE, Refused(pool, obj=obj))
+        return self._lease(pool, reply[1], reply[2]) if len(reply) > 1 else None
+
+    @staticmethod
+    def _request_key(request: AcquireRequest) -> str | None:
+        if request.request_id is None:
+            return None
+        return json.dumps([request.owner, request.request_id])
+
+    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
+        session = "" if ticket is None else self._session.current()
+        args = (
+            "" if ticket is None else str(ticket.id),
+            session,
+            _opt(self._request_key(request)),
+            _opt(request.owner),
+            _opt(request.label),
+            _opt(request.request_id),
+            "" if request.ttl is None else repr(float(request.ttl)),
+        )
+        with wire.deadline(self._timeout):
+            for _ in range(MAX_STEPS):
+                reply = self._script("acquire", request.pool, *args)
+                if _text(reply[0]) != "RETRY":
+                    break
+        self._check(reply, replies.ACQUIRE, Refused(request.pool))
+        if ticket is not None:
+            self._forget(ticket)
+        lease = self._lease(request.pool, reply[1], reply[2])
+        if lease.expires_at is not None:
+            self._expiring_in(request.pool)
+        return lease
+
+    def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
+        with wire.deadline(self._timeout):
+            given = _opt(None if token is None else str(token))
+            reply = self._script("free", pool, str(obj), *_caller(caller), given)
+        self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
+        return obj
+
+    def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
+        with wire.deadline(self._timeout):
+            reply = self._script(
+                "renew",
+                pool,
+                str(obj),
+                *_caller(caller),
+                _opt(str(token)),
+                "" if ttl is None else repr(float(ttl)),
+            )
+        self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
+        lease = self._lease(pool, reply[1], reply[2])
+        if lease.expires_at is not None:
+            self._expiring_in(pool)
+        return lease
+
+    # expiry -------------------------------------------------------------
+    def _expiring_in(self, pool: str) -> None:
+        self._expiring.add(pool)
+        self._reaper.soon()
+
+    def _reap(self, limit: int) -> float | None:
+        """One bounded reaper script per pool this process saw TTLs in, in one pipeline."""
+        pools = sorted(self._expiring)
+        if not pools:
+            return None
+        commands = [
+            wire.Command.lua(SCRIPTS["reap"], pool_keys(pool), (self._now(), str(limit)))
+            for pool in pools
+        ]
+        results = wire.run(self._pool, commands, wire.deadline_in(self._timeout))
+        delays = []
+        for pool, result in zip(pools, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            reclaimed, next_expiry = int(result[1]), _text(result[2])
+            if reclaimed >= limit:
+                delays.append(0.0)
+            elif next_expiry:
+                delays.append(float(next_expiry))
+            else:
+                self._expiring.discard(pool)
+        return min(delays, default=None)
+
+    # waiting ------------------------------------------------------------
+    def join_queue(self, pool: str) -> Ticket:
+        session = self._session.current()
+        self._listener.start()
+        with wire.deadline(self._timeout):
+            reply = self._script("join", pool, session)
+        self._check(reply, replies.JOIN, Refused(pool))
+        ticket = Ticket(pool, int(reply[1]))
+        self._tickets.setdefault(pool, set()).add(ticket.id)
+        self._session.joined(pool)
+        self._room.enter(ticket)
+        return ticket
+
+    def leave_queue(self, ticket: Ticket) -> None:
+        gone = self._forget(ticket)
+        with wire.deadline(self._timeout):
+            reply = self._script("leave", ticket.pool, str(ticket.id))
+        self._check(reply, replies.LEAVE, Refused(ticket.pool))
+        if gone and self._tickets.get(ticket.pool):
+            # Waiters of a deleted pool find out one after the other.
+            self._room.changed(ticket.pool)
+
+    def _forget(self, ticket: Ticket) -> bool:
+        """Drop a ticket of this process's; whether it was still known."""
+        tickets = self._tickets.get(ticket.pool)
+        if tickets is None or ticket.id not in tickets:
+            return False
+        tickets.discard(ticket.id)
+        if not tickets:
+            del self._tickets[ticket.pool]
+        self._session.left(ticket.pool)
+        self._room.leave(ticket)
+        return True
+
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+        return self._room.wait(ticket, timeout)
+
+    def _head(self, pool: str) -> int | None:
+        """The live head of `pool`'s queue; for a pool that is gone, one of this
+        process's waiters in it, woken to find that out."""
+        with wire.deadline(self._timeout):
+            for _ in range(MAX_STEPS):
+                reply = self._run("head", pool)
+                if _text(reply[0]) == "POOL_NOT_FOUND":
+                    return min(self._tickets.get(pool) or (), default=None)
+                self._check(reply, replies.HEAD, Refused(pool))
+                if int(reply[2]) == 0:
+                    break
+        return int(reply[1]) if reply[1] else None
+
+    def _changed_everywhere(self) -> None:
+        for pool in self._room.waiting_pools():
+            self._room.changed(pool)
+
+    # health -------------------------------------------------------------
+    def ping(self) -> None:
+        with wire.deadline(self._timeout):
+            self._plain("PING", changes=False)
+            self._check_default()
+
+    def check_ready(self) -> None:
+        """A write that changes no lease, then a read, within one socket timeout."""
+        with wire.deadline(self._timeout):
+            self._plain("SET", READY_KEY, self._now() or "-", "PX", READY_TTL_MS, changes=False)
+            self._plain("GET", READY_KEY, changes=False)
+            self._check_default()
+
+
+__all__ = ["RedisStore", "StoreUnavailable"]

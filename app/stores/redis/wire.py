@@ -1,0 +1,232 @@
+"""Commands to Redis and what their failures mean: scripts, pipelines, outcomes.
+
+Every operation of the store is a list of commands sent on one connection in
+one write and answered in order (a pipeline, not MULTI: each script is atomic
+on its own). Connecting, sending and every reply share one deadline, the
+socket timeout, so a failing operation answers within it whatever failed.
+
+What a failure tells the caller:
+
+- nothing was sent (the connection was refused, or broke before the send), or
+  Redis refused the command before it changed anything (NOSCRIPT, READONLY,
+  OOM, MISCONF, NOREPLICAS, BUSY, LOADING: refused at a script's first
+  write, so nothing before it was written): `StoreUnavailable`;
+- the command was sent and its reply never came (a timeout, a reset): a
+  command that changes state may have been applied, so `OutcomeUnknown`; one
+  that only reads, `StoreUnavailable`.
+
+In a pipeline each command gets its own: the replies read before the failure
+are answers, the rest are unknown or unavailable by what they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.exceptions import (
+    ConnectionError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+)
+
+from ...pool.errors import OutcomeUnknown, PoolError, StoreUnavailable
+from .model import lua_constants
+
+# The replies by which Redis refuses a command before it changed anything.
+REFUSALS = (
+    "MISCONF",
+    "BUSY",
+    "NOREPLICAS",
+    "MASTERDOWN",
+    "LOADING",
+    "READONLY",
+    "OOM",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+)
+LOST = (ConnectionError, TimeoutError, OSError)
+
+_deadline: ContextVar[float | None] = ContextVar("objmgr_redis_deadline", default=None)
+
+
+def _remaining() -> float | None:
+    deadline = _deadline.get()
+    if deadline is None:
+        return None
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def deadline_in(seconds: float) -> float:
+    """The deadline `seconds` from now, or the current one if that comes first."""
+    later = time.monotonic() + seconds
+    current = _deadline.get()
+    return later if current is None else min(current, later)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Everything this context sends to Redis is answered, or failed, within `seconds`
+    (or by the deadline of an enclosing context, if that comes first)."""
+    token = _deadline.set(deadline_in(seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class DeadlineConnection(redis.Connection):
+    """A connection whose connect and handshake fit in the current deadline."""
+
+    def _connect(self) -> socket.socket:
+        remaining = _remaining()
+        if remaining is None:
+            return super()._connect()
+        connect_timeout, socket_timeout = self.socket_connect_timeout, self.socket_timeout
+        self.socket_connect_timeout = self.socket_timeout = remaining
+        try:
+            return super()._connect()
+        finally:
+            self.socket_connect_timeout, self.socket_timeout = connect_timeout, socket_timeout
+
+
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+    #: Whether it changes what clients see; a lost reply is then OUTCOME_UNKNOWN.
+    changes: bool
+
+
+def load_scripts(changing: Sequence[str], reading: Sequence[str]) -> dict[str, LuaScript]:
+    """The package's `lua/NAME.lua` files, each after the constants and the prelude."""
+    folder = resources.files(__package__).joinpath("lua")
+    prelude = lua_constants() + folder.joinpath("prelude.lua").read_text()
+    scripts = {}
+    for names, changes in ((changing, True), (reading, False)):
+        for name in names:
+            source = prelude + folder.joinpath(f"{name}.lua").read_text()
+            sha = hashlib.sha1(source.encode()).hexdigest()
+            scripts[name] = LuaScript(name, source, sha, changes)
+    return scripts
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of a pipeline: a script with its keys and arguments, or a plain one."""
+
+    args: tuple[Any, ...]
+    changes: bool
+    script: LuaScript | None = None
+
+    @classmethod
+    def lua(cls, script: LuaScript, keys: Sequence[str], args: Sequence[str]) -> Command:
+        return cls(("EVALSHA", script.sha, len(keys), *keys, *args), script.changes, script)
+
+
+def unavailable(error: BaseException) -> StoreUnavailable:
+    # Clients read this message: it names the failure, not the address.
+    if isinstance(error, ResponseError):
+        reply = str(error).split(" ", 1)[0]
+        return StoreUnavailable(f"the Redis store cannot serve now ({reply}); retry later")
+    return StoreUnavailable(
+        f"the Redis store cannot be reached ({type(error).__name__}); retry later"
+    )
+
+
+def unknown(error: BaseException) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"the Redis store's reply was lost ({type(error).__name__}): the change may have "
+        "been made; retry with the same requestId to find out"
+    )
+
+
+def _lost(command: Command, error: BaseException) -> PoolError:
+    return unknown(error) if command.changes else unavailable(error)
+
+
+def _reply_error(error: ResponseError) -> BaseException:
+    if str(error).startswith(REFUSALS):
+        return unavailable(error)
+    return error
+
+
+def run(pool: redis.ConnectionPool, commands: Sequence[Command], until: float) -> list[Any]:
+    """Each command's reply, or the exception it answers with, in order; all of
+    them by `until` (on the monotonic clock).
+
+    A command answered NOSCRIPT did not run: its script is loaded and it runs
+    once more, in a second round trip within the same deadline.
+    """
+    if time.monotonic() >= until:
+        late = TimeoutError("no time was left to send it")
+        return [unavailable(late) for _ in commands]
+    token = _deadline.set(until)
+    try:
+        results = _round_trip(pool, commands)
+        missing = [
+            index for index, result in enumerate(results) if isinstance(result, NoScriptError)
+        ]
+        if not missing:
+            return results
+        scripts = {commands[index].script for index in missing}
+        loads = [Command(("SCRIPT", "LOAD", script.source), False) for script in scripts if script]
+        again = [commands[index] for index in missing]
+        replies = _round_trip(pool, [*loads, *again])[len(loads) :]
+        for index, reply in zip(missing, replies, strict=True):
+            results[index] = unavailable(reply) if isinstance(reply, NoScriptError) else reply
+        return results
+    finally:
+        _deadline.reset(token)
+
+
+def _round_trip(pool: redis.ConnectionPool, commands: Sequence[Command]) -> list[Any]:
+    try:
+        connection = pool.get_connection()
+    except (*LOST, ResponseError) as error:  # ResponseError: refused in AUTH or SELECT
+        return [unavailable(error) for _ in commands]
+    results: list[Any] = []
+    try:
+        _set_timeout(connection)
+        try:
+            connection.send_packed_command(
+                connection.pack_commands([command.args for command in commands]),
+                check_health=False,
+            )
+        except TimeoutError as error:
+            # Part of it may be in the kernel's buffers, on its way.
+            return [_lost(command, error) for command in commands]
+        except LOST as error:
+            return [unavailable(error) for _ in commands]
+        for _ in commands:
+            _set_timeout(connection)
+            try:
+                results.append(connection.read_response())
+            except NoScriptError as error:
+                results.append(error)
+            except ResponseError as error:
+                results.append(_reply_error(error))
+            except LOST as error:
+                connection.disconnect()
+                results.extend(_lost(rest, error) for rest in commands[len(results) :])
+                break
+    finally:
+        pool.release(connection)
+    return results
+
+
+def _set_timeout(connection: redis.Connection) -> None:
+    sock = connection._sock  # the one way to move a socket's timeout to the deadline
+    remaining = _remaining()
+    if sock is not None and remaining is not None:
+        sock.settimeout(remaining)
