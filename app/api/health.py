@@ -18,7 +18,8 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     try:
-        current_app.extensions["objmgr"].store.ping()
+        # A write that changes no lease: a full disk or a vanished file must show.
+        current_app.extensions["objmgr"].store.check_ready()
     except StoreUnavailable as error:
         return jsonify(status="unavailable", reason=error.message), 503
     return jsonify(status="ok"), 200

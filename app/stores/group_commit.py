@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -34,6 +35,11 @@ T = TypeVar("T")
 Change = Callable[[sqlite3.Connection], T]
 
 
+class CommitRefused(Exception):
+    """Raised by a `before_commit` check: the batch is rolled back and the
+    connection closed, so the next batch connects afresh."""
+
+
 class GroupCommitter:
     """Runs changes in shared transactions, one change per SAVEPOINT.
 
@@ -42,18 +48,38 @@ class GroupCommitter:
     the transaction itself fails the whole batch.
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], lock_path: Path) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        lock_path: Path,
+        before_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        """`before_commit` runs after a batch's changes, under the lock, before its
+        COMMIT; it raises `CommitRefused` to have nothing of the batch acknowledged."""
         self._connect = connect
         self._lock_path = lock_path
+        self._before_commit = before_commit
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._pid = 0
+        self._closed = False
+        # Held while a batch runs, so that `close` never pulls a connection from under it.
+        self._running = threading.Lock()
         self._batcher: Batcher[Change[Any]] = Batcher(self._run_batch)
 
     def run(self, change: Change[T]) -> T:
         return cast(T, self._batcher.submit(change))
 
     def _run_batch(self, batch: Batch[Change[Any]]) -> None:
+        if self._pid != os.getpid():
+            # A lock held by a thread of the parent stays held in the child.
+            self._running = threading.Lock()
+        with self._running:
+            if self._closed:
+                raise CommitRefused("the store is closed")
+            self._run_batch_now(batch)
+
+    def _run_batch_now(self, batch: Batch[Change[Any]]) -> None:
         """Run the queued changes in one transaction; wait for the disk off the loop.
 
         Only the two waits leave the event loop (for another process's write
@@ -90,12 +116,13 @@ class GroupCommitter:
                         conn.execute("ROLLBACK TO change")
                         job.error = error
                     conn.execute("RELEASE change")
+                self._before_commit()
                 _off_the_event_loop(conn.execute, "COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error:
+        except (sqlite3.Error, CommitRefused):
             self._close_connection()
             raise
         finally:
@@ -122,10 +149,12 @@ class GroupCommitter:
         self._conn = None
 
     def close(self) -> None:
-        self._close_connection()
-        if self._lock_fd is not None and self._pid == os.getpid():
-            os.close(self._lock_fd)
-        self._lock_fd = None
+        with self._running:
+            self._closed = True
+            self._close_connection()
+            if self._lock_fd is not None and self._pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd = None
 
 
 def _off_the_event_loop(function: Callable[..., Any], *arguments: Any) -> None:

@@ -1,0 +1,252 @@
+"""The SQLite store's connections, transactions and the helpers its operations share.
+
+Writes go through the group committer (one `BEGIN IMMEDIATE` transaction per
+batch, checked by the guard before its COMMIT); each change records the
+waiters to wake, and they are woken only once it is durable. Reads use one
+connection per process, checked against the file at the path each time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TypeVar
+
+from ...pool.errors import (
+    StoreUnavailable,
+    not_allocated,
+    out_of_range,
+)
+from ...pool.lease import Lease, PoolStats
+from ..group_commit import CommitRefused, GroupCommitter
+from ..waking import Reaper, WaitRoom
+from . import objects, schema, waiters
+from .guard import DatabaseGuard, FileIdentity
+from .objects import PoolRow
+from .wake import Listener
+
+T = TypeVar("T")
+log = logging.getLogger("app.stores.sqlite")
+
+#: Expired leases the reaper reclaims per transaction.
+REAP_BATCH = 200
+
+
+class Effects:
+    """What a change asks for once it committed: the listeners to wake, per pool."""
+
+    __slots__ = ("wakes",)
+
+    def __init__(self) -> None:
+        self.wakes: set[tuple[str, bytes]] = set()
+
+
+Change = Callable[[sqlite3.Connection, Effects], T]
+
+
+class SQLiteCore:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        default_pool: tuple[str, int] | None = None,
+        synchronous: str = "FULL",
+        busy_timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self._default_pool = default_pool
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._guard = DatabaseGuard(self.path)
+        self._writer_file: FileIdentity | None = None
+        self._reader_conn: sqlite3.Connection | None = None
+        self._reader_file: FileIdentity | None = None
+        self._reader_pid = 0
+        self._schema_ready = False
+        self._closed = False
+        self._failure: str | None = None
+        self._committer = GroupCommitter(
+            self._open_writer,
+            self.path.with_name(self.path.name + ".lock"),
+            before_commit=self._check_writer,
+        )
+        self._liveness = waiters.Liveness()
+        self._room = WaitRoom(head=self._head)
+        name = hashlib.sha256(str(self.path.absolute()).encode()).hexdigest()[:16]
+        self._listener = Listener(name, self._room.changed)
+        self._listener_id: int | None = None
+        self._local: dict[str, set[int]] = {}
+        self._orphans: set[int] = set()
+        self._sweep_due = True
+        self._reaper = Reaper(self._reap, batch=REAP_BATCH)
+        self._reap_at = math.inf
+
+    # connections --------------------------------------------------------
+    def _open_writer(self) -> sqlite3.Connection:
+        # The committer made the folder already: its lock file lives beside the database.
+        conn, opened = self._guard.connect(create=True, timeout=self._busy_timeout)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("BEGIN IMMEDIATE")
+            schema.prepare(conn)
+            database_id = self._guard.claim(conn)
+            if self._default_pool is not None:
+                name, size = self._default_pool
+                conn.execute(
+                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, size, self._clock()),
+                )
+            conn.execute("COMMIT")
+            self._guard.opened(database_id)
+        except BaseException:
+            with suppress(sqlite3.Error):
+                conn.close()
+            raise
+        self._writer_file = opened
+        return conn
+
+    def _check_writer(self) -> None:
+        if self._writer_file is not None:
+            self._guard.check(self._writer_file)
+
+    def _reader(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: gunicorn workers each open their own.
+        if self._reader_conn is None or self._reader_pid != os.getpid():
+            if not self._schema_ready:
+                self._transact(lambda conn, effects: None)
+            conn, opened = self._guard.connect(create=False, timeout=self._busy_timeout)
+            try:
+                conn.execute("PRAGMA query_only=1")
+                row = conn.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
+                self._guard.check_same(None if row is None else row[0])
+            except BaseException:
+                conn.close()
+                raise
+            self._reader_conn, self._reader_file, self._reader_pid = conn, opened, os.getpid()
+        assert self._reader_file is not None
+        self._guard.check(self._reader_file)
+        return self._reader_conn
+
+    def _transact(self, change: Change[T]) -> T:
+        """Run `change` in a write transaction; answer once it is durable, then wake."""
+        if self._closed:
+            raise StoreUnavailable("the SQLite store is closed")
+        effects = Effects()
+        with self._unavailable_on_error():
+            result = self._committer.run(lambda conn: change(conn, effects))
+        self._schema_ready = True
+        self._reaper.start()
+        for pool, address in effects.wakes:
+            self._listener.send(address, pool)
+        return result
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreUnavailable("the SQLite store is closed")
+        with self._lock, self._unavailable_on_error():
+            yield self._reader()
+
+    @contextmanager
+    def _unavailable_on_error(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError, CommitRefused) as error:
+            # Clients learn that the store failed; only the log learns the path, once.
+            if str(error) != self._failure:
+                self._failure = str(error)
+                log.error("SQLite store %s: %s", self.path, error)
+            self._drop_reader()
+            raise StoreUnavailable(
+                "the SQLite store cannot be used right now; the server log says why"
+            ) from error
+        self._failure = None
+
+    def _drop_reader(self) -> None:
+        if self._reader_conn is not None and self._reader_pid == os.getpid():
+            with suppress(sqlite3.Error):
+                self._reader_conn.close()
+        self._reader_conn = None
+
+    def close(self) -> None:
+        if self._listener_id is not None and not self._closed:
+            with suppress(StoreUnavailable):
+                listener = self._listener_id
+                self._transact(lambda conn, fx: waiters.drop_listeners(conn, [listener]))
+        self._closed = True
+        self._reaper.close()
+        self._room.close()
+        self._listener.close()
+        with self._lock:
+            self._drop_reader()
+        self._committer.close()
+
+    # helpers ------------------------------------------------------------
+    def _settle(self, conn: sqlite3.Connection, pool: str, now: float, fx: Effects) -> PoolRow:
+        """The pool's row once a bounded batch of its expired leases is reclaimed."""
+        row = objects.pool_row(conn, pool)
+        freed = objects.reclaim(conn, pool, row.size, now, objects.RECLAIM_PER_WRITE)
+        if freed:
+            row = objects.pool_row(conn, pool)
+            self._wake_head(conn, pool, row, now, fx)
+        return row
+
+    def _wake_head(
+        self, conn: sqlite3.Connection, pool: str, row: PoolRow, now: float, fx: Effects
+    ) -> None:
+        """Have the head of `pool`'s queue woken after COMMIT, if it can be served."""
+        if row.waiting and objects.available(conn, pool, row, now):
+            head = self._live_head(conn, pool)
+            if head is not None:
+                fx.wakes.add((pool, head[1]))
+
+    def _live_head(self, conn: sqlite3.Connection, pool: str) -> tuple[int, bytes] | None:
+        dead: list[int] = []
+        head = waiters.live_head(conn, pool, self._liveness, dead)
+        if dead:
+            self._sweep_due = True
+            self._reaper.soon()
+        return head
+
+    def _held(
+        self, conn: sqlite3.Connection, pool: str, obj: int, now: float, fx: Effects
+    ) -> tuple[PoolRow, Lease]:
+        row = self._settle(conn, pool, now, fx)
+        lease = objects.held(conn, pool, obj, now)
+        if lease is None:
+            if not 1 <= obj <= row.size:
+                raise out_of_range(pool, obj, row.size)
+            raise not_allocated(pool, obj)
+        return row, lease
+
+    def _stats(self, conn: sqlite3.Connection, name: str, row: PoolRow, now: float) -> PoolStats:
+        dead = self._liveness.dead(conn) if row.waiting else []
+        waiting = waiters.waiting_of(conn, name, row.waiting, dead)
+        return objects.stats(conn, name, row, now, waiting)
+
+    def _head(self, pool: str) -> int | None:
+        """The ticket id heading `pool`'s queue, for the wait room (the store's own)."""
+        raise NotImplementedError
+
+    def _reap(self, limit: int) -> float | None:
+        """One round of the reaper (the store's own)."""
+        raise NotImplementedError
+
+    def _expires(self, lease: Lease) -> None:
+        # The reaper sleeps until the next expiry it knows of: tell it of an earlier one.
+        if lease.expires_at is not None and lease.expires_at < self._reap_at:
+            self._reap_at = lease.expires_at
+            self._reaper.soon()

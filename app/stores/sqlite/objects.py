@@ -1,0 +1,202 @@
+"""Objects, leases and counts of the SQLite store, as statements on a connection.
+
+Every function runs inside the caller's transaction (or read) and keeps the
+pool's counters (`held`, `held_above`) in step with the rows it changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+from ...pool.errors import pool_not_found
+from ...pool.lease import Lease, PoolStats
+
+#: Expired leases a write reclaims from the pool it touches before its own work.
+RECLAIM_PER_WRITE = 32
+
+LEASE_COLUMNS = "pool, obj, token, owner, label, acquired_at, expires_at, ttl, request_id"
+LIVE = "(expires_at IS NULL OR expires_at > :now)"
+
+
+class PoolRow(NamedTuple):
+    size: int
+    next_fresh: int
+    held: int
+    held_above: int
+    waiting: int
+
+
+def pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow:
+    row = conn.execute(
+        "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?", (pool,)
+    ).fetchone()
+    if row is None:
+        raise pool_not_found(pool)
+    return PoolRow(*row)
+
+
+def stats(conn: sqlite3.Connection, name: str, row: PoolRow, now: float, waiting: int) -> PoolStats:
+    """The pool's counts, leaving out leases expired but not reclaimed yet.
+
+    Costs one row and the expired leases awaiting the reaper, however many are held.
+    """
+    expired, expired_within = conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE obj <= :size) FROM leases "
+        "WHERE pool = :pool AND expires_at <= :now",
+        {"pool": name, "size": row.size, "now": now},
+    ).fetchone()
+    held_within = row.held - row.held_above - expired_within
+    return PoolStats(name, row.size, row.held - expired, row.size - held_within, waiting)
+
+
+def reclaim(conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int) -> int:
+    """Reclaim at most `limit` expired leases of `pool`, oldest expiry first;
+    the number of objects within `size` that came free."""
+    rows = conn.execute(
+        "SELECT obj, expires_at FROM leases WHERE pool = ? AND expires_at <= ? "
+        "ORDER BY expires_at, obj LIMIT ?",
+        (pool, now, limit),
+    ).fetchall()
+    return return_expired(conn, pool, size, rows)
+
+
+def reclaim_oldest(conn: sqlite3.Connection, now: float, limit: int) -> dict[str, int]:
+    """Reclaim at most `limit` expired leases of every pool, oldest expiry first;
+    per pool, the objects within its size that came free."""
+    rows = conn.execute(
+        "SELECT pool, obj, expires_at FROM leases WHERE expires_at <= ? "
+        "ORDER BY expires_at LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    by_pool: dict[str, list[tuple[int, float]]] = {}
+    for pool, obj, expires_at in rows:
+        by_pool.setdefault(pool, []).append((obj, expires_at))
+    freed = {}
+    for pool, expired in by_pool.items():
+        row = conn.execute("SELECT size FROM pools WHERE name = ?", (pool,)).fetchone()
+        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired)
+    return freed
+
+
+def return_expired(
+    conn: sqlite3.Connection, pool: str, size: int, rows: list[tuple[int, float]]
+) -> int:
+    if not rows:
+        return 0
+    rows = sorted(rows, key=lambda row: (row[1], row[0]))
+    conn.executemany("DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, o) for o, _ in rows])
+    # An expired lease counts as freed at its expiry time.
+    conn.executemany(
+        "INSERT INTO free_objects (pool, obj, freed_at) VALUES (?, ?, ?)",
+        [(pool, obj, expires_at) for obj, expires_at in rows],
+    )
+    above = sum(1 for obj, _ in rows if obj > size)
+    conn.execute(
+        "UPDATE pools SET held = held - ?, held_above = held_above - ? WHERE name = ?",
+        (len(rows), above, pool),
+    )
+    return len(rows) - above
+
+
+def put_free(conn: sqlite3.Connection, pool: str, obj: int, size: int, now: float) -> None:
+    """Give back a held object; it queues behind every object freed before it."""
+    conn.execute("DELETE FROM leases WHERE pool = ? AND obj = ?", (pool, obj))
+    # Never ahead of an earlier free, even when the clock stepped back.
+    conn.execute(
+        "INSERT INTO free_objects (pool, obj, freed_at) VALUES (:pool, :obj, max(:now, "
+        "  coalesce((SELECT max(freed_at) FROM free_objects WHERE pool = :pool), 0)))",
+        {"pool": pool, "obj": obj, "now": now},
+    )
+    conn.execute(
+        "UPDATE pools SET held = held - 1, held_above = held_above - ? WHERE name = ?",
+        (int(obj > size), pool),
+    )
+
+
+def take_free(conn: sqlite3.Connection, pool: str, row: PoolRow) -> int | None:
+    """Take the next object to hand out (never used first, then longest free), or None."""
+    if row.next_fresh <= row.size:
+        conn.execute(
+            "UPDATE pools SET next_fresh = next_fresh + 1, held = held + 1 WHERE name = ?", (pool,)
+        )
+        return row.next_fresh
+    found = conn.execute(
+        "SELECT seq, obj FROM free_objects WHERE pool = ? AND obj <= ? "
+        "ORDER BY freed_at, seq LIMIT 1",
+        (pool, row.size),
+    ).fetchone()
+    if found is None:
+        return None
+    conn.execute("DELETE FROM free_objects WHERE seq = ?", (found[0],))
+    conn.execute("UPDATE pools SET held = held + 1 WHERE name = ?", (pool,))
+    return int(found[1])
+
+
+def available(conn: sqlite3.Connection, pool: str, row: PoolRow, now: float) -> bool:
+    """Whether an object could be handed out now (freed, never used, or expired)."""
+    if row.next_fresh <= row.size:
+        return True
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM free_objects WHERE pool = :pool AND obj <= :size) "
+        "    OR EXISTS (SELECT 1 FROM leases WHERE pool = :pool AND expires_at <= :now "
+        "               AND obj <= :size)",
+        {"pool": pool, "size": row.size, "now": now},
+    ).fetchone()
+    return bool(found[0])
+
+
+def held(conn: sqlite3.Connection, pool: str, obj: int, now: float) -> Lease | None:
+    """The live lease of `obj`, None when it is free or its lease expired."""
+    row = conn.execute(
+        f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND obj = :obj AND {LIVE}",
+        {"pool": pool, "obj": obj, "now": now},
+    ).fetchone()
+    return None if row is None else Lease(*row)
+
+
+def by_request(
+    conn: sqlite3.Connection, pool: str, request_id: str, owner: str | None, now: float
+) -> Lease | None:
+    row = conn.execute(
+        f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND request_id = :request "
+        f"AND owner IS :owner AND {LIVE}",
+        {"pool": pool, "request": request_id, "owner": owner, "now": now},
+    ).fetchone()
+    return None if row is None else Lease(*row)
+
+
+def insert_lease(conn: sqlite3.Connection, lease: Lease) -> None:
+    conn.execute(
+        f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            lease.pool,
+            lease.obj,
+            lease.token,
+            lease.owner,
+            lease.label,
+            lease.acquired_at,
+            lease.expires_at,
+            lease.ttl,
+            lease.request_id,
+        ),
+    )
+
+
+def next_token(conn: sqlite3.Connection, pool: str) -> int:
+    (token,) = conn.execute(
+        "INSERT INTO fencing (pool, last_token) VALUES (?, 1) ON CONFLICT (pool) "
+        "DO UPDATE SET last_token = last_token + 1 RETURNING last_token",
+        (pool,),
+    ).fetchone()
+    return int(token)
+
+
+def resize(conn: sqlite3.Connection, pool: str, row: PoolRow, size: int) -> None:
+    """Set the size; the leases held above it are counted over the band that moved."""
+    low, high = sorted((row.size, size))
+    (moved,) = conn.execute(
+        "SELECT count(*) FROM leases WHERE pool = ? AND obj > ? AND obj <= ?", (pool, low, high)
+    ).fetchone()
+    above = row.held_above - moved if size > row.size else row.held_above + moved
+    conn.execute("UPDATE pools SET size = ?, held_above = ? WHERE name = ?", (size, above, pool))

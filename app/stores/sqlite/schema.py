@@ -1,0 +1,153 @@
+"""The SQLite store's tables, and the migration of files an earlier version made.
+
+Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version):
+
+    meta(key PK, value)
+        `database_id`: a random id made with the file. The marker beside the
+        file carries it too, so that a file that vanished, or another one put
+        in its place, is told apart from the first start (`guard.py`).
+    pools(name PK, size, next_fresh, created_at, held, held_above, waiting)
+        next_fresh: the lowest object never handed out; every object below it
+        is either in `leases` or in `free_objects`, every object from it up
+        has never been used, so a pool of any size costs one row.
+        held: rows of `leases` of the pool; held_above: those above `size`
+        (still held after a shrink); waiting: rows of `waiters`. Every change
+        keeps them in its own transaction, so a pool's counts are one row
+        however many objects are held.
+    fencing(pool PK, last_token)
+        The last token granted per pool name. Never deleted, not even with
+        the pool, so tokens grow across restarts and re-creations.
+    leases(pool, obj, token, owner, label, request_id, acquired_at,
+           expires_at, ttl; PK (pool, obj))
+        Held objects. A row whose expires_at has passed is left out by every
+        read and reclaimed in bounded batches: a few by each write to its
+        pool, the rest by each process's reaper, oldest expiry first.
+    free_objects(seq PK, pool, obj, freed_at)
+        Objects that were freed (or reclaimed: freed_at is then the expiry),
+        longest free first by (freed_at, seq); the index makes the next free
+        object one index probe however many objects are held.
+    listeners(id PK AUTOINCREMENT, pid, started, address)
+        The processes that have waiters: the process's id, its start time
+        (so that a reused pid is not taken for it) and the address of the
+        datagram socket it is woken on.
+    waiters(id PK AUTOINCREMENT, pool, listener)
+        Blocking acquires in arrival order; ids are never used twice. A
+        waiter is live while its listener's process lives.
+    health(id PK, checked_at)
+        One row that `/readyz` writes to prove the file takes a write.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+VERSION = 2
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS pools (
+        name TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        next_fresh INTEGER NOT NULL DEFAULT 1,
+        created_at REAL NOT NULL,
+        held INTEGER NOT NULL DEFAULT 0,
+        held_above INTEGER NOT NULL DEFAULT 0,
+        waiting INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS fencing (
+        pool TEXT PRIMARY KEY,
+        last_token INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS leases (
+        pool TEXT NOT NULL,
+        obj INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        owner TEXT,
+        label TEXT,
+        request_id TEXT,
+        acquired_at REAL NOT NULL,
+        expires_at REAL,
+        ttl REAL,
+        PRIMARY KEY (pool, obj)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS free_objects (
+        seq INTEGER PRIMARY KEY,
+        pool TEXT NOT NULL,
+        obj INTEGER NOT NULL,
+        freed_at REAL NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS listeners (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pid INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        address BLOB NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS waiters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pool TEXT NOT NULL,
+        listener INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS health (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        checked_at REAL NOT NULL
+    )""",
+)
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (pool, expires_at) "
+    "WHERE expires_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS leases_expiring ON leases (expires_at) "
+    "WHERE expires_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS leases_by_request ON leases (pool, request_id) "
+    "WHERE request_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS free_objects_by_age ON free_objects (pool, freed_at, seq)",
+    "CREATE INDEX IF NOT EXISTS waiters_by_pool ON waiters (pool, id)",
+    "CREATE INDEX IF NOT EXISTS waiters_by_listener ON waiters (listener, pool)",
+)
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Make the tables of a new file, or bring an earlier version's file up to
+    date; inside the caller's write transaction."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version == VERSION:
+        return
+    if version > VERSION:
+        raise sqlite3.DatabaseError(
+            f"the database was made by a newer version (layout {version}, this one knows {VERSION})"
+        )
+    existing = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if "pools" in existing:
+        _migrate_from_the_first_layout(conn)
+    for statement in TABLES + INDEXES:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {VERSION}")
+
+
+def _migrate_from_the_first_layout(conn: sqlite3.Connection) -> None:
+    """Layout 1: no counters, free objects ordered by seq alone, waiters kept
+    alive by wall-clock heartbeats with ids that could be used again."""
+    for column in ("held", "held_above", "waiting"):
+        conn.execute(f"ALTER TABLE pools ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    # Counted once, here; every change keeps them from now on.
+    conn.execute(
+        "UPDATE pools SET "
+        "held = (SELECT count(*) FROM leases WHERE leases.pool = pools.name), "
+        "held_above = (SELECT count(*) FROM leases "
+        "              WHERE leases.pool = pools.name AND leases.obj > pools.size)"
+    )
+    # Objects freed before the upgrade keep their order, ahead of later ones.
+    conn.execute("ALTER TABLE free_objects ADD COLUMN freed_at REAL NOT NULL DEFAULT 0")
+    conn.execute("DROP INDEX IF EXISTS free_objects_fifo")
+    # The old waiters belonged to processes of the old version, gone by now;
+    # the new table's ids start above theirs.
+    (last_waiter,) = conn.execute("SELECT coalesce(max(id), 0) FROM waiters").fetchone()
+    conn.execute("DROP TABLE waiters")
+    for statement in TABLES:
+        conn.execute(statement)
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('waiters', ?)", (last_waiter,))

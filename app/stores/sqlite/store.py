@@ -1,0 +1,378 @@
+"""`sqlite:///PATH`: the default store, shared by every worker on one host.
+
+The data model is in `schema.py`. Every change is one `BEGIN IMMEDIATE`
+transaction, which SQLite serialises across processes: two workers can never
+grant the same object or token. Waiters are woken by the change that may
+serve them, never by polling (`wake.py`); expired leases are reclaimed in
+bounded batches, `objects.RECLAIM_PER_WRITE` by each write to their pool and
+the rest by a `waking.Reaper` in each process; pool counts are counters kept
+by every change; a file that vanished or was replaced is refused (`guard.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+from ...pool.errors import (
+    PoolExists,
+    PoolInUse,
+    PoolNotFound,
+    StoreUnavailable,
+    exhausted,
+    out_of_range,
+)
+from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
+from ..base import Store, Ticket
+from . import objects, waiters
+from .core import Effects, SQLiteCore
+from .objects import LEASE_COLUMNS, LIVE, PoolRow
+
+
+class SQLiteStore(SQLiteCore, Store):
+    # pools --------------------------------------------------------------
+    def ensure_pool(self, name: str, size: int) -> None:
+        def change(conn: sqlite3.Connection, fx: Effects) -> None:
+            conn.execute(
+                "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, size, self._clock()),
+            )
+
+        return self._transact(change)
+
+    def create_pool(self, name: str, size: int) -> PoolStats:
+        def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
+            try:
+                conn.execute(
+                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?)",
+                    (name, size, self._clock()),
+                )
+            except sqlite3.IntegrityError:
+                raise PoolExists(f"pool {name!r} exists already") from None
+            return PoolStats(name, size, 0, size, 0)
+
+        return self._transact(change)
+
+    def resize_pool(self, name: str, size: int) -> PoolStats:
+        def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
+            now = self._clock()
+            before = self._settle(conn, name, now, fx)
+            objects.resize(conn, name, before, size)
+            row = objects.pool_row(conn, name)
+            if size > before.size:
+                self._wake_head(conn, name, row, now, fx)
+            return self._stats(conn, name, row, now)
+
+        return self._transact(change)
+
+    def delete_pool(self, name: str, force: bool) -> PoolStats:
+        def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
+            now = self._clock()
+            stats = self._stats(conn, name, self._settle(conn, name, now, fx), now)
+            if stats.in_use and not force:
+                raise PoolInUse(
+                    f"pool {name!r} has {stats.in_use} leases held; "
+                    "delete with force: true to drop them"
+                )
+            # Every process with waiters here tells them the pool is gone.
+            for (address,) in conn.execute(
+                "SELECT DISTINCT l.address FROM waiters w JOIN listeners l ON l.id = w.listener "
+                "WHERE w.pool = ?",
+                (name,),
+            ).fetchall():
+                fx.wakes.add((name, bytes(address)))
+            for table, column in (
+                ("leases", "pool"),
+                ("free_objects", "pool"),
+                ("waiters", "pool"),
+                ("pools", "name"),
+            ):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+            return stats
+
+        return self._transact(change)
+
+    def pool(self, name: str) -> PoolStats | None:
+        with self._read() as conn:
+            try:
+                row = objects.pool_row(conn, name)
+            except PoolNotFound:
+                return None
+            return self._stats(conn, name, row, self._clock())
+
+    def pools(self, first: int, after: str) -> list[PoolStats]:
+        with self._read() as conn:
+            now = self._clock()
+            rows = conn.execute(
+                "SELECT name, size, next_fresh, held, held_above, waiting FROM pools "
+                "WHERE name > ? ORDER BY name LIMIT ?",
+                (after, first),
+            ).fetchall()
+            dead = self._liveness.dead(conn) if any(row[5] for row in rows) else []
+            return [
+                objects.stats(
+                    conn, name, PoolRow(*rest), now, waiters.waiting_of(conn, name, rest[4], dead)
+                )
+                for name, *rest in rows
+            ]
+
+    # leases -------------------------------------------------------------
+    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
+        with self._read() as conn:
+            objects.pool_row(conn, pool)
+            rows = conn.execute(
+                f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND obj > :after "
+                f"AND {LIVE} ORDER BY obj LIMIT :first",
+                {"pool": pool, "after": after, "first": first, "now": self._clock()},
+            ).fetchall()
+            return [Lease(*row) for row in rows]
+
+    def lease(self, pool: str, obj: int) -> Lease | None:
+        with self._read() as conn:
+            row = objects.pool_row(conn, pool)
+            lease = objects.held(conn, pool, obj, self._clock())
+            if lease is None and not 1 <= obj <= row.size:
+                raise out_of_range(pool, obj, row.size)
+            return lease
+
+    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
+        if ticket is not None and not self._worth_a_write(request, ticket):
+            raise exhausted(request.pool)
+
+        def change(conn: sqlite3.Connection, fx: Effects) -> Lease:
+            now = self._clock()
+            pool = request.pool
+            row = self._settle(conn, pool, now, fx)
+            if request.request_id is not None:
+                lease = objects.by_request(conn, pool, request.request_id, request.owner, now)
+                if lease is not None:
+                    self._served(conn, ticket, now, fx)
+                    return lease
+            if row.waiting or ticket is not None:
+                head = self._live_head(conn, pool)
+                if head is not None and (ticket is None or ticket.id != head[0]):
+                    raise exhausted(pool)
+                if ticket is not None and head is None:
+                    # Its place is gone (the pool was deleted and made again).
+                    raise exhausted(pool)
+            obj = objects.take_free(conn, pool, row)
+            if obj is None:
+                raise exhausted(pool)
+            lease = Lease.granted(request, obj, objects.next_token(conn, pool), now)
+            objects.insert_lease(conn, lease)
+            self._served(conn, ticket, now, fx)
+            return lease
+
+        lease = self._transact(change)
+        if ticket is not None:
+            self._forget(ticket)
+        self._expires(lease)
+        return lease
+
+    def _served(
+        self, conn: sqlite3.Connection, ticket: Ticket | None, now: float, fx: Effects
+    ) -> None:
+        """A ticket served leaves the queue; the next waiter is woken if something is left."""
+        if ticket is not None and waiters.drop_ticket(conn, ticket.id) is not None:
+            self._wake_head(conn, ticket.pool, objects.pool_row(conn, ticket.pool), now, fx)
+
+    def _worth_a_write(self, request: AcquireRequest, ticket: Ticket) -> bool:
+        """Whether a woken waiter's try could succeed, asked without the write lock:
+        a spurious wake-up costs a read, not a transaction."""
+        with self._read() as conn:
+            now = self._clock()
+            row = objects.pool_row(conn, request.pool)
+            if request.request_id is not None and objects.by_request(
+                conn, request.pool, request.request_id, request.owner, now
+            ):
+                # A retry may find its lease granted to the first attempt meanwhile.
+                return True
+            head = self._live_head(conn, request.pool)
+            return (
+                head is not None
+                and head[0] == ticket.id
+                and objects.available(conn, request.pool, row, now)
+            )
+
+    def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
+        def change(conn: sqlite3.Connection, fx: Effects) -> int:
+            now = self._clock()
+            row, lease = self._held(conn, pool, obj, now, fx)
+            check_release(lease, caller, token)
+            objects.put_free(conn, pool, obj, row.size, now)
+            if obj <= row.size:
+                self._wake_head(conn, pool, objects.pool_row(conn, pool), now, fx)
+            return obj
+
+        return self._transact(change)
+
+    def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
+        def change(conn: sqlite3.Connection, fx: Effects) -> Lease:
+            now = self._clock()
+            _, lease = self._held(conn, pool, obj, now, fx)
+            check_release(lease, caller, token)
+            renewed = lease.renewed(now, ttl)
+            conn.execute(
+                "UPDATE leases SET expires_at = ?, ttl = ? WHERE pool = ? AND obj = ?",
+                (renewed.expires_at, renewed.ttl, pool, obj),
+            )
+            return renewed
+
+        renewed = self._transact(change)
+        self._expires(renewed)
+        return renewed
+
+    # waiting ------------------------------------------------------------
+    def join_queue(self, pool: str) -> Ticket:
+        address = self._listener.address()
+
+        def change(conn: sqlite3.Connection, fx: Effects) -> tuple[Ticket, int]:
+            objects.pool_row(conn, pool)
+            listener = waiters.register(conn, self._listener_id, address, self._liveness.me())
+            # Processes that died with waiters are forgotten here, as well as by the reaper.
+            self._sweep(conn, fx)
+            (ticket_id,) = conn.execute(
+                "INSERT INTO waiters (pool, listener) VALUES (?, ?) RETURNING id", (pool, listener)
+            ).fetchone()
+            conn.execute("UPDATE pools SET waiting = waiting + 1 WHERE name = ?", (pool,))
+            return Ticket(pool, ticket_id), listener
+
+        ticket, self._listener_id = self._transact(change)
+        with self._lock:
+            self._local.setdefault(pool, set()).add(ticket.id)
+        self._room.enter(ticket)
+        return ticket
+
+    def leave_queue(self, ticket: Ticket) -> None:
+        if not self._forget(ticket):
+            return  # served, or gone with its pool and told so
+
+        def change(conn: sqlite3.Connection, fx: Effects) -> bool:
+            pool = waiters.drop_ticket(conn, ticket.id)
+            row = conn.execute(
+                "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?",
+                (ticket.pool,),
+            ).fetchone()
+            if pool is not None and row is not None:
+                self._wake_head(conn, ticket.pool, PoolRow(*row), self._clock(), fx)
+            return row is not None
+
+        try:
+            pool_exists = self._transact(change)
+        except StoreUnavailable:
+            # Not an error of the request that waited: its row goes with the next sweep.
+            self._orphans.add(ticket.id)
+            self._reaper.soon()
+            return
+        if not pool_exists:
+            # The next of this process's waiters of a deleted pool learns it now.
+            self._room.changed(ticket.pool)
+
+    def _forget(self, ticket: Ticket) -> bool:
+        """Drop `ticket` from this process's waiters; whether it was one."""
+        self._room.leave(ticket)
+        with self._lock:
+            tickets = self._local.get(ticket.pool, set())
+            known = ticket.id in tickets
+            tickets.discard(ticket.id)
+            if not tickets:
+                self._local.pop(ticket.pool, None)
+        return known
+
+    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+        return self._room.wait(ticket, timeout)
+
+    def _head(self, pool: str) -> int | None:
+        """The oldest live waiter of `pool`, for the wait room; one indexed read.
+
+        For a pool that is gone, one of this process's own waiters of it, so
+        that it tries, learns `POOL_NOT_FOUND`, and leaves.
+        """
+        with self._read() as conn:
+            head = self._live_head(conn, pool)
+            if head is not None:
+                return head[0]
+            with self._lock:
+                local = sorted(self._local.get(pool, ()))
+            if local and pool_missing(conn, pool):
+                return local[0]
+            return None
+
+    # reclaiming ---------------------------------------------------------
+    def _reap(self, limit: int) -> float | None:
+        """The reaper's round: forget dead waiters, reclaim at most `limit` expired
+        leases in a transaction of their own; seconds until the next expiry."""
+        if self._closed:
+            return None
+        if self._sweep_due or self._orphans:
+            self._sweep_due = False
+            try:
+                self._transact(self._sweep)
+            except StoreUnavailable:
+                self._sweep_due = True
+                raise
+        now = self._clock()
+        with self._read() as conn:
+            (next_expiry,) = conn.execute(
+                "SELECT min(expires_at) FROM leases WHERE expires_at IS NOT NULL"
+            ).fetchone()
+        if next_expiry is None or next_expiry > now:
+            self._reap_at = math.inf if next_expiry is None else next_expiry
+            return None if next_expiry is None else next_expiry - now
+
+        def change(conn: sqlite3.Connection, fx: Effects) -> int:
+            freed = objects.reclaim_oldest(conn, now, limit)
+            for pool, count in freed.items():
+                if count:
+                    row = conn.execute(
+                        "SELECT size, next_fresh, held, held_above, waiting FROM pools "
+                        "WHERE name = ?",
+                        (pool,),
+                    ).fetchone()
+                    if row is not None:
+                        self._wake_head(conn, pool, PoolRow(*row), now, fx)
+            return sum(freed.values())
+
+        self._transact(change)
+        return 0.0
+
+    def _sweep(self, conn: sqlite3.Connection, fx: Effects) -> None:
+        """Remove the waiters of dead processes and this process's orphaned tickets."""
+        pools = waiters.drop_listeners(conn, self._liveness.dead(conn))
+        orphans, self._orphans = self._orphans, set()
+        for ticket in orphans:
+            pool = waiters.drop_ticket(conn, ticket)
+            if pool is not None:
+                pools.add(pool)
+        now = self._clock()
+        for pool in pools:
+            row = conn.execute(
+                "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?",
+                (pool,),
+            ).fetchone()
+            if row is not None:
+                self._wake_head(conn, pool, PoolRow(*row), now, fx)
+
+    # health -------------------------------------------------------------
+    def ping(self) -> None:
+        with self._read() as conn:
+            conn.execute("SELECT 1 FROM pools LIMIT 1").fetchone()
+
+    def check_ready(self) -> None:
+        """A real write through the committer (so the file is there, is ours and takes
+        a COMMIT), and room on its disk for the next ones."""
+        with self._unavailable_on_error():
+            self._guard.check_room()
+        self._transact(
+            lambda conn, fx: conn.execute(
+                "INSERT INTO health (id, checked_at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                (self._clock(),),
+            )
+        )
+        self.ping()
+
+
+def pool_missing(conn: sqlite3.Connection, pool: str) -> bool:
+    return conn.execute("SELECT 1 FROM pools WHERE name = ?", (pool,)).fetchone() is None
