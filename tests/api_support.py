@@ -27,7 +27,12 @@ from .operations import (
     RESIZE_POOL,
 )
 
-SNAPSHOT = f"{{ pools {{ {POOL_FIELDS} leases(first: 1000) {{ {LEASE_FIELDS} }} }} }}"
+# One pool's leases per request: every pool's at once would cost more than the limit.
+POOL_NAMES = "query($after: String!) { pools(first: 1000, after: $after) { name } }"
+POOL_SNAPSHOT = (
+    f"query($name: String!) {{ pool(name: $name) {{ {POOL_FIELDS} "
+    f"leases(first: 1000) {{ {LEASE_FIELDS} }} }} }}"
+)
 
 TRACEBACK_MARKERS = ("Traceback", 'File "')
 
@@ -182,7 +187,13 @@ def _camel(name: str) -> str:
 
 def snapshot(api: Api) -> list[dict[str, Any]]:
     """Every pool with its counters and leases: what a refused call must leave alone."""
-    return api.data(SNAPSHOT)["pools"]
+    names: list[str] = []
+    for _ in range(100):
+        page = api.data(POOL_NAMES, {"after": names[-1] if names else ""})["pools"]
+        names += [pool["name"] for pool in page]
+        if len(page) < 1000:
+            break
+    return [api.data(POOL_SNAPSHOT, {"name": name})["pool"] for name in names]
 
 
 def refused(payload: dict[str, Any], code: str) -> str:

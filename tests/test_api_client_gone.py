@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.api.view import _client_connected
+from app.api.connection import client_connected
 
 # select() cannot watch descriptors from FD_SETSIZE on.
 HIGH_FD = 1500
@@ -37,7 +37,7 @@ def test_a_client_on_a_descriptor_above_1023_is_seen_connected_then_gone(
     high_fd_pair: tuple[socket.socket, socket.socket],
 ) -> None:
     server_side, client_side = high_fd_pair
-    connected = _client_connected({"gunicorn.socket": server_side})
+    connected = client_connected({"gunicorn.socket": server_side})
     assert connected()
     client_side.sendall(b"x")  # a pipelined byte is not a hang-up
     assert connected()
@@ -47,4 +47,4 @@ def test_a_client_on_a_descriptor_above_1023_is_seen_connected_then_gone(
 
 
 def test_without_a_socket_the_client_is_taken_to_be_there() -> None:
-    assert _client_connected({})()
+    assert client_connected({})()

@@ -7,10 +7,11 @@ from flask import Blueprint, Flask
 from ..config import Settings
 from ..service import LeaseService
 from .auth import Authenticator
+from .documents import DocumentCache
 from .errors import register_error_handlers
 from .health import bp as health
 from .schema import schema
-from .view import DocumentCache, ObjmgrGraphQLView
+from .view import ObjmgrGraphQLView
 
 
 def register(app: Flask, settings: Settings, service: LeaseService) -> None:
@@ -21,7 +22,11 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         static_url_path="/static",
         url_prefix="/graphql",
     )
-    documents = DocumentCache(schema.graphql_schema, introspection=settings.introspection)
+    documents = DocumentCache(
+        schema.graphql_schema,
+        introspection=settings.introspection,
+        max_bytes=settings.document_cache_mb * 1024 * 1024,
+    )
     app.extensions["objmgr.documents"] = documents
     view = ObjmgrGraphQLView.as_view(
         "graphql",
@@ -30,6 +35,8 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         authenticator=Authenticator(settings),
         documents=documents,
         graphiql=settings.graphiql,
+        max_cost=settings.max_cost,
+        suggestions=settings.introspection,
     )
     graphql.add_url_rule("", view_func=view, methods=["GET", "POST"])
     app.register_blueprint(graphql)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import graphene
 from graphql import GraphQLError, IntValueNode, Undefined
 
+from ..pool import limits
 from ..pool.errors import ErrorCode as DomainErrorCode
 from ..pool.errors import PoolError, PoolExhausted
 from ..pool.lease import Lease as DomainLease
@@ -22,6 +23,9 @@ from ..service import LeaseService
 from ..version import __version__
 
 T = TypeVar("T")
+
+#: The longest pool name: a `pools(after:)` cursor is never longer.
+MAX_CURSOR = 64
 
 
 class BigInt(graphene.Scalar):
@@ -53,6 +57,21 @@ def _time(seconds: float | None) -> datetime | None:
 
 def _service(info: graphene.ResolveInfo) -> LeaseService:
     return info.context["service"]
+
+
+def _deadline(info: graphene.ResolveInfo) -> float | None:
+    """When every wait of this request must be over, on the service's clock.
+
+    The request's first acquire waits at most OBJMGR_MAX_WAIT by itself, from
+    when it starts; the deadline it sets then ends every later wait of the
+    request too, so aliased waits cannot add up.
+    """
+    context = info.context
+    if "deadline" in context:
+        return context["deadline"]
+    service = _service(info)
+    context["deadline"] = service._monotonic() + service.max_wait
+    return None
 
 
 def query_errors(resolver: Callable[..., T]) -> Callable[..., T]:
@@ -148,7 +167,13 @@ class Query(graphene.ObjectType):
         )
     )
     pool = graphene.Field(Pool, name=graphene.String(required=True, default_value="default"))
-    pools = graphene.List(graphene.NonNull(Pool), required=True)
+    pools = graphene.List(
+        graphene.NonNull(Pool),
+        required=True,
+        first=graphene.Int(default_value=100),
+        after=graphene.String(default_value=""),
+        description="Pools in name order, name > after.",
+    )
     lease = graphene.Field(
         Lease,
         obj=graphene.Int(required=True),
@@ -175,8 +200,11 @@ class Query(graphene.ObjectType):
 
     @staticmethod
     @query_errors
-    def resolve_pools(_root: None, info: graphene.ResolveInfo) -> list[PoolStats]:
-        return _service(info).pools()
+    def resolve_pools(
+        _root: None, info: graphene.ResolveInfo, first: int = 100, after: str = ""
+    ) -> list[PoolStats]:
+        after = limits.text("after", after, MAX_CURSOR) or ""
+        return _service(info).pools(first, after)
 
     @staticmethod
     @query_errors
@@ -248,7 +276,11 @@ class Mutation(graphene.ObjectType):
             AcquireObjectPayload,
             "lease",
             lambda: _service(info).acquire(
-                caller, pool, still_wanted=info.context["client_connected"], **options
+                caller,
+                pool,
+                still_wanted=info.context["client_connected"],
+                deadline=_deadline(info),
+                **options,
             ),
         )
 

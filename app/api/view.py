@@ -1,9 +1,9 @@
-"""`/graphql`: graphql-server's Flask view, with auth, a document cache and
-error shaping.
+"""`/graphql`: graphql-server's Flask view, with auth, content negotiation, the
+document cache, the limits on every request, and error shaping.
 
-Parsing and validating a document costs about fifty times more than running
-it, and clients send the same few documents over and over, so each distinct
-document text is parsed and validated once per worker.
+Each distinct document text is parsed, validated and costed once per worker
+(`documents.DocumentCache`); every request then checks its operation against
+the limits with its own variables before anything runs.
 """
 
 from __future__ import annotations
@@ -11,27 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import select
-import socket
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Request, Response, g
 from flask import request as flask_request
 from graphql import (
-    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationType,
     execute,
     get_operation_ast,
-    parse,
-    specified_rules,
-    validate,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
 from graphql_server.exceptions import GraphQLValidationError
 from graphql_server.flask.views import FlaskHTTPRequestAdapter, GraphQLView
 from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -41,16 +33,22 @@ from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from ..pool.errors import PoolError
 from ..service import LeaseService
 from .auth import Authenticator, Unauthenticated
+from .connection import client_connected
+from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache, without_suggestions
 from .errors import error_response
+from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
+from .shape import TooComplex
 
 log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 64 * 1024
-# Validation grows with the square of repeated fields (about 0.4 s at this
-# bound); the contract's operations need a few dozen tokens.
-MAX_TOKENS = 2000
 GRAPHIQL_PAGE = Path(__file__).with_name("templates") / "graphiql.html"
-HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "PAYLOAD_TOO_LARGE",
+}
 
 
 class RequestAdapter(FlaskHTTPRequestAdapter):
@@ -68,39 +66,6 @@ class RequestAdapter(FlaskHTTPRequestAdapter):
             raise HTTPException(400, "the request body is not UTF-8") from None
 
 
-class DocumentCache:
-    """Parsed and validated documents by their text, failures included."""
-
-    def __init__(self, schema: GraphQLSchema, introspection: bool, size: int = 1024) -> None:
-        self._schema = schema
-        self._rules = tuple(specified_rules)
-        if not introspection:
-            self._rules += (NoSchemaIntrospectionCustomRule,)
-        self.get = functools.lru_cache(maxsize=size)(self._load)
-
-    def _load(self, query: str) -> DocumentNode | tuple[GraphQLError, ...]:
-        try:
-            document = parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLError as error:
-            return (_with_code(error, "GRAPHQL_PARSE_FAILED"),)
-        errors = validate(self._schema, document, self._rules)
-        if errors:
-            return tuple(_with_code(error, "GRAPHQL_VALIDATION_FAILED") for error in errors)
-        return document
-
-
-def _with_code(error: GraphQLError, code: str) -> GraphQLError:
-    return GraphQLError(
-        error.message,
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        original_error=error.original_error,
-        extensions={**(error.extensions or {}), "code": code},
-    )
-
-
 class ObjmgrGraphQLView(GraphQLView):
     request_adapter_class = RequestAdapter
     # One instance serves every request of the worker (it keeps no per-request state):
@@ -114,11 +79,15 @@ class ObjmgrGraphQLView(GraphQLView):
         authenticator: Authenticator,
         documents: DocumentCache,
         graphiql: bool,
+        max_cost: int = 50_000,
+        suggestions: bool = True,
     ) -> None:
         super().__init__(schema=schema, graphql_ide="graphiql" if graphiql else None)
         self.service = service
         self.authenticator = authenticator
         self.documents = documents
+        self.max_cost = max_cost
+        self.suggestions = suggestions
 
     # HTTP ---------------------------------------------------------------
     def dispatch_request(self, **_: Any) -> Response:
@@ -135,12 +104,24 @@ class ObjmgrGraphQLView(GraphQLView):
             return error_response(
                 401, str(error), "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="objmgr"'}
             )
+        accept = request.headers.get("Accept", "")
+        media_type = choose(request.accept_mimetypes, bool(accept.strip()))
+        if media_type is None:
+            return error_response(
+                406,
+                f"the Accept header ({accept[:200]!r}) takes neither "
+                f"{GRAPHQL_RESPONSE_JSON} nor {JSON}",
+                "NOT_ACCEPTABLE",
+            )
+        g.media_type = media_type
         try:
             return self.run(request=request)
         except HTTPException as error:
             headers = {"Allow": "POST"} if error.status_code == 405 else None
             code = HTTP_CODES.get(error.status_code, "BAD_REQUEST")
-            return error_response(error.status_code, error.reason, code, headers)
+            response = error_response(error.status_code, error.reason, code, headers)
+            response.content_type = media_type
+            return response
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -163,8 +144,15 @@ class ObjmgrGraphQLView(GraphQLView):
             "response": response,
             "caller": g.caller,
             "service": self.service,
-            "client_connected": _client_connected(request.environ),
+            "client_connected": client_connected(request.environ),
         }
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse, sub_response: Response, is_strict: bool
+    ) -> Response:
+        sub_response.set_data(self.encode_json(response_data))
+        sub_response.headers["Content-Type"] = g.media_type
+        return sub_response
 
     def parse_http_body(
         self, request: SyncHTTPRequestAdapter, context: dict[str, Any]
@@ -173,11 +161,7 @@ class ObjmgrGraphQLView(GraphQLView):
         which parsed it already, not again with the email package (about 5 µs)."""
         if not (request.method == "POST" and request.request.mimetype == "application/json"):
             return super().parse_http_body(request, context)
-        accept = request.headers.get("accept", "") or request.headers.get("http-accept", "")
-        protocol = "http-strict" if "application/graphql-response+json" in accept else "http"
-        return self.get_graphql_request_data(
-            request, context, self.parse_json(request.body), protocol
-        )
+        return self.get_graphql_request_data(request, context, self.parse_json(request.body), "")
 
     def get_graphql_request_data(
         self,
@@ -197,7 +181,9 @@ class ObjmgrGraphQLView(GraphQLView):
             raise HTTPException(413, f"'query' is longer than {MAX_QUERY_LENGTH} characters")
         if operation_name is not None and not isinstance(operation_name, str):
             raise HTTPException(400, "'operationName' must be a string")
-        return super().get_graphql_request_data(request, context, data, protocol)
+        # The negotiated type, not graphql-server's reading of Accept.
+        strict = "http-strict" if g.media_type == GRAPHQL_RESPONSE_JSON else "http"
+        return super().get_graphql_request_data(request, context, data, strict)
 
     # GraphQL ------------------------------------------------------------
     def execute_operation(
@@ -208,38 +194,30 @@ class ObjmgrGraphQLView(GraphQLView):
         root_value: Any,
         allowed_operation_types: set[OperationType],
     ) -> ExecutionResult:
-        document = self.documents.get(request_data.query)
-        if isinstance(document, tuple):
+        prepared = self.documents.get(request_data.query)
+        if isinstance(prepared, tuple):
             context["response"].status_code = 400
-            raise GraphQLValidationError(list(document))
+            raise GraphQLValidationError(list(prepared))
+        document = prepared.document
         operation = get_operation_ast(document, request_data.operation_name)
         if operation is None:
-            context["response"].status_code = 400
             name = request_data.operation_name
-            raise GraphQLValidationError(
-                [
-                    GraphQLError(
-                        f"the document has no operation named {name!r}"
-                        if name
-                        else "the document holds several operations: name one in 'operationName'",
-                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
-                    )
-                ]
+            _refuse(
+                context,
+                f"the document has no operation named {name!r}"
+                if name
+                else "the document holds several operations: name one in 'operationName'",
             )
         if operation.operation is OperationType.SUBSCRIPTION:
-            context["response"].status_code = 400
-            raise GraphQLValidationError(
-                [
-                    GraphQLError(
-                        "objmgr has no subscriptions",
-                        extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
-                    )
-                ]
-            )
+            _refuse(context, "objmgr has no subscriptions")
         if operation.operation not in allowed_operation_types:
             raise HTTPException(
                 405, f"{operation.operation.value} operations are only accepted over POST"
             )
+        try:
+            prepared.check_limits(operation, request_data.variables, self.max_cost)
+        except TooComplex as refusal:
+            _refuse(context, refusal.message, TOO_COMPLEX)
         result = execute(
             self.schema,
             document,
@@ -261,69 +239,38 @@ class ObjmgrGraphQLView(GraphQLView):
     ) -> GraphQLHTTPResponse:
         response: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            response["errors"] = [_format_error(error) for error in result.errors]
+            response["errors"] = [self._format_error(error) for error in result.errors]
         return response
+
+    def _format_error(self, error: GraphQLError) -> dict[str, Any]:
+        formatted: dict[str, Any] = dict(error.formatted)
+        extensions = dict(formatted.get("extensions") or {})
+        cause = error.original_error
+        if "code" not in extensions:
+            if cause is None or isinstance(cause, GraphQLError):
+                extensions["code"] = "BAD_USER_INPUT"
+            elif isinstance(cause, PoolError):
+                extensions["code"] = cause.code.value
+            else:
+                log.error("resolver failed", exc_info=cause)
+                formatted["message"] = "internal error; the server log has the details"
+                extensions["code"] = "INTERNAL_SERVER_ERROR"
+        if not self.suggestions:
+            formatted["message"] = without_suggestions(formatted["message"])
+        formatted["extensions"] = extensions
+        return formatted
+
+
+def _refuse(context: dict[str, Any], message: str, code: str = VALIDATION_FAILED) -> NoReturn:
+    """Answer 400 with one error; nothing of the operation runs."""
+    context["response"].status_code = 400
+    raise GraphQLValidationError([GraphQLError(message, extensions={"code": code})])
 
 
 def _synchronous(_value: object) -> bool:
     # Every resolver of the schema returns its value: graphql-core's default
     # check, run for every field, would look for awaitables that never come.
     return False
-
-
-def _format_error(error: GraphQLError) -> dict[str, Any]:
-    formatted: dict[str, Any] = dict(error.formatted)
-    extensions = dict(formatted.get("extensions") or {})
-    cause = error.original_error
-    if "code" not in extensions:
-        if cause is None or isinstance(cause, GraphQLError):
-            extensions["code"] = "BAD_USER_INPUT"
-        elif isinstance(cause, PoolError):
-            extensions["code"] = cause.code.value
-        else:
-            log.error("resolver failed", exc_info=cause)
-            formatted["message"] = "internal error; the server log has the details"
-            extensions["code"] = "INTERNAL_SERVER_ERROR"
-    formatted["extensions"] = extensions
-    return formatted
-
-
-def _client_connected(environ: dict[str, Any]) -> Callable[[], bool]:
-    """Whether the client of this request still listens, asked without blocking.
-
-    A closed connection reads as ready with nothing to read. gunicorn hands
-    the socket over in the WSGI environ; without it (the test client) the
-    client is taken to be there. The peek uses poll, not select: select
-    cannot watch a descriptor at or above FD_SETSIZE (1024), and a worker
-    holding a thousand waiters hands out such descriptors.
-    """
-    sock = environ.get("gunicorn.socket")
-    if sock is None:
-        return lambda: True
-
-    def connected() -> bool:
-        try:
-            poller = _native_poll()
-            poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
-            # A timeout of zero never blocks, so the native poll is safe under gevent.
-            ready = poller.poll(0)
-            return not ready or sock.recv(1, socket.MSG_PEEK) != b""
-        except (OSError, ValueError):
-            return False
-
-    return connected
-
-
-def _find_native_poll() -> Callable[[], Any]:
-    """The C library's poll, even where gevent has replaced `select.poll`."""
-    try:
-        from gevent.monkey import get_original
-    except ImportError:  # pragma: no cover - gevent is a dependency of the server
-        return select.poll
-    return get_original("select", "poll")
-
-
-_native_poll = _find_native_poll()
 
 
 @functools.lru_cache(maxsize=1)

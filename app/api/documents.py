@@ -1,0 +1,188 @@
+"""Parsed, validated and costed documents, kept by their text in a cache bounded in bytes.
+
+Parsing and validating a document costs far more than running it, and clients
+send the same few documents over and over, so each distinct text is read once
+per worker. The cache is bounded by an estimate of the memory its entries
+hold, not by their number: one document of 2,000 tokens holds as much as a
+few hundred small ones.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    specified_rules,
+    validate,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from .cost import MAX_ROOT_FIELDS, OperationCost, compile_costs
+from .shape import TooComplex, read
+
+#: An estimate of the bytes a cached document holds, per token and per
+#: character of its text. A parsed document keeps every token (a `Token`
+#: object, chained to its neighbours, for error locations) and a node for
+#: most of them, and each node has its own `Location`. Measured with
+#: tracemalloc over the contract's operations and generated documents of up
+#: to 2,000 tokens (tests/test_api_limits.py checks the estimate stays above
+#: what tracemalloc sees).
+BYTES_PER_TOKEN = 900
+BYTES_PER_CHARACTER = 2
+#: What an entry costs beyond its document: the key, the cost plans, the
+#: cache's own bookkeeping.
+BYTES_PER_ENTRY = 2048
+
+# graphql-core's validation messages end with suggestions of names from the
+# schema (" Did you mean 'getObject'?"): with introspection off they would
+# tell what introspection does not. Only names follow "Did you mean".
+_NAME = r"'[_A-Za-z][_0-9A-Za-z]*'"
+SUGGESTION = re.compile(
+    rf" Did you mean (?:the enum value |to use an inline fragment on )?"
+    rf"(?:{_NAME}|{_NAME} or {_NAME}|(?:{_NAME}, )+or {_NAME})\?$"
+)
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+
+
+def without_suggestions(message: str) -> str:
+    return SUGGESTION.sub("", message)
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    #: The bound, in estimated bytes.
+    maxsize: int
+    #: Entries held now.
+    currsize: int
+    #: Estimated bytes held now.
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document that parsed and validated, with the cost of each of its operations."""
+
+    document: DocumentNode
+    costs: Mapping[str | None, OperationCost]
+
+    def check_limits(
+        self, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None, limit: int
+    ) -> None:
+        """Raise `TooComplex` when the operation is over the limits for these variables."""
+        cost = self.costs[operation.name.value if operation.name else None]
+        if cost.root_fields > MAX_ROOT_FIELDS:
+            raise TooComplex(
+                f"the operation has {cost.root_fields} root fields (aliases and fragments "
+                f"counted); at most {MAX_ROOT_FIELDS} are allowed"
+            )
+        total = cost.cost(variables)
+        if total > limit:
+            raise TooComplex(
+                f"the operation costs {total:,}, more than the limit of {limit:,} "
+                "(each field costs 1; a list field costs its 'first' times its selection)"
+            )
+
+
+Entry = Prepared | tuple[GraphQLError, ...]
+
+
+class DocumentCache:
+    """Documents by their text, failures included, least recently used dropped first."""
+
+    def __init__(
+        self, schema: GraphQLSchema, introspection: bool, max_bytes: int = 32 * 1024 * 1024
+    ) -> None:
+        self._schema = schema
+        self._introspection = introspection
+        self._rules = tuple(specified_rules)
+        if not introspection:
+            self._rules += (NoSchemaIntrospectionCustomRule,)
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[Entry, int]] = OrderedDict()
+        self._bytes = 0
+        self._hits = self._misses = 0
+        self._lock = threading.Lock()
+
+        def get(query: str) -> Entry:
+            return self._get(query)
+
+        # `get.cache_info()`, as on the functools.lru_cache this cache replaced.
+        get.cache_info = self.cache_info  # type: ignore[attr-defined]
+        self.get = get
+
+    def _get(self, query: str) -> Entry:
+        with self._lock:
+            found = self._entries.get(query)
+            if found is not None:
+                self._entries.move_to_end(query)
+                self._hits += 1
+                return found[0]
+            self._misses += 1
+        entry, size = self._load(query)
+        if size:
+            self._keep(query, entry, size)
+        return entry
+
+    def cache_info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(
+                self._hits, self._misses, self.max_bytes, len(self._entries), self._bytes
+            )
+
+    def _keep(self, query: str, entry: Entry, size: int) -> None:
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if query in self._entries:
+                return
+            self._entries[query] = (entry, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def _load(self, query: str) -> tuple[Entry, int]:
+        """The entry for a text and its estimated size; size 0 when not worth keeping."""
+        base = BYTES_PER_ENTRY + sys.getsizeof(query)
+        try:
+            document, tokens = read(query)
+        except TooComplex as refusal:
+            # Refused from counts alone: cheaper to count again than to keep.
+            return (self._error(refusal.message, TOO_COMPLEX),), 0
+        except GraphQLError as error:
+            return (self._coded(error, PARSE_FAILED),), base
+        size = base + BYTES_PER_TOKEN * tokens + BYTES_PER_CHARACTER * len(query)
+        errors = validate(self._schema, document, self._rules)
+        if errors:
+            # The errors point into the document, which they keep alive.
+            return tuple(self._coded(error, VALIDATION_FAILED) for error in errors), size
+        return Prepared(document, compile_costs(self._schema, document)), size
+
+    def _error(self, message: str, code: str) -> GraphQLError:
+        return GraphQLError(message, extensions={"code": code})
+
+    def _coded(self, error: GraphQLError, code: str) -> GraphQLError:
+        message = error.message if self._introspection else without_suggestions(error.message)
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=error.original_error,
+            extensions={**(error.extensions or {}), "code": code},
+        )
