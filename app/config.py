@@ -6,16 +6,24 @@ nothing is guessed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .pool.limits import MAX_INT
 
 ENVIRONMENTS = ("development", "production", "testing")
 STORE_PREFIXES = ("sqlite:///", "redis://", "memory://")
+
+MIN_SECRET_LENGTH = 16
+# The example files' placeholders: a copied example must not serve with a secret
+# anyone can read in the repository.
+PLACEHOLDER_SECRETS = frozenset({"change-me-to-a-long-random-secret"})
+PLACEHOLDER_MARKS = ("change-me", "changeme", "replace-me", "replaceme")
+MAKE_A_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class ConfigError(ValueError):
@@ -68,11 +76,22 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
+        environment = _choice("OBJMGR_ENV", get("OBJMGR_ENV"), ENVIRONMENTS, cls.env)
+        tokens_file = get("OBJMGR_TOKENS_FILE")
+        if tokens_file is not None and get("OBJMGR_TOKENS") is not None:
+            raise ConfigError(
+                "OBJMGR_TOKENS_FILE", "set OBJMGR_TOKENS or OBJMGR_TOKENS_FILE, not both"
+            )
+        production = environment == "production"
+        if tokens_file is not None:
+            tokens = read_tokens_file(tokens_file, production=production)
+        else:
+            tokens = _tokens(get("OBJMGR_TOKENS"), production=production)
         settings = cls(
             store=_store(get("OBJMGR_STORE") or cls.store),
             pool_size=_int("OBJMGR_POOL_SIZE", get("OBJMGR_POOL_SIZE"), cls.pool_size, MAX_INT),
-            env=_choice("OBJMGR_ENV", get("OBJMGR_ENV"), ENVIRONMENTS, cls.env),
-            tokens=_tokens(get("OBJMGR_TOKENS")),
+            env=environment,
+            tokens=tokens,
             admins=_admins(get("OBJMGR_ADMINS")),
             auth_disabled=_choice(
                 "OBJMGR_AUTH", get("OBJMGR_AUTH"), ("enabled", "disabled"), "enabled"
@@ -88,11 +107,28 @@ class Settings:
                 cls.document_cache_mb,
                 1024,
             ),
-            body_timeout=_seconds(
+            body_timeout=_positive_seconds(
                 "OBJMGR_BODY_TIMEOUT", get("OBJMGR_BODY_TIMEOUT"), cls.body_timeout
             ),
-            tokens_file=get("OBJMGR_TOKENS_FILE"),
+            tokens_file=tokens_file,
         )
+        settings.check_serving()
+        return settings
+
+    def with_tokens_reloaded(self) -> Settings:
+        """These settings with the tokens read again from `OBJMGR_TOKENS_FILE`.
+
+        Raises `ConfigError` when the file cannot serve (the caller keeps the
+        tokens it has): unreadable, empty, a bad line, a weak secret in
+        production, or an admin left without a token.
+        """
+        if self.tokens_file is None:
+            raise ConfigError(
+                "OBJMGR_TOKENS_FILE",
+                "is not set: tokens from OBJMGR_TOKENS change only with a restart",
+            )
+        tokens = read_tokens_file(self.tokens_file, production=self.env == "production")
+        settings = dataclasses.replace(self, tokens=tokens)
         settings.check_serving()
         return settings
 
@@ -100,7 +136,7 @@ class Settings:
         """The combinations that would serve unsafely."""
         if self.env == "production" and not self.tokens and not self.auth_disabled:
             raise ConfigError(
-                "OBJMGR_TOKENS",
+                "OBJMGR_TOKENS_FILE" if self.tokens_file else "OBJMGR_TOKENS",
                 "production needs bearer tokens (name:secret,...); "
                 "set OBJMGR_AUTH=disabled to serve without auth on purpose",
             )
@@ -116,6 +152,48 @@ class Settings:
             raise ConfigError(
                 "OBJMGR_ADMINS", f"names principals with no token: {', '.join(sorted(unknown))}"
             )
+
+
+# The settings this process serves with, when the gunicorn master checked them
+# before it forked this worker (`set_serving_settings`): a worker respawned after
+# a tokens file went bad on reload serves the tokens the master kept, instead of
+# failing to boot (which makes gunicorn stop the whole service).
+_serving: Settings | None = None
+
+
+def set_serving_settings(settings: Settings) -> None:
+    global _serving
+    _serving = settings
+
+
+def serving_settings() -> Settings:
+    """The master's checked settings when there are some, else the environment's now."""
+    return _serving if _serving is not None else Settings.from_env()
+
+
+def read_tokens_file(path: str, production: bool) -> dict[str, bytes]:
+    """The tokens of a file of `name:secret` lines (`#` comments and blank lines allowed)."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(1024 * 1024 + 1)
+    except OSError as error:
+        raise ConfigError("OBJMGR_TOKENS_FILE", f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > 1024 * 1024:
+        raise ConfigError("OBJMGR_TOKENS_FILE", f"{path} is larger than 1 MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("OBJMGR_TOKENS_FILE", f"{path} is not UTF-8 text") from None
+    entries = [
+        (f"line {number}", line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    tokens = _parse_tokens("OBJMGR_TOKENS_FILE", entries, production)
+    if not tokens:
+        # An emptied file must not turn auth off behind the operator's back.
+        raise ConfigError("OBJMGR_TOKENS_FILE", f"{path} holds no name:secret line")
+    return tokens
 
 
 def _store(value: str) -> str:
@@ -143,6 +221,13 @@ def _int(name: str, value: str | None, default: int, maximum: int) -> int:
     return number
 
 
+def _positive_seconds(name: str, value: str | None, default: float) -> float:
+    number = _seconds(name, value, default)
+    if number <= 0:
+        raise ConfigError(name, f"must be more than 0 seconds, got {value}")
+    return number
+
+
 def _seconds(name: str, value: str | None, default: float) -> float:
     if value is None:
         return default
@@ -163,20 +248,57 @@ def _choice(name: str, value: str | None, choices: tuple[str, ...], default: str
     return value
 
 
-def _tokens(value: str | None) -> dict[str, bytes]:
+def _tokens(value: str | None, production: bool) -> dict[str, bytes]:
+    entries = [
+        (f"entry {position}", entry.strip())
+        for position, entry in enumerate((value or "").split(","), start=1)
+        if entry.strip()
+    ]
+    return _parse_tokens("OBJMGR_TOKENS", entries, production)
+
+
+def _parse_tokens(
+    variable: str, entries: Iterable[tuple[str, str]], production: bool
+) -> dict[str, bytes]:
+    """principal -> sha256 of its secret; a message never quotes a secret."""
     tokens: dict[str, bytes] = {}
-    for position, entry in enumerate((value or "").split(","), start=1):
-        entry = entry.strip()
-        if not entry:
-            continue
+    owners: dict[bytes, str] = {}
+    for where, entry in entries:
         name, sep, secret = entry.partition(":")
         name, secret = name.strip(), secret.strip()
         if not sep or not name or not secret:
-            raise ConfigError("OBJMGR_TOKENS", f"entry {position} is not name:secret")
+            raise ConfigError(variable, f"{where} is not name:secret")
         if name in tokens:
-            raise ConfigError("OBJMGR_TOKENS", f"principal {name!r} is given twice")
-        tokens[name] = hashlib.sha256(secret.encode()).digest()
+            raise ConfigError(variable, f"principal {name!r} is given twice")
+        digest = hashlib.sha256(secret.encode()).digest()
+        if digest in owners:
+            # Whoever sends it would be taken for one of the two, whichever came last.
+            raise ConfigError(
+                variable,
+                f"principals {owners[digest]!r} and {name!r} share one secret; "
+                f"give each its own ({MAKE_A_SECRET})",
+            )
+        if production:
+            _check_strength(variable, where, name, secret)
+        tokens[name] = digest
+        owners[digest] = name
     return tokens
+
+
+def _check_strength(variable: str, where: str, name: str, secret: str) -> None:
+    lowered = secret.lower()
+    if secret in PLACEHOLDER_SECRETS or any(mark in lowered for mark in PLACEHOLDER_MARKS):
+        raise ConfigError(
+            variable,
+            f"{where}: the secret of {name!r} is the example's placeholder; "
+            f"make one of your own ({MAKE_A_SECRET})",
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            variable,
+            f"{where}: the secret of {name!r} is shorter than {MIN_SECRET_LENGTH} characters; "
+            f"production needs long random secrets ({MAKE_A_SECRET})",
+        )
 
 
 def _admins(value: str | None) -> frozenset[str] | None:

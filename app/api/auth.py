@@ -45,10 +45,12 @@ def reload_tokens() -> int:
     All or nothing: a file that cannot serve raises `ConfigError` and every
     authenticator keeps the tokens it had. A request in flight finishes as the
     principal it was authenticated as; leases are the store's and stay held.
+    Authenticators whose tokens came from OBJMGR_TOKENS have nothing to read.
     """
     reloaded = [
         (authenticator, authenticator._settings.with_tokens_reloaded())
         for authenticator in list(_live)
+        if authenticator._settings.tokens_file is not None
     ]
     for authenticator, settings in reloaded:
         authenticator._settings = settings
