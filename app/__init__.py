@@ -6,7 +6,8 @@ import logging
 
 from flask import Flask
 
-from .config import Settings
+from .config import Settings, serving_settings
+from .http_limits import BodyDeadline
 from .pool.errors import StoreUnavailable
 from .service import LeaseService
 from .stores import open_store
@@ -14,12 +15,17 @@ from .version import __version__
 
 log = logging.getLogger(__name__)
 
+MAX_BODY = 1024 * 1024
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app; gunicorn calls it once in each worker."""
-    settings = Settings.from_env() if settings is None else settings
+    settings = serving_settings() if settings is None else settings
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
+        app.wsgi_app, timeout=settings.body_timeout, max_body=MAX_BODY
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = open_store(settings.store, default_pool=("default", settings.pool_size))
     try:

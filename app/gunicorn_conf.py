@@ -7,12 +7,16 @@ instead of a crash loop of workers.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import resource
+import signal
 import sys
 from typing import Any
 
 import gevent
 
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, set_serving_settings
 
 try:
     _settings = Settings.from_env()
@@ -20,10 +24,37 @@ except ConfigError as _error:
     print(f"objmgr: cannot start: {_error}", file=sys.stderr)
     sys.exit(2)
 
+# Descriptors a worker keeps for other things than its clients: the listener,
+# store connections and files, logs, gunicorn's heartbeat file and pipes.
+RESERVED_FILES = 256
+# Past this many connections per worker, memory is what runs out first.
+MAX_CONNECTIONS = 65_536
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit; the limit now.
+
+    Every connection is a descriptor, and the soft limit is often 1024: a
+    worker would refuse connections (EMFILE) long before its slots were used.
+    Workers inherit the limit from the master, which runs this.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_CONNECTIONS + RESERVED_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        # Refused (a container's policy): the limit stays, worker_connections follows it.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    return MAX_CONNECTIONS + RESERVED_FILES if soft == resource.RLIM_INFINITY else soft
+
+
 bind = [_settings.bind]
 workers = _settings.workers
 worker_class = "gevent"
-worker_connections = 1000
+# Slots for as many connections as the worker has descriptors for, so that
+# thousands of slow clients or waiting acquires leave room for everyone else;
+# a connection beyond them waits in the listen backlog, never fails with EMFILE.
+worker_connections = max(1, min(MAX_CONNECTIONS, raise_open_files_limit() - RESERVED_FILES))
 # Blocking acquires hold a request open for up to OBJMGR_MAX_WAIT seconds.
 timeout = int(max(30, _settings.max_wait + 30))
 graceful_timeout = int(max(30, _settings.max_wait + 5))
@@ -50,6 +81,67 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
             "(use a sqlite:/// or redis:// store to run more)"
         )
         server.num_workers = 1
+
+
+def on_starting(server: Any) -> None:
+    # Workers forked from now on serve these settings (see app.config.serving_settings).
+    set_serving_settings(_settings)
+
+
+def when_ready(server: Any) -> None:
+    """SIGHUP rotates the tokens of OBJMGR_TOKENS_FILE in place.
+
+    gunicorn's own SIGHUP replaces every worker: a memory:// store would lose
+    its leases, two generations of workers would serve side by side for a
+    while, and a file gone bad would make the new workers fail to boot, which
+    stops the whole server. Instead the master checks the file and, when it
+    can serve, each worker reads it again and swaps its tokens: no connection,
+    waiting acquire or lease is touched. A file that cannot serve is refused
+    with one line in the log, and every process keeps the tokens it has.
+    """
+    server.handle_hup = lambda: _reload_tokens(server)
+
+
+def _reload_tokens(server: Any) -> None:
+    global _settings
+    try:
+        reloaded = _settings.with_tokens_reloaded()
+    except ConfigError as error:
+        server.log.error("objmgr: tokens not reloaded, the ones in use stay: %s", error)
+        return
+    _settings = reloaded
+    set_serving_settings(reloaded)
+    server.log.info(
+        "objmgr: tokens reloaded from %s (%d principals)",
+        reloaded.tokens_file,
+        len(reloaded.tokens),
+    )
+    for pid in list(server.WORKERS):
+        # A worker that exited meanwhile has a successor with the new settings.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGHUP)
+
+
+def post_worker_init(worker: Any) -> None:
+    # A worker that gets SIGHUP before this runs (while it boots) dies of it, and
+    # its successor starts with the master's new settings.
+    gevent.signal_handler(signal.SIGHUP, _reload_worker_tokens, worker)
+
+
+def _reload_worker_tokens(worker: Any) -> None:
+    # Imported here: a development worker imports the app afresh after the fork
+    # (deploy/gunicorn.dev.conf.py), and its modules are the ones to reach.
+    from app.api.auth import reload_tokens
+    from app.config import ConfigError
+
+    try:
+        count = reload_tokens()
+    except ConfigError as error:
+        worker.log.error("objmgr: tokens not reloaded, the ones in use stay: %s", error)
+    else:
+        worker.log.info(
+            "objmgr: worker %s serves the reloaded tokens (%d principals)", worker.pid, count
+        )
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
