@@ -30,18 +30,16 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from .cost import MAX_ROOT_FIELDS, OperationCost, compile_costs
 from .shape import TooComplex, read
 
-#: An estimate of the bytes a cached document holds, per token and per
-#: character of its text. A parsed document keeps every token (a `Token`
-#: object, chained to its neighbours, for error locations) and a node for
-#: most of them, and each node has its own `Location`. Measured with
-#: tracemalloc over the contract's operations and generated documents of up
-#: to 2,000 tokens (tests/test_api_limits.py checks the estimate stays above
-#: what tracemalloc sees).
-BYTES_PER_TOKEN = 900
+#: An estimate of the bytes a cached entry holds: a parsed document keeps
+#: every token (a `Token`, chained to its neighbours, for error locations), a
+#: node for most of them, and each node its own `Location`; validation and the
+#: cost plans add a fixed part. Measured with tracemalloc, documents from
+#: `{ version }` to 2,000 tokens held 20 KB plus 200 to 600 bytes per token;
+#: this estimate is at or above every one of them (tests/test_api_limits.py
+#: checks it against tracemalloc), and the key's own size is added to it.
+BYTES_PER_ENTRY = 40 * 1024
+BYTES_PER_TOKEN = 640
 BYTES_PER_CHARACTER = 2
-#: What an entry costs beyond its document: the key, the cost plans, the
-#: cache's own bookkeeping.
-BYTES_PER_ENTRY = 2048
 
 # graphql-core's validation messages end with suggestions of names from the
 # schema (" Did you mean 'getObject'?"): with introspection off they would

@@ -26,21 +26,29 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from graphql import DocumentNode, FieldNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from graphql.language import FragmentSpreadNode, Source
 from graphql.language.parser import Parser, nested_too_deeply_error
 
 #: Tokens of one document, comments included (as graphql-core counts them).
-MAX_TOKENS = 2000
+MAX_TOKENS = 1000
 #: Fields written in one document (a field inside a fragment counts once).
-MAX_FIELDS = 250
+MAX_FIELDS = 150
 #: Fragment spreads and inline fragments written in one document.
 MAX_FRAGMENTS = 30
 #: Selection sets nested inside one another in one operation or fragment.
 MAX_DEPTH = 16
-#: Fields of one response name written in one selection set: each such
-#: field is compared with every other, so this is the quadratic term.
-MAX_SAME_NAME = 8
+#: Fields of one response name in one selection set, the fields of its
+#: fragments and inline fragments included: validation compares each such
+#: field with every other, and their selections with each other's, so this
+#: is the quadratic term.
+MAX_SAME_NAME = 4
 
 # One alternative per lexical token of GraphQL; anything else is one
 # character. Strings and comments are whole tokens, so the `...` and braces
@@ -107,19 +115,70 @@ class ShapeParser(Parser):
             raise TooComplex(f"selections are nested more than {MAX_DEPTH} levels deep")
         selection_set = super().parse_selection_set()
         self._depth -= 1
-        names = Counter(
-            (selection.alias or selection.name).value
-            for selection in selection_set.selections
-            if isinstance(selection, FieldNode)
+        _check_names(
+            Counter(
+                (selection.alias or selection.name).value
+                for selection in selection_set.selections
+                if isinstance(selection, FieldNode)
+            )
         )
-        if names:
-            name, count = names.most_common(1)[0]
-            if count > MAX_SAME_NAME:
-                raise TooComplex(
-                    f"one selection set asks for {name!r} {count} times; "
-                    f"at most {MAX_SAME_NAME} fields may share a response name there"
-                )
         return selection_set
+
+
+def _check_names(names: Counter[str]) -> None:
+    if not names:
+        return
+    name, count = names.most_common(1)[0]
+    if count > MAX_SAME_NAME:
+        raise TooComplex(
+            f"one selection set asks for {name!r} {count} times (its fragments included); "
+            f"at most {MAX_SAME_NAME} fields may share a response name there"
+        )
+
+
+class _MergedNames:
+    """Response names of each selection set with its fragments merged in, each set checked.
+
+    A fragment's names are worked out once however often it is spread.
+    """
+
+    def __init__(self, document: DocumentNode) -> None:
+        self._fragments = {
+            definition.name.value: definition
+            for definition in document.definitions
+            if isinstance(definition, FragmentDefinitionNode)
+        }
+        self._done: dict[str, Counter[str]] = {}
+
+    def check(self, document: DocumentNode) -> None:
+        for definition in document.definitions:
+            selection_set = getattr(definition, "selection_set", None)
+            if selection_set is not None:
+                self._names(selection_set)
+
+    def _names(self, selection_set: SelectionSetNode) -> Counter[str]:
+        names: Counter[str] = Counter()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names[(selection.alias or selection.name).value] += 1
+                if selection.selection_set is not None:
+                    self._names(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                names.update(self._names(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                names.update(self._fragment(selection.name.value))
+        _check_names(names)
+        return names
+
+    def _fragment(self, name: str) -> Counter[str]:
+        found = self._done.get(name)
+        if found is not None:
+            return found
+        self._done[name] = Counter()  # a cycle (refused by validation) adds nothing
+        definition = self._fragments.get(name)
+        if definition is not None:
+            self._done[name] = self._names(definition.selection_set)
+        return self._done[name]
 
 
 def read(query: str) -> tuple[DocumentNode, int]:
@@ -131,7 +190,8 @@ def read(query: str) -> tuple[DocumentNode, int]:
     prescan(query)
     parser = ShapeParser(query)
     try:
-        return parser.parse_document(), parser.token_count
+        document = parser.parse_document()
     except RecursionError:
-        pass
-    raise nested_too_deeply_error(parser)
+        raise nested_too_deeply_error(parser) from None
+    _MergedNames(document).check(document)
+    return document, parser.token_count
