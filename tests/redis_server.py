@@ -137,3 +137,24 @@ class RedisServer:
         if not log.exists():
             return "(no log)"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+class DebuggableRedisServer(RedisServer):
+    """A redis-server that takes `DEBUG` commands (`DEBUG SLEEP`) from loopback."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--enable-debug-command", "local"]
+
+
+def launch_debuggable_redis(datadir: Path) -> DebuggableRedisServer:
+    """A started `DebuggableRedisServer`; another free port if the one picked was taken."""
+    for attempt in range(3):
+        server = DebuggableRedisServer(datadir)
+        try:
+            server.start()
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")

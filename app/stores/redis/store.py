@@ -238,8 +238,9 @@ class RedisStore(Store):
         return self._stats(name, reply)
 
     def resize_pool(self, name: str, size: int) -> PoolStats:
-        with wire.deadline(self._timeout):
-            for _ in range(MAX_STEPS):
+        # A deadline per step: each is a bounded script of its own.
+        for _ in range(MAX_STEPS):
+            with wire.deadline(self._timeout):
                 reply = self._script("resize", name, str(size))
                 self._check(reply, replies.RESIZE, Refused(name))
                 if int(reply[-1]) == 0:
@@ -269,9 +270,10 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             self._check_default()
             self._migrate_names()
-            # Names of pools deleted meanwhile are skipped, so a page may take
-            # more than one look at the index.
-            for _ in range(MAX_STEPS):
+        # Names of pools deleted meanwhile are skipped, so a page may take
+        # more than one look at the index.
+        for _ in range(MAX_STEPS):
+            with wire.deadline(self._timeout):
                 if len(found) >= first:
                     break
                 low = "(" + after if after else "-"
@@ -318,8 +320,9 @@ class RedisStore(Store):
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
         found: list[Lease] = []
-        with wire.deadline(self._timeout):
-            for _ in range(MAX_STEPS):
+        # A deadline per step: each is a bounded script of its own.
+        for _ in range(MAX_STEPS):
+            with wire.deadline(self._timeout):
                 reply = self._script("leases", pool, str(after), str(first - len(found)))
                 self._check(reply, replies.LEASES, Refused(pool))
                 found.extend(
@@ -355,8 +358,9 @@ class RedisStore(Store):
             _opt(request.request_id),
             "" if request.ttl is None else repr(float(request.ttl)),
         )
-        with wire.deadline(self._timeout):
-            for _ in range(MAX_STEPS):
+        # A deadline per step: each is a bounded script of its own.
+        for _ in range(MAX_STEPS):
+            with wire.deadline(self._timeout):
                 reply = self._script("acquire", request.pool, *args)
                 if _text(reply[0]) != "RETRY":
                     break
@@ -459,8 +463,9 @@ class RedisStore(Store):
     def _head(self, pool: str) -> int | None:
         """The live head of `pool`'s queue; for a pool that is gone, one of this
         process's waiters in it, woken to find that out."""
-        with wire.deadline(self._timeout):
-            for _ in range(MAX_STEPS):
+        # A deadline per step: each is a bounded script of its own.
+        for _ in range(MAX_STEPS):
+            with wire.deadline(self._timeout):
                 reply = self._run("head", pool)
                 if _text(reply[0]) == "POOL_NOT_FOUND":
                     return min(self._tickets.get(pool) or (), default=None)

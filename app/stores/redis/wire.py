@@ -33,6 +33,7 @@ from typing import Any
 
 import redis
 from redis.exceptions import (
+    BusyLoadingError,
     ConnectionError,
     NoScriptError,
     ResponseError,
@@ -136,8 +137,8 @@ class Command:
 
 def unavailable(error: BaseException) -> StoreUnavailable:
     # Clients read this message: it names the failure, not the address.
-    if isinstance(error, ResponseError):
-        reply = str(error).split(" ", 1)[0]
+    if isinstance(error, ResponseError | BusyLoadingError):
+        reply = "LOADING" if isinstance(error, BusyLoadingError) else _code(error)
         return StoreUnavailable(f"the Redis store cannot serve now ({reply}); retry later")
     return StoreUnavailable(
         f"the Redis store cannot be reached ({type(error).__name__}); retry later"
@@ -155,8 +156,13 @@ def _lost(command: Command, error: BaseException) -> PoolError:
     return unknown(error) if command.changes else unavailable(error)
 
 
+def _code(error: ResponseError) -> str:
+    """The reply's error code: redis-py keeps it apart for the replies it maps to classes."""
+    return getattr(error, "status_code", None) or str(error).split(" ", 1)[0]
+
+
 def _reply_error(error: ResponseError) -> BaseException:
-    if str(error).startswith(REFUSALS):
+    if _code(error) in REFUSALS:
         return unavailable(error)
     return error
 
@@ -214,6 +220,8 @@ def _round_trip(pool: redis.ConnectionPool, commands: Sequence[Command]) -> list
                 results.append(connection.read_response())
             except NoScriptError as error:
                 results.append(error)
+            except BusyLoadingError as error:  # refused before it ran
+                results.append(unavailable(error))
             except ResponseError as error:
                 results.append(_reply_error(error))
             except LOST as error:
