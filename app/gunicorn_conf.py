@@ -122,10 +122,31 @@ def _reload_tokens(server: Any) -> None:
             os.kill(pid, signal.SIGHUP)
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    """Keep a SIGHUP that comes while the worker boots, for `post_worker_init`.
+
+    The worker's settings were copied from the master before that reload, so it
+    must read the file once it can; and gunicorn resets every signal to its
+    default when a worker starts, and SIGHUP's default ends the process.
+    """
+
+    def keep(*_: Any) -> None:
+        worker.objmgr_reload_missed = True
+
+    signal.signal(signal.SIGHUP, keep)
+    init_signals = worker.init_signals
+
+    def init_signals_keeping_hup() -> None:
+        init_signals()
+        signal.signal(signal.SIGHUP, keep)
+
+    worker.init_signals = init_signals_keeping_hup
+
+
 def post_worker_init(worker: Any) -> None:
-    # A worker that gets SIGHUP before this runs (while it boots) dies of it, and
-    # its successor starts with the master's new settings.
     gevent.signal_handler(signal.SIGHUP, _reload_worker_tokens, worker)
+    if getattr(worker, "objmgr_reload_missed", False):
+        _reload_worker_tokens(worker)
 
 
 def _reload_worker_tokens(worker: Any) -> None:

@@ -6,8 +6,10 @@ import sys
 from typing import Any
 
 from app.gunicorn_conf import *  # noqa: F403
+from app.gunicorn_conf import post_fork as serving_post_fork
 
 
 def post_fork(server: Any, worker: Any) -> None:
+    serving_post_fork(server, worker)
     for name in [name for name in sys.modules if name == "app" or name.startswith("app.")]:
         del sys.modules[name]
