@@ -61,7 +61,10 @@ class SQLiteCore:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        reaper: bool = True,
     ) -> None:
+        """`reaper=False` leaves reclamation to the writes alone, a bounded batch each
+        (benchmarks and tests measure them so)."""
         self.path = Path(path)
         self._default_pool = default_pool
         self._synchronous = synchronous
@@ -89,7 +92,7 @@ class SQLiteCore:
         self._local: dict[str, set[int]] = {}
         self._orphans: set[int] = set()
         self._sweep_due = True
-        self._reaper = Reaper(self._reap, batch=REAP_BATCH)
+        self._reaper = Reaper(self._reap if reaper else _no_reaping, batch=REAP_BATCH)
         self._reap_at = math.inf
 
     # connections --------------------------------------------------------
@@ -155,9 +158,9 @@ class SQLiteCore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        if self._closed:
-            raise StoreUnavailable("the SQLite store is closed")
         with self._lock, self._unavailable_on_error():
+            if self._closed:
+                raise StoreUnavailable("the SQLite store is closed")
             yield self._reader()
 
     @contextmanager
@@ -176,10 +179,11 @@ class SQLiteCore:
         self._failure = None
 
     def _drop_reader(self) -> None:
-        if self._reader_conn is not None and self._reader_pid == os.getpid():
-            with suppress(sqlite3.Error):
-                self._reader_conn.close()
-        self._reader_conn = None
+        with self._lock:
+            if self._reader_conn is not None and self._reader_pid == os.getpid():
+                with suppress(sqlite3.Error):
+                    self._reader_conn.close()
+            self._reader_conn = None
 
     def close(self) -> None:
         if self._listener_id is not None and not self._closed:
@@ -250,3 +254,7 @@ class SQLiteCore:
         if lease.expires_at is not None and lease.expires_at < self._reap_at:
             self._reap_at = lease.expires_at
             self._reaper.soon()
+
+
+def _no_reaping(limit: int) -> None:
+    return None
