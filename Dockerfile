@@ -1,6 +1,8 @@
-# objmgr: docker build -t objmgr . && docker run -p 5000:5000 -e OBJMGR_TOKENS=admin:s3cret objmgr
+# objmgr: docker build -t objmgr . && docker run -p 5000:5000 \
+#   -e OBJMGR_TOKENS="admin:$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" objmgr
 # The image serves in production mode, so it refuses to start without tokens (or
-# OBJMGR_AUTH=disabled); docker-compose.dev.yml runs it in development mode.
+# OBJMGR_AUTH=disabled), and with a secret shorter than 16 characters or a placeholder;
+# docker-compose.dev.yml runs it in development mode.
 
 # --- build: the package and its dependencies in a venv, nothing else -----------
 FROM python:3.11-slim AS build

@@ -23,6 +23,7 @@ import pytest
 from graphql import parse, validate
 
 from app.api.schema import schema
+from app.config import ConfigError, Settings
 
 from .deploy_files import (
     COLLECTION,
@@ -265,6 +266,26 @@ def test_unit_runs_the_venv_gunicorn_with_state_and_hardening() -> None:
     assert parsed["Install"]["WantedBy"] == ["multi-user.target"]
     # Exit 2 is a bad setting: a restart loop would only repeat the message.
     assert "2" in service["RestartPreventExitStatus"].split()
+    # systemctl reload: the workers read OBJMGR_TOKENS_FILE again.
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert int(service["LimitNOFILE"]) >= 65536, "a descriptor per connection"
+
+
+def test_no_deploy_file_carries_a_secret_production_would_serve() -> None:
+    # The example is copied as it is more often than it should be: production refuses it.
+    example = parse_env_file(ENV_EXAMPLE.read_text())
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env({"OBJMGR_ENV": "production", **example})
+    assert raised.value.variable == "OBJMGR_TOKENS" and "placeholder" in str(raised.value)
+    assert "secrets.token_urlsafe(32)" in ENV_EXAMPLE.read_text(), "it says how to make one"
+    document = compose(COMPOSE_PROD)
+    for name, service in document["services"].items():
+        if name == "redis":
+            continue
+        assert not any("TOKENS" in variable for variable in service_environment(service)), name
+        assert service["ulimits"]["nofile"]["soft"] >= 65536, name
+    for instruction in dockerfile():
+        assert "OBJMGR_TOKENS" not in instruction.args, "no token in the image"
 
 
 def _verify(path: Path) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -48,7 +49,9 @@ from .support import _die_with_parent, free_port, poll_until
 pytestmark = pytest.mark.live
 
 EXAMPLE = parse_env_file(ENV_EXAMPLE.read_text())
-ADMIN_SECRET = EXAMPLE["OBJMGR_TOKENS"].split(":", 1)[1]
+# The example with a secret of the operator's own in it, made as its comments say.
+ADMIN_SECRET = secrets.token_urlsafe(32)
+OPERATOR = {**EXAMPLE, "OBJMGR_TOKENS": f"admin:{ADMIN_SECRET}"}
 ACQUIRE = "mutation { acquireObject { success code lease { obj token } } }"
 
 
@@ -85,6 +88,14 @@ def test_unit_execstart_serves_and_tells_systemd_it_is_ready(
     port = free_port()
     assert env["OBJMGR_BIND"] == "127.0.0.1:5000", "the unit serves loopback; a proxy faces out"
     env["OBJMGR_BIND"] = f"127.0.0.1:{port}"
+    workdir = Path(mapped(service["WorkingDirectory"], paths))
+    # The example copied as it is: its placeholder secret is refused, the variable named.
+    copied = CommandServer(argv, env, workdir, tmp_path / "copied")
+    commands.append(copied)
+    copied.start()
+    assert copied.wait() == 2
+    assert "OBJMGR_TOKENS" in copied.output() and "placeholder" in copied.output()
+    env.update(OPERATOR)
     # Type=notify: gunicorn must say READY=1 on $NOTIFY_SOCKET, or systemd would time out.
     notify_dir = Path(tempfile.mkdtemp(prefix="objmgr-notify-"))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -92,9 +103,7 @@ def test_unit_execstart_serves_and_tells_systemd_it_is_ready(
     notify.settimeout(15)
     env["NOTIFY_SOCKET"] = str(notify_dir / "notify")
     url = f"http://127.0.0.1:{port}"
-    server = CommandServer(
-        argv, env, Path(mapped(service["WorkingDirectory"], paths)), tmp_path / "logs"
-    )
+    server = CommandServer(argv, env, workdir, tmp_path / "logs")
     commands.append(server)
     try:
         server.serve(url)
@@ -279,7 +288,7 @@ def test_prod_compose_redis_and_replicas_share_one_pool(
     replicas = {name: s for name, s in document["services"].items() if name != "redis"}
     urls = []
     for service in replicas.values():
-        env = {**service_environment(service), **EXAMPLE}
+        env = {**service_environment(service), **OPERATOR}
         env["OBJMGR_STORE"] = env["OBJMGR_STORE"].replace("redis:6379", f"127.0.0.1:{port}")
         server = live_servers()
         env["OBJMGR_BIND"] = f"127.0.0.1:{server.port}"
