@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 
 from . import wake
 
-#: Seconds a live verdict is trusted before /proc is read again; a dead one is final.
-LIVE_FOR = 0.5
 #: Dead listeners one head read skips before it gives up (there are few processes).
 MAX_SKIPS = 256
 
@@ -27,12 +24,11 @@ _FIRST = (
 
 
 class Liveness:
-    """Which listeners' processes live, as this process last looked."""
+    """Which listeners' processes live; a dead one stays dead."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._dead: set[int] = set()
-        self._seen: dict[int, float] = {}
         self._me: tuple[int, str] | None = None
 
     def me(self) -> tuple[int, str]:
@@ -41,25 +37,15 @@ class Liveness:
         return self._me
 
     def alive(self, listener: int, pid: int | None, started: str | None) -> bool:
-        if pid is None or started is None:
+        # Asked afresh each time (one small read of /proc): a process killed a moment
+        # ago must not hold a place.
+        if pid is None or started is None or listener in self._dead:
             return False
+        if (pid, started) == self.me() or wake.alive(pid, started):
+            return True
         with self._lock:
-            if listener in self._dead:
-                return False
-            if (pid, started) == self.me():
-                return True
-            seen = self._seen.get(listener)
-            now = time.monotonic()
-            if seen is not None and now - seen < LIVE_FOR:
-                return True
-        verdict = wake.alive(pid, started)
-        with self._lock:
-            if verdict:
-                self._seen[listener] = now
-            else:
-                self._dead.add(listener)
-                self._seen.pop(listener, None)
-        return verdict
+            self._dead.add(listener)
+        return False
 
     def dead(self, conn: sqlite3.Connection) -> list[int]:
         """The listeners of the database whose processes are gone."""
