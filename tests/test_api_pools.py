@@ -88,3 +88,19 @@ def test_a_query_field_raising_outcome_unknown_has_that_code() -> None:
         query_errors(lost_reply)()
 
     assert raised.value.extensions == {"code": "OUTCOME_UNKNOWN"}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ pools(first: null, after: null) { name } }",
+        "{ pool { leases(first: null, after: null) { obj } } }",
+    ],
+    ids=["pools", "leases"],
+)
+def test_an_explicit_null_page_argument_means_its_default(api: Api, query: str) -> None:
+    granted(api.acquire())
+
+    data = api.data(query)
+
+    assert data == {"pools": [{"name": "default"}]} or data == {"pool": {"leases": [{"obj": 1}]}}

@@ -26,6 +26,12 @@ T = TypeVar("T")
 
 #: The longest pool name: a `pools(after:)` cursor is never longer.
 MAX_CURSOR = 64
+DEFAULT_PAGE = 100
+
+
+def _given(value: T | None, default: T) -> T:
+    """An argument's value, its default when the client sent an explicit null."""
+    return default if value is None else value
 
 
 class BigInt(graphene.Scalar):
@@ -114,7 +120,7 @@ class Pool(graphene.ObjectType):
     leases = graphene.List(
         graphene.NonNull(Lease),
         required=True,
-        first=graphene.Int(default_value=100),
+        first=graphene.Int(default_value=DEFAULT_PAGE),
         after=graphene.Int(default_value=0),
         description="Held leases in obj order, obj > after.",
     )
@@ -122,9 +128,12 @@ class Pool(graphene.ObjectType):
     @staticmethod
     @query_errors
     def resolve_leases(
-        pool: PoolStats, info: graphene.ResolveInfo, first: int = 100, after: int = 0
+        pool: PoolStats,
+        info: graphene.ResolveInfo,
+        first: int | None = DEFAULT_PAGE,
+        after: int | None = 0,
     ) -> list[DomainLease]:
-        return _service(info).leases(pool.name, first, after)
+        return _service(info).leases(pool.name, _given(first, DEFAULT_PAGE), _given(after, 0))
 
 
 class Outcome:
@@ -170,7 +179,7 @@ class Query(graphene.ObjectType):
     pools = graphene.List(
         graphene.NonNull(Pool),
         required=True,
-        first=graphene.Int(default_value=100),
+        first=graphene.Int(default_value=DEFAULT_PAGE),
         after=graphene.String(default_value=""),
         description="Pools in name order, name > after.",
     )
@@ -201,10 +210,13 @@ class Query(graphene.ObjectType):
     @staticmethod
     @query_errors
     def resolve_pools(
-        _root: None, info: graphene.ResolveInfo, first: int = 100, after: str = ""
+        _root: None,
+        info: graphene.ResolveInfo,
+        first: int | None = DEFAULT_PAGE,
+        after: str | None = "",
     ) -> list[PoolStats]:
-        after = limits.text("after", after, MAX_CURSOR) or ""
-        return _service(info).pools(first, after)
+        cursor = limits.text("after", after, MAX_CURSOR) or ""
+        return _service(info).pools(_given(first, DEFAULT_PAGE), cursor)
 
     @staticmethod
     @query_errors
@@ -314,10 +326,13 @@ class Mutation(graphene.ObjectType):
 
     @staticmethod
     def resolve_delete_pool(
-        _root: None, info: graphene.ResolveInfo, name: str, force: bool = False
+        _root: None, info: graphene.ResolveInfo, name: str, force: bool | None = False
     ) -> PoolPayload:
         caller = info.context["caller"]
-        return payload(PoolPayload, "pool", lambda: _service(info).delete_pool(caller, name, force))
+        forced = bool(force)
+        return payload(
+            PoolPayload, "pool", lambda: _service(info).delete_pool(caller, name, forced)
+        )
 
 
 schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=True)
