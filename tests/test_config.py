@@ -39,6 +39,10 @@ def test_the_defaults_serve_sqlite_on_loopback_without_auth() -> None:
         ("OBJMGR_WORKERS", "two"),
         ("OBJMGR_MAX_WAIT", "-1"),
         ("OBJMGR_MAX_WAIT", "nan"),
+        ("OBJMGR_BODY_TIMEOUT", "0"),
+        ("OBJMGR_BODY_TIMEOUT", "soon"),
+        ("OBJMGR_BODY_TIMEOUT", "3601"),
+        ("OBJMGR_TOKENS", "alice:same-secret,bob:same-secret"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
@@ -61,6 +65,11 @@ def test_production_needs_tokens_or_an_explicit_opt_out() -> None:
     opted_out = Settings.from_env({"OBJMGR_ENV": "production", "OBJMGR_AUTH": "disabled"})
     assert not opted_out.auth_on
     assert not opted_out.graphiql and not opted_out.introspection
+
+
+def test_the_body_timeout_is_ten_seconds_unless_set() -> None:
+    assert Settings.from_env({}).body_timeout == 10.0
+    assert Settings.from_env({"OBJMGR_BODY_TIMEOUT": "1.5"}).body_timeout == 1.5
 
 
 def test_the_memory_store_refuses_more_than_one_worker() -> None:

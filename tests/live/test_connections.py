@@ -7,6 +7,7 @@ every one of them stalled part-way through its request.
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import selectors
 import socket
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from .support import LiveServer
+from .support import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -135,3 +136,24 @@ def test_headers_that_never_finish_are_dropped(live_server: LiveServer) -> None:
         # gunicorn's keep-alive timeout bounds every wait for a request's headers.
         endings = _endings(sockets)
     assert endings == {"closed": STALLED}, endings
+
+
+WAITERS = 3000
+WAITING_ACQUIRE = json.dumps(
+    {"query": "mutation { acquireObject(wait: 600) { success code } }"}
+).encode()
+WAITING_REQUEST = (
+    b"POST /graphql HTTP/1.1\r\nHost: objmgr\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(WAITING_ACQUIRE)}\r\n\r\n".encode()
+    + WAITING_ACQUIRE
+)
+
+
+def test_thousands_of_waiting_acquires_leave_healthz_answering(live_server: LiveServer) -> None:
+    url = live_server.start({"OBJMGR_POOL_SIZE": "1", "OBJMGR_MAX_WAIT": "600"})
+    client = live_server.client()
+    assert client.acquire()["success"]
+    with _stalled(live_server.port, WAITING_REQUEST, WAITERS):
+        wait_until(lambda: client.pool()["waiting"] == WAITERS, SETTLE, f"{WAITERS} waiters")
+        _healthz_answers_in_time(url)
+    client.close()
