@@ -46,35 +46,41 @@ class BodyDeadline:
         stream = environ["wsgi.input"]
         try:
             with gevent.Timeout(self.timeout):
-                # One byte over the limit, so the application still sees a chunked
-                # body that is too long and refuses it.
+                # One byte over the limit tells a chunked body that is too long.
                 body = stream.read(self.max_body + 1)
         except gevent.Timeout:
-            return self._too_late(environ, start_response)
+            message = f"the request body did not arrive within {self.timeout:g} seconds"
+            payload = _refuse(start_response, "408 Request Timeout", message, "REQUEST_TIMEOUT")
+            return _ThenShutDown(payload, environ.get("gunicorn.socket"))
+        if len(body) > self.max_body:
+            # A chunked body has no length to refuse it by before it is read. The
+            # connection stays: gunicorn reads the rest of the body before the next
+            # request, within its keep-alive timeout, so the answer is not lost to
+            # a reset as it would be were the socket closed with data unread.
+            message = f"the request body is longer than {self.max_body} bytes"
+            return [
+                _refuse(
+                    start_response, "413 Request Entity Too Large", message, "PAYLOAD_TOO_LARGE"
+                )
+            ]
         environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
 
-    def _too_late(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        message = f"the request body did not arrive within {self.timeout:g} seconds"
-        payload = json.dumps(
-            {"errors": [{"message": message, "extensions": {"code": "REQUEST_TIMEOUT"}}]}
-        ).encode()
-        start_response(
-            "408 Request Timeout",
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(payload))),
-                ("Connection", "close"),
-            ],
-        )
-        return _ThenShutDown(payload, environ.get("gunicorn.socket"))
+
+def _refuse(start_response: StartResponse, status: str, message: str, code: str) -> bytes:
+    """Start a refusal in the API's error shape; its body."""
+    payload = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    )
+    return payload
 
 
 class _ThenShutDown:
     """The 408's body; once it is written, the connection is shut down.
 
     gunicorn drops an application's `Connection: close` (a hop-by-hop header)
-    and would go on to read the rest of the late body for the next request:
+    and would go on to wait for the rest of the late body for the next request:
     `close()` runs after the answer is written, and a shut down socket reads
     as the end of the stream, so the worker closes the connection at once.
     """

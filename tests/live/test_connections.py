@@ -157,3 +157,18 @@ def test_thousands_of_waiting_acquires_leave_healthz_answering(live_server: Live
         wait_until(lambda: client.pool()["waiting"] == WAITERS, SETTLE, f"{WAITERS} waiters")
         _healthz_answers_in_time(url)
     client.close()
+
+
+def test_a_chunked_body_is_read_whole_and_refused_past_the_limit(server: LiveServer) -> None:
+    def chunks(size: int) -> Iterator[bytes]:
+        body = json.dumps({"query": "{ version }", "padding": "x" * size}).encode()
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    url = f"{server.base_url}/graphql"
+    headers = {"Content-Type": "application/json"}
+    small = requests.post(url, data=chunks(10), headers=headers, timeout=SETTLE)
+    assert small.status_code == 200 and small.json()["data"]["version"], small.text
+    large = requests.post(url, data=chunks(1024 * 1024), headers=headers, timeout=SETTLE)
+    assert large.status_code == 413, large.text
+    assert large.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
