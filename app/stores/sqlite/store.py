@@ -303,6 +303,14 @@ class SQLiteStore(SQLiteCore, Store):
     def _reap(self, limit: int) -> float | None:
         """The reaper's round: forget dead waiters, reclaim at most `limit` expired
         leases in a transaction of their own; seconds until the next expiry."""
+        try:
+            return self._reap_round(limit)
+        except StoreUnavailable:
+            if self._closed:
+                return None
+            raise
+
+    def _reap_round(self, limit: int) -> float | None:
         if self._closed:
             return None
         if self._sweep_due or self._orphans:
