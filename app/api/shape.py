@@ -23,6 +23,7 @@ collection's examples, and GraphiQL's introspection query far inside it
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 
@@ -51,15 +52,16 @@ MAX_DEPTH = 16
 MAX_SAME_NAME = 4
 
 # One alternative per lexical token of GraphQL; anything else is one
-# character. Strings and comments are whole tokens, so the `...` and braces
-# inside them are not counted.
+# character. Strings and comments are whole tokens, so the `...` inside them
+# is not counted. The quantifiers are possessive: a string that never ends is
+# read once, not again from every place it could have ended.
 _TOKEN = re.compile(
-    r'"""(?:\\"""|[^"]|"(?!""))*"""'  # block string
-    r'|"(?:\\.|[^"\\\n\r])*"'  # string
-    r"|#[^\n\r]*"  # comment
+    r'"""(?:[^"\\]++|\\"""|\\(?!""")|"(?!""))*+"""'  # block string
+    r'|"(?:[^"\\\n\r]++|\\.)*+"'  # string
+    r"|#[^\n\r]*+"  # comment
     r"|\.\.\."
-    r"|[_A-Za-z][_0-9A-Za-z]*"
-    r"|-?[0-9][_0-9A-Za-z.+-]*"
+    r"|[_A-Za-z][_0-9A-Za-z]*+"
+    r"|-?[0-9][_0-9A-Za-z.+-]*+"
     r"|[^\s,\ufeff]"
 )
 
@@ -74,7 +76,8 @@ class TooComplex(Exception):
 
 def prescan(query: str) -> None:
     """Refuse a document with too many tokens or fragments, before it is parsed."""
-    tokens = _TOKEN.findall(query)
+    # Reading stops one token past the bound, however long the text.
+    tokens = list(map(re.Match.group, itertools.islice(_TOKEN.finditer(query), MAX_TOKENS + 1)))
     if len(tokens) > MAX_TOKENS:
         raise TooComplex(f"the document holds more than {MAX_TOKENS} tokens")
     fragments = Counter(tokens)["..."]
