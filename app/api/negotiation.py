@@ -24,10 +24,11 @@ SERVED = (GRAPHQL_RESPONSE_JSON, JSON)
 UTF_8 = ("utf-8", "utf8")
 
 
-def choose(accept: MIMEAccept, header_present: bool) -> str | None:
-    """The type to answer in, or None when the client accepts neither (406)."""
-    if not header_present:
-        return JSON
+def choose(accept: MIMEAccept) -> str | None:
+    """The type to answer in, or None when the client accepts neither (406).
+
+    A request without `Accept` is answered in `JSON` without asking.
+    """
     best: tuple[float, int, int] | None = None
     chosen: str | None = None
     for preference, media_type in enumerate(SERVED):
