@@ -105,7 +105,7 @@ class ObjmgrGraphQLView(GraphQLView):
                 401, str(error), "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="objmgr"'}
             )
         accept = request.headers.get("Accept", "")
-        media_type = choose(request.accept_mimetypes) if accept.strip() else JSON
+        media_type = choose(accept) if accept.strip() else JSON
         if media_type is None:
             return error_response(
                 406,
