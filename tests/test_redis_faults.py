@@ -104,7 +104,7 @@ def test_a_mass_expiry_costs_the_next_acquire_a_bounded_batch(
     # A lease with a TTL wakes this process's reaper, which reclaims the rest
     # in bounded batches.
     store.acquire(AcquireRequest("mass", ttl=3600))
-    wait_until(lambda: client.zcard(keys[5]) == 1)
+    wait_until(lambda: client.zcard(keys[5]) == 1, 120)
     assert client.slowlog_len() == 0, client.slowlog_get(5)
     store.close()
 

@@ -100,8 +100,10 @@ SESSION_REFRESH = 0.5
 
 #: Expired leases every script reclaims at most, before its own work.
 RECLAIM_BATCH = 16
-#: Expired leases one reaper script reclaims at most.
-REAP_BATCH = 500
+#: Expired leases one reaper script reclaims at most, and the seconds its
+#: process waits before the next batch when more are expired.
+REAP_BATCH = 100
+REAP_PAUSE = 0.01
 #: Dead waiters one script drops at most.
 DEAD_BATCH = 100
 #: Free objects above the size one script sets aside, or puts back, at most.

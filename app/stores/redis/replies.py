@@ -19,7 +19,7 @@ from ...pool.errors import (
     out_of_range,
     pool_not_found,
 )
-from ...pool.lease import Caller, Lease, check_release
+from ...pool.lease import Caller, Lease, PoolStats, check_release
 
 
 class Refused(NamedTuple):
@@ -69,17 +69,7 @@ def _release_refused(refused: Refused) -> PoolError:
     """NOT_OWNER and STALE_TOKEN: the script refused by app/pool/lease.py's own
     rule, so that rule words the refusal, from the lease record it sent."""
     assert refused.obj is not None and refused.caller is not None and refused.reply is not None
-    data = json.loads(refused.reply[1])
-    lease = Lease(
-        pool=refused.pool,
-        obj=refused.obj,
-        token=int(data["token"]),
-        owner=data.get("owner"),
-        label=data.get("label"),
-        acquired_at=float(data["acquired_at"]),
-        expires_at=None,
-        ttl=None,
-    )
+    lease = lease_from(refused.pool, refused.obj, refused.reply[1])
     try:
         check_release(lease, refused.caller, refused.token)
     except PoolError as error:
@@ -106,6 +96,29 @@ RELEASE: Table = {
 JOIN: Table = ONLY_POOL
 LEAVE: Table = {}
 HEAD: Table = ONLY_POOL
+
+
+def lease_from(pool: str, obj: Any, record: bytes) -> Lease:
+    """The lease a script's JSON record describes."""
+    data = json.loads(record)
+    expires_at, ttl = data.get("expires_at"), data.get("ttl")
+    return Lease(
+        pool=pool,
+        obj=int(obj),
+        token=int(data["token"]),
+        owner=data.get("owner"),
+        label=data.get("label"),
+        acquired_at=float(data["acquired_at"]),
+        expires_at=None if expires_at is None else float(expires_at),
+        ttl=None if ttl is None else float(ttl),
+        request_id=data.get("request_id"),
+    )
+
+
+def stats_from(name: str, reply: list[Any]) -> PoolStats:
+    """The stats a script's reply starts with, after its code."""
+    size, in_use, available, waiting = reply[1:5]
+    return PoolStats(name, int(size), int(in_use), int(available), int(waiting))
 
 
 def refuse(code: str, table: Table, refused: Refused) -> None:

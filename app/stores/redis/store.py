@@ -29,7 +29,7 @@ from ...pool.errors import PoolError, StoreUnavailable
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from ..batching import Batch, Batcher
-from ..waking import Reaper, WaitRoom
+from ..waking import Reaper
 from . import replies, wire
 from .model import (
     OLD_POOLS_KEY,
@@ -37,11 +37,12 @@ from .model import (
     READY_KEY,
     READY_TTL_MS,
     REAP_BATCH,
+    REAP_PAUSE,
     STORE_MARK,
     pool_keys,
 )
+from .queues import Queues
 from .replies import Refused, refuse
-from .waiting import Listener, Session
 
 CHANGING = ("ensure", "create", "resize", "delete", "acquire", "free", "renew", "join", "leave")
 # `reap` and `head` write (reclaimed leases, dropped dead waiters) but decide
@@ -107,11 +108,7 @@ class RedisStore(Store):
         self._connects_checked = 0
         self._default_lock = threading.Lock()
         self._names_migrated = False
-        self._session = Session(url, socket_timeout)
-        # pool -> this process's tickets waiting in it, for pools gone under them.
-        self._tickets: dict[str, set[int]] = {}
-        self._room = WaitRoom(head=self._head)
-        self._listener = Listener(url, socket_timeout, self._room.changed, self._changed_everywhere)
+        self._queues = Queues(url, socket_timeout, self._script, self._run)
         # pools this process granted or renewed a lease with a TTL in.
         self._expiring: set[str] = set()
         self._reaper = Reaper(self._reap, batch=REAP_BATCH)
@@ -188,34 +185,11 @@ class RedisStore(Store):
         self._plain("ZADD", POOL_NAMES_KEY, 0, name)
 
     def close(self) -> None:
-        self._listener.close()
-        self._session.close()
-        self._room.close()
+        self._queues.close()
         self._reaper.close()
         self._pool.disconnect()
 
     # replies ------------------------------------------------------------
-    @staticmethod
-    def _lease(pool: str, obj: Any, record: bytes) -> Lease:
-        data = json.loads(record)
-        expires_at, ttl = data.get("expires_at"), data.get("ttl")
-        return Lease(
-            pool=pool,
-            obj=int(obj),
-            token=int(data["token"]),
-            owner=data.get("owner"),
-            label=data.get("label"),
-            acquired_at=float(data["acquired_at"]),
-            expires_at=None if expires_at is None else float(expires_at),
-            ttl=None if ttl is None else float(ttl),
-            request_id=data.get("request_id"),
-        )
-
-    @staticmethod
-    def _stats(name: str, reply: list[Any]) -> PoolStats:
-        size, in_use, available, waiting = reply[1:5]
-        return PoolStats(name, int(size), int(in_use), int(available), int(waiting))
-
     @staticmethod
     def _check(
         reply: list[Any], table: Mapping[str, Callable[[Refused], PoolError]], refused: Refused
@@ -235,7 +209,7 @@ class RedisStore(Store):
             # removed it from the index between the first ZADD and the script.
             self._plain("ZADD", POOL_NAMES_KEY, 0, name)
         self._check(reply, replies.CREATE, Refused(name))
-        return self._stats(name, reply)
+        return replies.stats_from(name, reply)
 
     def resize_pool(self, name: str, size: int) -> PoolStats:
         # A deadline per step: each is a bounded script of its own.
@@ -245,7 +219,7 @@ class RedisStore(Store):
                 self._check(reply, replies.RESIZE, Refused(name))
                 if int(reply[-1]) == 0:
                     break
-        return self._stats(name, reply)
+        return replies.stats_from(name, reply)
 
     def delete_pool(self, name: str, force: bool) -> PoolStats:
         with wire.deadline(self._timeout):
@@ -255,7 +229,7 @@ class RedisStore(Store):
             # A create of the same name may have run since our script.
             if self._plain("EXISTS", pool_keys(name)[0], changes=False):
                 self._plain("ZADD", POOL_NAMES_KEY, 0, name)
-        return self._stats(name, reply)
+        return replies.stats_from(name, reply)
 
     def pool(self, name: str) -> PoolStats | None:
         with wire.deadline(self._timeout):
@@ -263,7 +237,7 @@ class RedisStore(Store):
         if _text(reply[0]) == "POOL_NOT_FOUND":
             return None
         self._check(reply, replies.STATS, Refused(name))
-        return self._stats(name, reply)
+        return replies.stats_from(name, reply)
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
         found: list[PoolStats] = []
@@ -303,7 +277,7 @@ class RedisStore(Store):
                         raise result
                     if _text(result[0]) != "POOL_NOT_FOUND":
                         self._check(result, replies.STATS, Refused(name))
-                        found.append(self._stats(name, result))
+                        found.append(replies.stats_from(name, result))
                 after = names[-1]
         return found
 
@@ -326,7 +300,7 @@ class RedisStore(Store):
                 reply = self._script("leases", pool, str(after), str(first - len(found)))
                 self._check(reply, replies.LEASES, Refused(pool))
                 found.extend(
-                    self._lease(pool, obj, rec)
+                    replies.lease_from(pool, obj, rec)
                     for obj, rec in zip(reply[2::2], reply[3::2], strict=True)
                 )
                 # The script stopped at its bound, skipping expired leases.
@@ -339,7 +313,7 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             reply = self._script("lease", pool, str(obj))
         self._check(reply, replies.LEASE, Refused(pool, obj=obj))
-        return self._lease(pool, reply[1], reply[2]) if len(reply) > 1 else None
+        return replies.lease_from(pool, reply[1], reply[2]) if len(reply) > 1 else None
 
     @staticmethod
     def _request_key(request: AcquireRequest) -> str | None:
@@ -348,7 +322,7 @@ class RedisStore(Store):
         return json.dumps([request.owner, request.request_id])
 
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        session = "" if ticket is None else self._session.current()
+        session = "" if ticket is None else self._queues.session.current()
         args = (
             "" if ticket is None else str(ticket.id),
             session,
@@ -366,8 +340,8 @@ class RedisStore(Store):
                     break
         self._check(reply, replies.ACQUIRE, Refused(request.pool))
         if ticket is not None:
-            self._forget(ticket)
-        lease = self._lease(request.pool, reply[1], reply[2])
+            self._queues.forget(ticket)
+        lease = replies.lease_from(request.pool, reply[1], reply[2])
         if lease.expires_at is not None:
             self._expiring_in(request.pool)
         return lease
@@ -390,7 +364,7 @@ class RedisStore(Store):
                 "" if ttl is None else repr(float(ttl)),
             )
         self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
-        lease = self._lease(pool, reply[1], reply[2])
+        lease = replies.lease_from(pool, reply[1], reply[2])
         if lease.expires_at is not None:
             self._expiring_in(pool)
         return lease
@@ -416,7 +390,10 @@ class RedisStore(Store):
                 raise result
             reclaimed, next_expiry = int(result[1]), _text(result[2])
             if reclaimed >= limit:
-                delays.append(0.0)
+                # More are expired. A pause between batches leaves Redis, and
+                # its fsync with `appendfsync always`, to everyone else's
+                # requests; reads count the rest as free meanwhile.
+                delays.append(REAP_PAUSE)
             elif next_expiry:
                 delays.append(float(next_expiry))
             else:
@@ -425,58 +402,13 @@ class RedisStore(Store):
 
     # waiting ------------------------------------------------------------
     def join_queue(self, pool: str) -> Ticket:
-        session = self._session.current()
-        self._listener.start()
-        with wire.deadline(self._timeout):
-            reply = self._script("join", pool, session)
-        self._check(reply, replies.JOIN, Refused(pool))
-        ticket = Ticket(pool, int(reply[1]))
-        self._tickets.setdefault(pool, set()).add(ticket.id)
-        self._session.joined(pool)
-        self._room.enter(ticket)
-        return ticket
+        return self._queues.join(pool)
 
     def leave_queue(self, ticket: Ticket) -> None:
-        gone = self._forget(ticket)
-        with wire.deadline(self._timeout):
-            reply = self._script("leave", ticket.pool, str(ticket.id))
-        self._check(reply, replies.LEAVE, Refused(ticket.pool))
-        if gone and self._tickets.get(ticket.pool):
-            # Waiters of a deleted pool find out one after the other.
-            self._room.changed(ticket.pool)
-
-    def _forget(self, ticket: Ticket) -> bool:
-        """Drop a ticket of this process's; whether it was still known."""
-        tickets = self._tickets.get(ticket.pool)
-        if tickets is None or ticket.id not in tickets:
-            return False
-        tickets.discard(ticket.id)
-        if not tickets:
-            del self._tickets[ticket.pool]
-        self._session.left(ticket.pool)
-        self._room.leave(ticket)
-        return True
+        self._queues.leave(ticket)
 
     def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
-        return self._room.wait(ticket, timeout)
-
-    def _head(self, pool: str) -> int | None:
-        """The live head of `pool`'s queue; for a pool that is gone, one of this
-        process's waiters in it, woken to find that out."""
-        # A deadline per step: each is a bounded script of its own.
-        for _ in range(MAX_STEPS):
-            with wire.deadline(self._timeout):
-                reply = self._run("head", pool)
-                if _text(reply[0]) == "POOL_NOT_FOUND":
-                    return min(self._tickets.get(pool) or (), default=None)
-                self._check(reply, replies.HEAD, Refused(pool))
-                if int(reply[2]) == 0:
-                    break
-        return int(reply[1]) if reply[1] else None
-
-    def _changed_everywhere(self) -> None:
-        for pool in self._room.waiting_pools():
-            self._room.changed(pool)
+        return self._queues.room.wait(ticket, timeout)
 
     # health -------------------------------------------------------------
     def ping(self) -> None:

@@ -1,0 +1,283 @@
+"""What the Redis store's bounds buy, side by side in one run.
+
+    .venv/bin/python bench/redis_bounds.py [--expiring N] [--held N] [--waiters N]
+
+Starts a redis-server of its own (tests/redis_server.py: a free loopback port,
+its own data dir, `appendfsync always`) and prints:
+
+- acquire latency p50/p99/max while nothing expires, and while a burst of
+  N leases (default 100,000) that expired together is reclaimed by the
+  reaper in bounded batches (target: max < 50 ms);
+- `pool { inUse }` (the store's stats script) with 10^3 and with N (default
+  10^6) leases held, and their ratio (target < 1.5);
+- hand-off latency p50/p99 with N waiters (default 1,000) on two store handles
+  (two workers' worth): from a free's reply to its waiter's grant
+  (target p99 < 50 ms);
+- CPU of a live gunicorn (gevent workers, the Redis store) and its Redis
+  with N waiting acquires (default 1,000) against none, over the same idle
+  stretch (target < 5% of a core).
+
+Leases are written straight into the store's keys by one script (the model of
+app/stores/redis/model.py), so that a million cost seconds, not hours.
+Everything it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import queue
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from acquire_vs_healthz import StoreRun, serving  # noqa: E402
+
+from app.pool.lease import AcquireRequest, Caller  # noqa: E402
+from app.service import LeaseService  # noqa: E402
+from app.stores.redis import RedisStore  # noqa: E402
+from app.stores.redis.model import pool_keys  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+TARGET_MAX_MS = 50.0
+TARGET_RATIO = 1.5
+TARGET_HANDOFF_P99_MS = 50.0
+TARGET_IDLE_CORE = 0.05
+IDLE_SECONDS = 5.0
+CHUNK = 50_000
+
+# Leases of objects ARGV[2]..ARGV[3] expiring at now + ARGV[1] seconds ('' for none).
+MAKE_LEASES = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+local expires = ARGV[1] ~= '' and string.format('%.17g', now + tonumber(ARGV[1])) or nil
+for obj = first, last do
+  local lease = {token = tostring(obj), acquired_at = string.format('%.17g', now)}
+  if expires then
+    lease.ttl, lease.expires_at = ARGV[1], expires
+    redis.call('ZADD', KEYS[6], expires, string.format('%010d', obj))
+  end
+  redis.call('HSET', KEYS[4], obj, cjson.encode(lease))
+  redis.call('ZADD', KEYS[5], obj, obj)
+end
+redis.call('HSET', KEYS[1], 'next_fresh', last + 1)
+redis.call('HSET', KEYS[2], 'token', last)
+return last
+"""
+
+
+def make_leases(server: RedisServer, pool: str, count: int, ttl: str = "") -> None:
+    keys = pool_keys(pool)
+    with server.client(timeout=60) as client:
+        for first in range(1, count + 1, CHUNK):
+            last = min(count, first + CHUNK - 1)
+            client.eval(MAKE_LEASES, len(keys), *keys, ttl, first, last)
+
+
+def ms(seconds: list[float], share: float) -> float:
+    ordered = sorted(seconds)
+    return 1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def timed(action: Callable[[], object], times: int) -> list[float]:
+    spent = []
+    for _ in range(times):
+        started = time.perf_counter()
+        action()
+        spent.append(time.perf_counter() - started)
+    return spent
+
+
+# 1. acquires during a mass expiry ---------------------------------------------------------
+def acquire_latency(server: RedisServer, expiring: int) -> tuple[list[float], list[float]]:
+    store = RedisStore(server.url)
+    # Never-used objects for ever: every acquire is granted, and nothing is freed.
+    store.ensure_pool("quiet", 2_000_000_000)
+    service = LeaseService(store)
+
+    def cycle() -> None:
+        service.acquire(Caller(), "quiet")
+
+    quiet = timed(cycle, 2000)
+    store.ensure_pool("burst", expiring + 10)
+    make_leases(server, "burst", expiring, ttl="1")
+    time.sleep(1.2)  # until they all expired
+    expiry_key = pool_keys("burst")[5]
+    during = []
+    with server.client() as client:
+        # A lease with a TTL starts this process's reaper on the burst's pool.
+        store.acquire(AcquireRequest("burst", ttl=3600))
+        for _ in range(1_000_000):
+            started = time.perf_counter()
+            cycle()
+            during.append(time.perf_counter() - started)
+            if len(during) % 50 == 0 and client.zcard(expiry_key) <= 1:
+                break
+    store.close()
+    return quiet, during
+
+
+# 2. pool { inUse } against how many are held ----------------------------------------------
+def in_use_cost(server: RedisServer, held: int) -> tuple[float, float]:
+    store = RedisStore(server.url)
+    medians = []
+    for name, count in (("small", 1000), ("large", held)):
+        store.ensure_pool(name, count + 10)
+        make_leases(server, name, count)
+        assert (stats := store.pool(name)) is not None and stats.in_use == count
+        medians.append(statistics.median(timed(lambda n=name: store.pool(n), 1000)))
+    store.close()
+    return medians[0], medians[1]
+
+
+# 3. hand-off with many waiters --------------------------------------------------------------
+def handoff(server: RedisServer, waiters: int) -> list[float]:
+    stores = [RedisStore(server.url) for _ in range(2)]
+    services = [LeaseService(store, max_wait=600) for store in stores]
+    stores[0].ensure_pool("handoff", 1)
+    held = services[0].acquire(Caller(), "handoff")
+    granted: queue.Queue[tuple[float, int]] = queue.Queue()
+
+    def wait(number: int) -> None:
+        lease = services[number % 2].acquire(Caller(), "handoff", wait=600)
+        granted.put((time.perf_counter(), lease.obj))
+
+    threads = [threading.Thread(target=wait, args=(n,), daemon=True) for n in range(waiters)]
+    for thread in threads:
+        thread.start()
+    for _ in range(6000):
+        pool = services[0].pool("handoff")
+        if pool is not None and pool.waiting == waiters:
+            break
+        time.sleep(0.05)
+    latencies = []
+    obj = held.obj
+    for _ in range(waiters):
+        services[1].free(Caller(), obj, "handoff")
+        freed = time.perf_counter()
+        got, obj = granted.get(timeout=30)
+        latencies.append(got - freed)
+    for store in stores:
+        store.close()
+    return latencies
+
+
+# 4. idle CPU of waiting acquires on a live server --------------------------------------------
+def idle_cpu(
+    server: RedisServer, scratch: Path, waiters: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    run = StoreRun("redis", server.url, 2, env={"OBJMGR_MAX_WAIT": "600", "OBJMGR_POOL_SIZE": "1"})
+    assert server.process is not None
+    with serving(run, scratch) as live:
+        host, port = live.url.removeprefix("http://").split(":")
+        body = b'{"query": "mutation { acquireObject(wait: 600) { success } }"}'
+        request = (
+            f"POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        with contextlib.closing(socket.create_connection((host, int(port)))) as first:
+            first.sendall(request)
+            first.recv(65536)  # the one object, held from now on
+            idle = cpu_share(live.group, server.process.pid)
+            with waiting_clients(host, int(port), request, waiters):
+                store = RedisStore(server.url)
+                for _ in range(6000):
+                    pool = store.pool("default")
+                    if pool is not None and pool.waiting == waiters:
+                        break
+                    time.sleep(0.05)
+                store.close()
+                busy = cpu_share(live.group, server.process.pid)
+    return idle, busy
+
+
+@contextlib.contextmanager
+def waiting_clients(host: str, port: int, request: bytes, count: int) -> Iterator[None]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((host, port))
+            sock.sendall(request)
+            sockets.append(sock)
+        yield
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def cpu_share(group: int, redis_pid: int) -> tuple[float, float]:
+    """Shares of a core that gunicorn's processes and redis-server used, idle."""
+    from acquire_vs_healthz import cpu_seconds
+
+    def both() -> tuple[float, float]:
+        everything = cpu_seconds(group, (redis_pid,)) or 0.0
+        server = cpu_seconds(group) or 0.0
+        return server, everything - server
+
+    before = both()
+    started = time.monotonic()
+    time.sleep(IDLE_SECONDS)
+    after = both()
+    spent = time.monotonic() - started
+    return (after[0] - before[0]) / spent, (after[1] - before[1]) / spent
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--expiring", type=int, default=100_000)
+    parser.add_argument("--held", type=int, default=1_000_000)
+    parser.add_argument("--waiters", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="objmgr-bounds-") as scratch:
+        server = RedisServer(Path(scratch) / "data")
+        server.start()
+        try:
+            quiet, during = acquire_latency(server, args.expiring)
+            small, large = in_use_cost(server, args.held)
+            handed = handoff(server, args.waiters)
+            idle, busy = idle_cpu(server, Path(scratch), args.waiters)
+        finally:
+            server.stop()
+    print(f"{'acquire latency (another pool)':<40} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for label, spent in (
+        ("nothing expiring", quiet),
+        (f"{args.expiring:,} expired, being reaped", during),
+    ):
+        print(f"{label:<40} {ms(spent, 0.5):8.2f} {ms(spent, 0.99):8.2f} {max(spent) * 1000:8.2f}")
+    worst = max(during) * 1000
+    print(f"  target max < {TARGET_MAX_MS:g} ms: {verdict(worst < TARGET_MAX_MS)}")
+    print(f"\n{'pool { inUse } (stats script)':<40} {'median us':>10}")
+    print(f"{'1,000 held':<40} {small * 1e6:10.1f}")
+    print(f"{f'{args.held:,} held':<40} {large * 1e6:10.1f}")
+    ratio = large / small
+    print(f"  ratio {ratio:.2f}, target < {TARGET_RATIO:g}: {verdict(ratio < TARGET_RATIO)}")
+    p99 = ms(handed, 0.99)
+    print(f"\nhand-off, {args.waiters:,} waiters on two handles")
+    print(f"  p50 {ms(handed, 0.5):.2f} ms, p99 {p99:.2f} ms, max {max(handed) * 1000:.2f} ms")
+    print(f"  target p99 < {TARGET_HANDOFF_P99_MS:g} ms: {verdict(p99 < TARGET_HANDOFF_P99_MS)}")
+    print(f"\nCPU of gunicorn (2 gevent workers) and redis-server, {IDLE_SECONDS:g} s idle")
+    for label, (workers, redis_cpu) in (("0", idle), (f"{args.waiters:,}", busy)):
+        print(
+            f"  {label} waiters: {(workers + redis_cpu) * 100:.2f}% of a core "
+            f"(gunicorn {workers * 100:.2f}%, redis-server {redis_cpu * 100:.2f}%)"
+        )
+    extra = sum(busy) - sum(idle)
+    print(f"  target < {TARGET_IDLE_CORE * 100:g}%: {verdict(extra < TARGET_IDLE_CORE)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
