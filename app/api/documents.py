@@ -28,7 +28,7 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from .cost import MAX_ROOT_FIELDS, OperationCost, compile_costs
-from .shape import TooComplex, read
+from .shape import TooComplex, prescan, read
 
 #: An estimate of the bytes a cached entry holds: a parsed document keeps
 #: every token (a `Token`, chained to its neighbours, for error locations), a
@@ -157,12 +157,16 @@ class DocumentCache:
 
     def _load(self, query: str) -> tuple[Entry, int]:
         """The entry for a text and its estimated size; size 0 when not worth keeping."""
-        base = BYTES_PER_ENTRY + sys.getsizeof(query)
         try:
-            document, tokens = read(query)
+            prescan(query)
         except TooComplex as refusal:
             # Refused from counts alone: cheaper to count again than to keep.
             return (self._error(refusal.message, TOO_COMPLEX),), 0
+        base = BYTES_PER_ENTRY + sys.getsizeof(query)
+        try:
+            document, tokens = read(query, scanned=True)
+        except TooComplex as refusal:
+            return (self._error(refusal.message, TOO_COMPLEX),), base
         except GraphQLError as error:
             return (self._coded(error, PARSE_FAILED),), base
         size = base + BYTES_PER_TOKEN * tokens + BYTES_PER_CHARACTER * len(query)

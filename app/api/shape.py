@@ -184,13 +184,14 @@ class _MergedNames:
         return self._done[name]
 
 
-def read(query: str) -> tuple[DocumentNode, int]:
-    """The parsed document and its token count.
+def read(query: str, scanned: bool = False) -> tuple[DocumentNode, int]:
+    """The parsed document and its token count (`scanned`: `prescan` passed already).
 
     Raises `TooComplex` for a document outside the bounds and
     `GraphQLSyntaxError` for one that is not GraphQL.
     """
-    prescan(query)
+    if not scanned:
+        prescan(query)
     parser = ShapeParser(query)
     try:
         document = parser.parse_document()
