@@ -29,6 +29,10 @@ class LeaseService:
         self.max_wait = max_wait
         self._monotonic = monotonic
 
+    def request_deadline(self) -> float:
+        """The deadline of a request that starts waiting now, for `acquire(deadline=)`."""
+        return self._monotonic() + self.max_wait
+
     # leases -------------------------------------------------------------
     def acquire(
         self,
@@ -88,7 +92,7 @@ class LeaseService:
             finally:
                 self.store.leave_queue(ticket)
         raise AcquireTimeout(
-            f"no object of pool {request.pool!r} came free within {seconds:g} seconds"
+            f"no object of pool {request.pool!r} came free within {seconds:.3g} seconds"
         )
 
     def free(

@@ -550,8 +550,8 @@ def cache_micro(iterations: int) -> None:
     """Per-request microseconds of parse+validate against a DocumentCache hit, in-process."""
     from graphql import execute
 
+    from app.api.documents import DocumentCache
     from app.api.schema import schema
-    from app.api.view import DocumentCache
     from app.pool.lease import Caller
     from app.service import LeaseService
     from app.stores.memory import MemoryStore
@@ -577,7 +577,9 @@ def cache_micro(iterations: int) -> None:
     print("-" * len(header))
     context = {"service": service, "caller": Caller(), "request": None}
     for label, query in (("acquireObject", ACQUIRE), ("{ version }", VERSION)):
-        document = cache.get(query)
+        prepared = cache.get(query)
+        assert not isinstance(prepared, tuple), prepared
+        document = prepared.document
         uncached = per_call_us(lambda q=query: cache._load(q))
         cached = per_call_us(lambda q=query: cache.get(q))
         executed = per_call_us(

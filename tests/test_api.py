@@ -1767,12 +1767,12 @@ def test_a_cached_mutation_runs_again_with_its_new_variables(api: Api) -> None:
 
 def test_a_document_is_parsed_and_validated_once_however_often_it_comes(api: Api) -> None:
     documents = api.app.extensions["objmgr.documents"]
-    before = documents.get.cache_info()
+    before = documents.cache_info()
 
     for _ in range(3):
         granted(api.acquire(label="same text"))
 
-    after = documents.get.cache_info()
+    after = documents.cache_info()
     assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
 
 

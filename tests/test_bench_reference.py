@@ -57,7 +57,7 @@ def test_the_reference_keeps_no_documents(client: FlaskClient) -> None:
     for _ in range(3):
         assert client.post("/graphql", json={"query": "{ version }"}).status_code == 200
     documents = client.application.extensions["objmgr.documents"]
-    assert documents.get.cache_info().currsize == 0
+    assert documents.cache_info().currsize == 0
 
 
 def test_the_reference_refuses_to_serve_with_auth_on(

@@ -117,14 +117,7 @@ class DocumentCache:
         self._hits = self._misses = 0
         self._lock = threading.Lock()
 
-        def get(query: str) -> Entry:
-            return self._get(query)
-
-        # `get.cache_info()`, as on the functools.lru_cache this cache replaced.
-        get.cache_info = self.cache_info  # type: ignore[attr-defined]
-        self.get = get
-
-    def _get(self, query: str) -> Entry:
+    def get(self, query: str) -> Entry:
         with self._lock:
             found = self._entries.get(query)
             if found is not None:

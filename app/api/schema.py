@@ -75,8 +75,7 @@ def _deadline(info: graphene.ResolveInfo) -> float | None:
     context = info.context
     if "deadline" in context:
         return context["deadline"]
-    service = _service(info)
-    context["deadline"] = service._monotonic() + service.max_wait
+    context["deadline"] = _service(info).request_deadline()
     return None
 
 
