@@ -66,6 +66,11 @@ def insert_leases(path: Path, pool: str, count: int, expires_at: float | None) -
             {"next": count + 1, "count": count, "pool": pool},
         )
         conn.execute("INSERT INTO fencing (pool, last_token) VALUES (?, ?)", (pool, count))
+        conn.execute(
+            "INSERT INTO expiries (pool, second, leases) SELECT pool, CAST(expires_at AS INTEGER), "
+            "count(*) FROM leases WHERE pool = ? AND expires_at IS NOT NULL GROUP BY 1, 2",
+            (pool,),
+        )
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -37,7 +37,7 @@ T = TypeVar("T")
 log = logging.getLogger("app.stores.sqlite")
 
 #: Expired leases the reaper reclaims per transaction.
-REAP_BATCH = 200
+REAP_BATCH = 500
 
 
 class Effects:

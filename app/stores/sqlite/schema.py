@@ -22,6 +22,11 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         Held objects. A row whose expires_at has passed is left out by every
         read and reclaimed in bounded batches: a few by each write to its
         pool, the rest by each process's reaper, oldest expiry first.
+    expiries(pool, second; PK both, leases)
+        How many of the pool's lease rows expire in each second (of the
+        epoch): the counts of the seconds past, less what was reclaimed, are
+        the expired leases the reaper has not reached, so reads leave them out
+        without counting them one by one.
     free_objects(seq PK, pool, obj, freed_at)
         Objects that were freed (or reclaimed: freed_at is then the expiry),
         longest free first by (freed_at, seq); the index makes the next free
@@ -72,6 +77,12 @@ TABLES = (
         expires_at REAL,
         ttl REAL,
         PRIMARY KEY (pool, obj)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS expiries (
+        pool TEXT NOT NULL,
+        second INTEGER NOT NULL,
+        leases INTEGER NOT NULL,
+        PRIMARY KEY (pool, second)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS free_objects (
         seq INTEGER PRIMARY KEY,
@@ -151,3 +162,7 @@ def _migrate_from_the_first_layout(conn: sqlite3.Connection) -> None:
     for statement in TABLES:
         conn.execute(statement)
     conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('waiters', ?)", (last_waiter,))
+    conn.execute(
+        "INSERT INTO expiries (pool, second, leases) SELECT pool, CAST(expires_at AS INTEGER), "
+        "count(*) FROM leases WHERE expires_at IS NOT NULL GROUP BY 1, 2"
+    )

@@ -84,6 +84,7 @@ class SQLiteStore(SQLiteCore, Store):
                 fx.wakes.add((name, bytes(address)))
             for table, column in (
                 ("leases", "pool"),
+                ("expiries", "pool"),
                 ("free_objects", "pool"),
                 ("waiters", "pool"),
                 ("pools", "name"),
@@ -200,7 +201,7 @@ class SQLiteStore(SQLiteCore, Store):
             now = self._clock()
             row, lease = self._held(conn, pool, obj, now, fx)
             check_release(lease, caller, token)
-            objects.put_free(conn, pool, obj, row.size, now)
+            objects.put_free(conn, lease, row.size, now)
             if obj <= row.size:
                 self._wake_head(conn, pool, objects.pool_row(conn, pool), now, fx)
             return obj
@@ -213,10 +214,7 @@ class SQLiteStore(SQLiteCore, Store):
             _, lease = self._held(conn, pool, obj, now, fx)
             check_release(lease, caller, token)
             renewed = lease.renewed(now, ttl)
-            conn.execute(
-                "UPDATE leases SET expires_at = ?, ttl = ? WHERE pool = ? AND obj = ?",
-                (renewed.expires_at, renewed.ttl, pool, obj),
-            )
+            objects.renew(conn, lease, renewed)
             return renewed
 
         renewed = self._transact(change)
