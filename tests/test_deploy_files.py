@@ -16,6 +16,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,24 @@ def test_unit_runs_the_venv_gunicorn_with_state_and_hardening() -> None:
     # systemctl reload: the workers read OBJMGR_TOKENS_FILE again.
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert int(service["LimitNOFILE"]) >= 65536, "a descriptor per connection"
+
+
+def test_gunicorn_raises_the_open_files_limit_and_sizes_its_slots_from_it() -> None:
+    probe = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 1024), hard))\n"
+        "import app.gunicorn_conf as conf\n"
+        "print(hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0], conf.worker_connections)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OBJMGR_", "GUNICORN_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    hard, soft, slots = (int(word) for word in result.stdout.split())
+    assert soft == hard, "the soft limit is raised to the hard one"
+    assert slots == min(65536, hard - 256), "a slot per descriptor, some kept for the rest"
 
 
 def test_no_deploy_file_carries_a_secret_production_would_serve() -> None:
