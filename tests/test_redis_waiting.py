@@ -25,7 +25,7 @@ from app.pool.errors import PoolError, PoolNotFound
 from app.pool.lease import Caller
 from app.service import LeaseService
 from app.stores.redis import RedisStore
-from app.stores.redis.model import SESSION_TTL
+from app.stores.redis.model import DEAD_BATCH, SESSION_TTL
 
 from .redis_server import RedisServer
 
@@ -34,6 +34,7 @@ ROOT = Caller("root", is_admin=True)
 REPO = Path(__file__).resolve().parent.parent
 WAIT = 30.0  # seconds; reached only when something is broken
 IDLE_WAITERS = 200
+DEAD_WAITERS = 2 * DEAD_BATCH + 5
 # What clients send while waiters idle (scripts call no SET but a joining waiter's).
 SENT = ("evalsha", "set", "ping")
 
@@ -92,7 +93,8 @@ import sys, time
 from app.stores.redis import RedisStore
 
 store = RedisStore(sys.argv[1])
-ticket = store.join_queue("default")
+for _ in range(int(sys.argv[2])):
+    ticket = store.join_queue("default")
 print("joined", ticket.id, flush=True)
 time.sleep(60)
 """
@@ -102,10 +104,11 @@ def test_the_waiters_of_a_killed_process_are_passed_once_its_session_ends(
     service: LeaseService, redis_url: str
 ) -> None:
     held = service.acquire(ANYONE)
-    doomed = start_script(JOIN_AND_HANG, redis_url)
+    # More than one script drops at a time.
+    doomed = start_script(JOIN_AND_HANG, redis_url, str(DEAD_WAITERS))
     try:
         read_line(doomed, "joined")
-        assert service.pool().waiting == 1
+        assert service.pool().waiting == DEAD_WAITERS
         os.kill(doomed.pid, signal.SIGKILL)
     finally:
         doomed.kill()

@@ -1,5 +1,6 @@
 -- ticket and session are '' for a caller that does not wait in the queue.
--- Replies 'RETRY' when it set retired objects aside and should run again.
+-- Replies 'RETRY' when it stopped at a bound (retired objects set aside,
+-- dead waiters dropped) and should run again.
 local ticket, session, rk = ARGV[2], ARGV[3], opt(ARGV[4])
 local owner, label, request_id, ttl = opt(ARGV[5]), opt(ARGV[6]), opt(ARGV[7]), ARGV[8]
 local size, next_fresh = pool_size()
@@ -24,7 +25,9 @@ if ticket ~= '' then
   end
 end
 local head, unsure = live_head()
-if unsure or (head and head ~= ticket) then return {'POOL_EXHAUSTED'} end
+-- More dead waiters in front than one script drops: the next run goes on.
+if unsure then return {'RETRY'} end
+if head and head ~= ticket then return {'POOL_EXHAUSTED'} end
 local obj
 if next_fresh <= size then
   obj = int(next_fresh)
