@@ -58,7 +58,9 @@ def _open_and_acquire(path: str, start: Barrier, results: Queue[object]) -> None
 def test_workers_opening_a_new_file_at_once_all_get_in(tmp_path: Path, attempt: int) -> None:
     """gunicorn starts its workers together, and each opens the file: the first
     connection makes the schema and sets WAL while the others connect."""
-    context = multiprocessing.get_context("fork")
+    # Forked by a fork server: a fork of this process would copy SQLite mutexes
+    # that threads of earlier tests' stores may hold.
+    context = multiprocessing.get_context("forkserver")
     start, results = context.Barrier(PROCESSES), context.Queue()
     path = str(tmp_path / f"fresh-{attempt}.sqlite3")
     workers = [

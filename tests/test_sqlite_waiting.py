@@ -49,7 +49,9 @@ def _wait_in_a_process(path: str, owner: str, results: Queue[object]) -> None:
 
 @contextlib.contextmanager
 def waiting_processes(path: Path) -> Iterator[tuple[Callable[[str], BaseProcess], Queue[object]]]:
-    context = multiprocessing.get_context("fork")
+    # Forked by a fork server: a fork of this process would copy SQLite mutexes
+    # that this process's threads (the store's reaper) may hold.
+    context = multiprocessing.get_context("forkserver")
     results: Queue[object] = context.Queue()
     started: list[BaseProcess] = []
 
