@@ -1,8 +1,9 @@
 """`RedisStore`: every change one Lua script, every operation bounded in time.
 
 The data model is in `model.py`, the scripts in `lua/`, how commands travel
-and what their failures mean in `wire.py`, the waiters' session and listener
-in `waiting.py`.
+and what their failures mean in `wire.py`, the codes scripts answer in
+`replies.py`, this process's waiters in `queues.py` (their session and
+listener in `waiting.py`).
 
 Scripts answer a list whose first element is "OK" or a code, which the
 table named where the script is called turns into the domain exception. The
@@ -19,13 +20,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import redis
 
-from ...pool.errors import PoolError, StoreUnavailable
+from ...pool.errors import PoolError
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from ..batching import Batch, Batcher
@@ -419,9 +422,11 @@ class RedisStore(Store):
     def check_ready(self) -> None:
         """A write that changes no lease, then a read, within one socket timeout."""
         with wire.deadline(self._timeout):
-            self._plain("SET", READY_KEY, self._now() or "-", "PX", READY_TTL_MS, changes=False)
+            # Who checked when, for an operator who looks; nothing reads it.
+            stamp = f"{os.getpid()}@{time.time():.3f}"
+            self._plain("SET", READY_KEY, stamp, "PX", READY_TTL_MS, changes=False)
             self._plain("GET", READY_KEY, changes=False)
             self._check_default()
 
 
-__all__ = ["RedisStore", "StoreUnavailable"]
+__all__ = ["RedisStore"]
