@@ -69,7 +69,9 @@ class WaitRoom:
         if event is None:
             return True
         woken = event.wait(max(0.0, timeout))
-        event.clear()
+        if woken:
+            # Only here: a wake-up landing after a timed-out wait stays for the next.
+            event.clear()
         return woken
 
     def changed(self, pool: str) -> None:

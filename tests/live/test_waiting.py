@@ -71,10 +71,13 @@ def test_waiters_are_served_in_arrival_order_across_workers(live_server: LiveSer
         lease = held["lease"]
         for _ in placements:
             # Auth is off: the current lease's token is what makes this its holder's free.
+            # The waiters still waiting, taken before the free: the one it serves
+            # may answer before the free itself does.
+            pending = [f for f in waiters.values() if not f.done()]
             freed = holder.free(lease["obj"], token=lease["token"])
             assert freed["success"] is True, freed
             done, _ = concurrent.futures.wait(
-                [f for f in waiters.values() if not f.done()],
+                pending,
                 timeout=HTTP_TIMEOUT,
                 return_when=concurrent.futures.FIRST_COMPLETED,
             )
