@@ -32,19 +32,17 @@ from ...pool.errors import PoolError
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from ..batching import Batch, Batcher
-from ..waking import Reaper
 from . import replies, wire
 from .model import (
     OLD_POOLS_KEY,
     POOL_NAMES_KEY,
     READY_KEY,
     READY_TTL_MS,
-    REAP_BATCH,
-    REAP_PAUSE,
     STORE_MARK,
     pool_keys,
 )
 from .queues import Queues
+from .reaping import ExpiryReaper
 from .replies import Refused, refuse
 
 CHANGING = ("ensure", "create", "resize", "delete", "acquire", "free", "renew", "join", "leave")
@@ -112,9 +110,11 @@ class RedisStore(Store):
         self._default_lock = threading.Lock()
         self._names_migrated = False
         self._queues = Queues(url, socket_timeout, self._script, self._run)
-        # pools this process granted or renewed a lease with a TTL in.
-        self._expiring: set[str] = set()
-        self._reaper = Reaper(self._reap, batch=REAP_BATCH)
+        self._reaper = ExpiryReaper(
+            SCRIPTS["reap"],
+            lambda commands: wire.run(self._pool, commands, wire.deadline_in(self._timeout)),
+            self._now,
+        )
 
     # connection ---------------------------------------------------------
     def _on_connect(self, connection: redis.Connection) -> None:
@@ -346,7 +346,7 @@ class RedisStore(Store):
             self._queues.forget(ticket)
         lease = replies.lease_from(request.pool, reply[1], reply[2])
         if lease.expires_at is not None:
-            self._expiring_in(request.pool)
+            self._reaper.expiring_in(request.pool)
         return lease
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
@@ -369,39 +369,8 @@ class RedisStore(Store):
         self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
         lease = replies.lease_from(pool, reply[1], reply[2])
         if lease.expires_at is not None:
-            self._expiring_in(pool)
+            self._reaper.expiring_in(pool)
         return lease
-
-    # expiry -------------------------------------------------------------
-    def _expiring_in(self, pool: str) -> None:
-        self._expiring.add(pool)
-        self._reaper.soon()
-
-    def _reap(self, limit: int) -> float | None:
-        """One bounded reaper script per pool this process saw TTLs in, in one pipeline."""
-        pools = sorted(self._expiring)
-        if not pools:
-            return None
-        commands = [
-            wire.Command.lua(SCRIPTS["reap"], pool_keys(pool), (self._now(), str(limit)))
-            for pool in pools
-        ]
-        results = wire.run(self._pool, commands, wire.deadline_in(self._timeout))
-        delays = []
-        for pool, result in zip(pools, results, strict=True):
-            if isinstance(result, BaseException):
-                raise result
-            reclaimed, next_expiry = int(result[1]), _text(result[2])
-            if reclaimed >= limit:
-                # More are expired. A pause between batches leaves Redis, and
-                # its fsync with `appendfsync always`, to everyone else's
-                # requests; reads count the rest as free meanwhile.
-                delays.append(REAP_PAUSE)
-            elif next_expiry:
-                delays.append(float(next_expiry))
-            else:
-                self._expiring.discard(pool)
-        return min(delays, default=None)
 
     # waiting ------------------------------------------------------------
     def join_queue(self, pool: str) -> Ticket:
