@@ -4,7 +4,9 @@
 - `lua/`        one script per operation, after `prelude.lua`
 - `wire.py`     script loading, pipelines, one deadline, honest outcomes
 - `replies.py`  the codes each script answers with
+- `queues.py`   this process's waiters: tickets, wait room, head of the queue
 - `waiting.py`  the waiters' session and the pub/sub listener
+- `reaping.py`  the reaper of expired leases
 - `store.py`    `RedisStore`
 """
 
