@@ -7,7 +7,9 @@ its own data dir, `appendfsync always`) and prints:
 
 - acquire latency p50/p99/max while nothing expires, and while a burst of
   N leases (default 100,000) that expired together is reclaimed by the
-  reaper in bounded batches (target: max < 50 ms);
+  reaper in bounded batches (target: max < 50 ms), with what Redis itself
+  reports meanwhile: its slowest script and its slowest fsync, which with
+  `appendfsync always` every write waits for (a slow disk shows there);
 - `pool { inUse }` (the store's stats script) with 10^3 and with N (default
   10^6) leases held, and their ratio (target < 1.5);
 - hand-off latency p50/p99 with N waiters (default 1,000) on two store handles
@@ -98,7 +100,38 @@ def timed(action: Callable[[], object], times: int) -> list[float]:
 
 
 # 1. acquires during a mass expiry ---------------------------------------------------------
-def acquire_latency(server: RedisServer, expiring: int) -> tuple[list[float], list[float]]:
+class RedisSide:
+    """What Redis itself reports for a stretch: its slowest script, its slowest fsync."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.script_ms = self.fsync_ms = 0.0
+
+    def __enter__(self) -> RedisSide:
+        with self.server.client() as client:
+            client.config_set("slowlog-log-slower-than", 1000)
+            client.config_set("slowlog-max-len", 1024)
+            client.config_set("latency-monitor-threshold", 1)
+            client.slowlog_reset()
+            client.execute_command("LATENCY", "RESET")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self.server.client() as client:
+            scripts = [
+                entry["duration"]
+                for entry in client.slowlog_get(1024)
+                if entry["command"].startswith(b"EVALSHA")
+            ]
+            self.script_ms = max(scripts, default=0) / 1000
+            for event in client.execute_command("LATENCY", "LATEST"):
+                if event[0] == b"aof-fsync-always":
+                    self.fsync_ms = float(event[3])
+
+
+def acquire_latency(
+    server: RedisServer, expiring: int
+) -> tuple[list[float], list[float], RedisSide]:
     store = RedisStore(server.url)
     # Never-used objects for ever: every acquire is granted, and nothing is freed.
     store.ensure_pool("quiet", 2_000_000_000)
@@ -113,7 +146,7 @@ def acquire_latency(server: RedisServer, expiring: int) -> tuple[list[float], li
     time.sleep(1.2)  # until they all expired
     expiry_key = pool_keys("burst")[5]
     during = []
-    with server.client() as client:
+    with server.client() as client, RedisSide(server) as redis_side:
         # A lease with a TTL starts this process's reaper on the burst's pool.
         store.acquire(AcquireRequest("burst", ttl=3600))
         for _ in range(1_000_000):
@@ -123,7 +156,7 @@ def acquire_latency(server: RedisServer, expiring: int) -> tuple[list[float], li
             if len(during) % 50 == 0 and client.zcard(expiry_key) <= 1:
                 break
     store.close()
-    return quiet, during
+    return quiet, during, redis_side
 
 
 # 2. pool { inUse } against how many are held ----------------------------------------------
@@ -245,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         server = RedisServer(Path(scratch) / "data")
         server.start()
         try:
-            quiet, during = acquire_latency(server, args.expiring)
+            quiet, during, redis_side = acquire_latency(server, args.expiring)
             small, large = in_use_cost(server, args.held)
             handed = handoff(server, args.waiters)
             idle, busy = idle_cpu(server, Path(scratch), args.waiters)
@@ -259,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<40} {ms(spent, 0.5):8.2f} {ms(spent, 0.99):8.2f} {max(spent) * 1000:8.2f}")
     worst = max(during) * 1000
     print(f"  target max < {TARGET_MAX_MS:g} ms: {verdict(worst < TARGET_MAX_MS)}")
+    print(
+        f"  meanwhile in Redis: slowest script {redis_side.script_ms:.2f} ms, "
+        f"slowest fsync (appendfsync always) {redis_side.fsync_ms:.0f} ms"
+    )
     print(f"\n{'pool { inUse } (stats script)':<40} {'median us':>10}")
     print(f"{'1,000 held':<40} {small * 1e6:10.1f}")
     print(f"{f'{args.held:,} held':<40} {large * 1e6:10.1f}")
