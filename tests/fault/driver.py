@@ -50,7 +50,11 @@ mutation Renew($obj: Int!, $token: BigInt!, $pool: String!, $ttl: Float) {
 # The answers that tell the holder its lease ended by itself (it expired).
 GONE = ("NOT_ALLOCATED", "STALE_TOKEN")
 # The answers a client of this workload may get; any other one is a finding.
-EXPECTED_REFUSALS = frozenset({"POOL_EXHAUSTED", "ACQUIRE_TIMEOUT", *GONE, "STORE_UNAVAILABLE"})
+EXPECTED_REFUSALS = frozenset(
+    {"POOL_EXHAUSTED", "ACQUIRE_TIMEOUT", *GONE, "STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"}
+)
+# Answers after which the history cannot know whether the change was made.
+UNKNOWN_OUTCOMES = frozenset({"STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"})
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,10 @@ class Workload:
     ttl: tuple[float, float] = (0.5, 1.0)
     hold: tuple[float, float] = (0.0, 0.05)
     # No waiting by default: a waiter whose worker is killed (or whose store
-    # goes away) stays at the head of the pool's queue for WAITER_LIVENESS
-    # seconds, and nobody is granted anything meanwhile; with a fault every
-    # half second the pool would hardly grant at all, and a run check little.
+    # goes away) can stay at the head of the pool's queue until the store sees
+    # its process gone (at once on SQLite, when its Redis session expires),
+    # and nobody is granted anything meanwhile; with a fault every half
+    # second the pool would hardly grant at all, and a run check little.
     wait: float = 0.0
     renew: float = 0.1
     expire: float = 0.04
@@ -164,7 +169,7 @@ class Client:
         if code not in EXPECTED_REFUSALS:
             self.history.count(f"unexpected:{operation}:{code}")
         self._pause()
-        return Answer(None if code == "STORE_UNAVAILABLE" else payload, t_sent, t_ack)
+        return Answer(None if code in UNKNOWN_OUTCOMES else payload, t_sent, t_ack)
 
     def _pause(self) -> None:
         # Between tries while the service is down or the pool exhausted, so

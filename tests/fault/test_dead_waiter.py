@@ -1,10 +1,11 @@
 """A waiter whose worker was killed must not keep a freed object from everyone else.
 
 A waiter whose worker died (SIGKILL) while serving an `acquireObject(wait: ...)`
-keeps its ticket at the head of the pool's queue until its heartbeat is
-`WAITER_LIVENESS` seconds old. The contract wants a freed object to go to "the
-oldest *live* waiter", so that window must stay short enough that the pool is
-granting again within a second.
+keeps its ticket at the head of the pool's queue until the store sees that its
+process is gone (SQLite at once, by the process's pid and start time; Redis when
+the process's session key expires). The contract wants a freed object to go to
+"the oldest *live* waiter", so that window must stay short enough that the pool
+is granting again within seconds.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ query Leases($name: String!) {{ pool(name: $name) {{ leases(first: 1000) {{ {LEA
 # gunicorn's words for a worker we killed, Redis's for a machine not tuned for
 # it: expected, not findings.
 EXPECTED_LOG = re.compile(r"was sent SIGKILL|Booting worker|Memory overcommit must be enabled")
-UNAVAILABLE = re.compile(r"\w+:(unknown|STORE_UNAVAILABLE)")
+UNAVAILABLE = re.compile(r"\w+:(unknown|STORE_UNAVAILABLE|OUTCOME_UNKNOWN)")
 # Access log lines end in the status: any 4xx or 5xx is worth a look.
 SUSPICIOUS_LOG = re.compile(r'Traceback|Exception|Error|CRITICAL|WARNING|" [45]\d\d ', re.I)
 
