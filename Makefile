@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench clean
+.PHONY: install run test lint system-deps tools bench bench-bounds clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ test: install system-deps tools lint
 
 bench: install system-deps
 	$(PY) bench/acquire_vs_healthz.py
+
+bench-bounds: install system-deps
+	$(PY) bench/bounds.py
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis
