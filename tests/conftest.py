@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from app import Settings, create_app
 from app.service import LeaseService
 from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
 
-from .redis_server import RedisServer
+from .api_support import Api
+from .redis_server import RedisServer, launch_redis
 
 
 class Clock:
@@ -36,20 +38,6 @@ def clock() -> Clock:
 StoreFactory = Callable[[], Store]
 
 STORE_KINDS = ["memory", "sqlite", "redis"]
-
-
-def launch_redis(datadir: Path) -> RedisServer:
-    """A started redis-server; another free port if the one picked was taken meanwhile."""
-    for attempt in range(3):
-        server = RedisServer(datadir)
-        try:
-            server.start()
-        except RuntimeError:
-            if attempt == 2:
-                raise
-            continue
-        return server
-    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +111,12 @@ def store(store_factory: StoreFactory) -> Store:
 @pytest.fixture
 def service(store: Store) -> LeaseService:
     return LeaseService(store, max_wait=5.0)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    """The API through Flask's test client, on a memory and on a SQLite store."""
+    store = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/o.sqlite3"
+    app = create_app(Settings(store=store, pool_size=3, workers=1))
+    yield Api(app)
+    app.extensions["objmgr"].store.close()

@@ -14,8 +14,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 10.0
@@ -132,6 +135,16 @@ class RedisServer:
                 self.process.wait(STOP_TIMEOUT)
         self.process = None
 
+    def stalled(self) -> bool:
+        """Whether the server has stopped answering (paused, or running DEBUG SLEEP)."""
+        probe = redis.Redis(port=self.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+        with probe:
+            try:
+                probe.ping()
+            except (redis.TimeoutError, redis.ConnectionError):
+                return True
+        return False
+
     def log_tail(self, lines: int = 20) -> str:
         log = self.datadir / "redis.log"
         if not log.exists():
@@ -146,10 +159,13 @@ class DebuggableRedisServer(RedisServer):
         return [*super().command(), "--enable-debug-command", "local"]
 
 
-def launch_debuggable_redis(datadir: Path) -> DebuggableRedisServer:
-    """A started `DebuggableRedisServer`; another free port if the one picked was taken."""
+R = TypeVar("R", bound=RedisServer)
+
+
+def launch_redis(datadir: Path, kind: type[R] = RedisServer) -> R:  # type: ignore[assignment]
+    """A started server of `kind`; another free port if the one picked was taken meanwhile."""
     for attempt in range(3):
-        server = DebuggableRedisServer(datadir)
+        server = kind(datadir)
         try:
             server.start()
         except RuntimeError:

@@ -44,6 +44,7 @@ from .api_support import (
     refused,
     snapshot,
 )
+from .conditions import wait_until
 
 MakeApi = Callable[..., Api]
 
@@ -86,13 +87,6 @@ def in_use(api: Api, pool: str = "default") -> int:
     stats = api.stats(pool)
     assert stats is not None
     return stats["inUse"]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 # --- the seed's operations, byte for byte ------------------------------------

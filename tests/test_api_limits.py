@@ -7,14 +7,12 @@ import json
 import re
 import time
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from graphql import get_introspection_query
 
-from app import Settings, create_app
 from app.api.documents import DocumentCache, Prepared
 from app.api.schema import schema
 from app.api.shape import MAX_FIELDS, MAX_FRAGMENTS, MAX_TOKENS
@@ -49,14 +47,6 @@ def known_documents() -> list[str]:
             documents.append(graphql["query"])
     documents.append(get_introspection_query(descriptions=True, input_value_deprecation=True))
     return documents
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    store = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/o.sqlite3"
-    app = create_app(Settings(store=store, pool_size=3, workers=1))
-    yield Api(app)
-    app.extensions["objmgr"].store.close()
 
 
 def too_complex(response: Any) -> str:

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from graphql import GraphQLError
 
-from app import Settings, create_app
 from app.api.schema import AcquireObjectPayload, payload, query_errors
 from app.pool.errors import OutcomeUnknown
 
 from .api_support import Api, granted
 
 NAMES = "query($first: Int, $after: String) { pools(first: $first, after: $after) { name } }"
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    store = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/o.sqlite3"
-    app = create_app(Settings(store=store, pool_size=3, workers=1))
-    yield Api(app)
-    app.extensions["objmgr"].store.close()
 
 
 def names(api: Api, **variables: object) -> list[str]:

@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.pool.errors import OutcomeUnknown, PoolError, StoreUnavailable
 from app.pool.lease import AcquireRequest, Caller
@@ -25,8 +23,9 @@ from app.service import LeaseService
 from app.stores.redis import RedisStore
 from app.stores.redis.model import FREE_SCAN, RECLAIM_BATCH, pool_keys
 
+from .conditions import wait_until
 from .conftest import Clock
-from .redis_server import DebuggableRedisServer, RedisServer, launch_debuggable_redis
+from .redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 ANYONE = Caller()
 ROOT = Caller("root", is_admin=True)
@@ -54,18 +53,9 @@ return count
 """
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    pause = threading.Event()
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        pause.wait(0.02)
-    raise AssertionError("condition not reached")
-
-
 @pytest.fixture
 def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
-    server = launch_debuggable_redis(tmp_path / "redis")
+    server = launch_redis(tmp_path / "redis", DebuggableRedisServer)
     yield server
     server.stop()
 
@@ -154,7 +144,7 @@ def test_a_lost_reply_is_outcome_unknown_and_a_retry_finds_the_grant(
     blocker = threading.Thread(target=sleep_redis)
     blocker.start()
     asleep.wait(5)
-    wait_until(lambda: _sleeping(own_redis), 5)
+    wait_until(own_redis.stalled, 5)
     callers = [threading.Thread(target=acquire, args=(n,)) for n in range(5)]
     for caller in callers:
         caller.start()
@@ -176,16 +166,6 @@ def test_a_lost_reply_is_outcome_unknown_and_a_retry_finds_the_grant(
     pool = store.pool("default")
     assert pool is not None and pool.in_use == 5, "a lost reply leaked an object"
     store.close()
-
-
-def _sleeping(server: RedisServer) -> bool:
-    """Whether the server stopped answering (it runs DEBUG SLEEP)."""
-    with redis.Redis(port=server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0)) as probe:
-        try:
-            probe.ping()
-        except (redis.TimeoutError, redis.ConnectionError):
-            return True
-    return False
 
 
 def test_a_hung_redis_answers_every_operation_within_the_socket_timeout(
@@ -225,7 +205,7 @@ def test_a_hung_redis_answers_every_operation_within_the_socket_timeout(
                 assert time.monotonic() - started < ANSWERED_WITHIN
     finally:
         own_redis.resume()
-    wait_until(lambda: service.lease(lease.obj) is not None)
+    wait_until(lambda: service.lease(lease.obj) is not None, 30)
     service.store.close()
 
 
@@ -292,7 +272,7 @@ def test_a_read_only_replica_is_not_ready(own_redis: RedisServer, redis_url: str
     with own_redis.client() as admin:
         admin.replicaof("127.0.0.1", port)
         try:
-            wait_until(lambda: admin.info("replication")["master_link_status"] == "up")
+            wait_until(lambda: admin.info("replication")["master_link_status"] == "up", 30)
             with pytest.raises(StoreUnavailable):
                 store.check_ready()
             with pytest.raises(StoreUnavailable):

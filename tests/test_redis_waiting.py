@@ -14,7 +14,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from app.service import LeaseService
 from app.stores.redis import RedisStore
 from app.stores.redis.model import DEAD_BATCH, SESSION_TTL
 
+from .conditions import wait_until
 from .redis_server import RedisServer
 
 ANYONE = Caller()
@@ -37,15 +38,6 @@ IDLE_WAITERS = 200
 DEAD_WAITERS = 2 * DEAD_BATCH + 5
 # What clients send while waiters idle (scripts call no SET but a joining waiter's).
 SENT = ("evalsha", "set", "ping")
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = WAIT) -> None:
-    pause = threading.Event()
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        pause.wait(0.02)
-    raise AssertionError("condition not reached")
 
 
 class Waiter(threading.Thread):
@@ -116,7 +108,7 @@ def test_the_waiters_of_a_killed_process_are_passed_once_its_session_ends(
     service.free(ANYONE, held.obj)
     # Its ticket heads the queue until Redis lets its session's key expire.
     started = time.monotonic()
-    wait_until(lambda: service.pool().waiting == 0)
+    wait_until(lambda: service.pool().waiting == 0, WAIT)
     assert time.monotonic() - started < SESSION_TTL + 5
     assert service.acquire(ANYONE).obj == held.obj
 
@@ -162,7 +154,7 @@ def test_a_stalled_event_loop_keeps_its_waiters_turn(service: LeaseService, redi
         stalled.stdin.flush()
         service.free(ANYONE, held.obj)
         late.start()
-        wait_until(lambda: service.pool().waiting == 2)
+        wait_until(lambda: service.pool().waiting == 2, WAIT)
         read_line(stalled, "resumed")
         assert read_line(stalled, "got") == f"got {held.obj}"
         assert late.is_alive(), f"the later waiter took the turn: {late.result}"
@@ -182,7 +174,7 @@ def test_idle_waiters_cost_redis_nothing_per_waiter(own_redis: RedisServer) -> N
     waiters = [Waiter(service, f"w{n}", wait=WAIT) for n in range(IDLE_WAITERS)]
     for waiter in waiters:
         waiter.start()
-    wait_until(lambda: service.pool().waiting == IDLE_WAITERS)
+    wait_until(lambda: service.pool().waiting == IDLE_WAITERS, WAIT)
     with redis.Redis.from_url(redis_url) as client:
         client.config_resetstat()
         threading.Event().wait(3.0)  # an idle stretch to count over, not a timing
@@ -207,11 +199,11 @@ def test_the_listener_subscribes_again_after_redis_restarts(own_redis: RedisServ
     held = service.acquire(ANYONE)
     waiter = Waiter(service, "patient", wait=WAIT)
     waiter.start()
-    wait_until(lambda: service.pool().waiting == 1)
+    wait_until(lambda: service.pool().waiting == 1, WAIT)
     assert store._queues.listener.subscribed.wait(WAIT)
 
     own_redis.restart()  # the queue and the session are in the AOF
-    wait_until(lambda: store._queues.listener.subscribed.is_set())
+    wait_until(lambda: store._queues.listener.subscribed.is_set(), WAIT)
     other = LeaseService(RedisStore(own_redis.url))
     other.free(ANYONE, held.obj)
     waiter.join(WAIT)

@@ -28,6 +28,7 @@ from app.pool.lease import Caller
 from app.pool.limits import MAX_INT
 from app.service import LeaseService
 
+from .conditions import wait_until
 from .conftest import Clock, StoreFactory
 
 ANYONE = Caller()
@@ -370,15 +371,6 @@ class Waiter(threading.Thread):
             self.result = self.service.acquire(ANYONE, self.pool, owner=self.owner, wait=self.wait)
         except Exception as error:  # the test reads it
             self.result = error
-
-
-def wait_until(condition, seconds: float = 10.0) -> None:
-    deadline = threading.Event()
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        deadline.wait(0.01)
-    raise AssertionError("condition not reached")
 
 
 def test_a_waiter_gets_the_object_freed_for_it(service: LeaseService) -> None:

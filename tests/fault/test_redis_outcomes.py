@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.stores.redis.model import SESSION_TTL
 
 from ..live.support import HTTP_TIMEOUT, GraphQL, LiveServer, wait_until
 from ..operations import ACQUIRE
-from ..redis_server import DebuggableRedisServer, launch_debuggable_redis
+from ..redis_server import DebuggableRedisServer, launch_redis
 
 pytestmark = pytest.mark.live
 
@@ -36,18 +33,9 @@ SLEEP = 3
 
 @pytest.fixture
 def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
-    server = launch_debuggable_redis(tmp_path / "redis")
+    server = launch_redis(tmp_path / "redis", DebuggableRedisServer)
     yield server
     server.stop()
-
-
-def _asleep(server: DebuggableRedisServer) -> bool:
-    with redis.Redis(port=server.port, socket_timeout=0.2, retry=Retry(NoBackoff(), 0)) as probe:
-        try:
-            probe.ping()
-        except (redis.TimeoutError, redis.ConnectionError):
-            return True
-    return False
 
 
 def test_acquires_in_flight_during_a_stall_are_outcome_unknown_and_none_leaks(
@@ -66,7 +54,7 @@ def test_acquires_in_flight_during_a_stall_are_outcome_unknown_and_none_leaks(
     sleeper = debug_redis.client(timeout=SLEEP + 5)
     asleep = threading.Thread(target=sleeper.execute_command, args=("DEBUG", "SLEEP", SLEEP))
     asleep.start()
-    wait_until(lambda: _asleep(debug_redis), HTTP_TIMEOUT, "Redis to stall")
+    wait_until(debug_redis.stalled, HTTP_TIMEOUT, "Redis to stall")
     with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(acquire, range(CLIENTS)))
     asleep.join(SLEEP + 10)

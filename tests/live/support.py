@@ -23,6 +23,7 @@ from typing import Any
 
 import requests
 
+from ..conditions import poll_until, wait_until
 from ..operations import ACQUIRE, FREE, LEASE, LEASES, POOL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,23 +109,6 @@ def children(pid: int) -> list[int]:
             if stat is not None and stat[1] == pid and stat[0] not in ("Z", "X"):
                 found.append(int(entry.name))
     return sorted(found)
-
-
-def poll_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Whether `predicate` came true within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / POLL) + 2):
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            break
-        time.sleep(POLL)
-    return False
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    if not poll_until(predicate, timeout):
-        raise AssertionError(f"gave up after {timeout:g}s waiting for {what}")
 
 
 class GraphQL:
