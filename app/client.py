@@ -53,6 +53,10 @@ LEASE_LOST = "LEASE_LOST"
 TRANSPORT_CODES = frozenset({UNREACHABLE, BAD_RESPONSE})
 # A renewal or free refused with one of these means the lease is no longer ours.
 GONE_CODES = frozenset({"NOT_ALLOCATED", "STALE_TOKEN", "NOT_OWNER", "POOL_NOT_FOUND"})
+# Answers after which asking again is safe and may succeed: nothing changed
+# (STORE_UNAVAILABLE), or the change may have been made and a retry with the
+# same request id tells (OUTCOME_UNKNOWN).
+RETRY_CODES = frozenset({"STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"})
 
 LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt"
 POOL_FIELDS = "name size available inUse waiting"
@@ -75,7 +79,7 @@ class ObjmgrError(Exception):
     @property
     def retryable(self) -> bool:
         """Trying again later may succeed (and is safe for acquires with a request id)."""
-        return self.transport or self.code == "STORE_UNAVAILABLE"
+        return self.transport or self.code in RETRY_CODES
 
 
 def _time(value: str | None) -> datetime | None:

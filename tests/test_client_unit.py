@@ -48,6 +48,19 @@ def test_answers_become_codes() -> None:
     assert _data(200, b'{"data": {"version": "1"}}') == {"version": "1"}
 
 
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [
+        ("STORE_UNAVAILABLE", True),
+        ("OUTCOME_UNKNOWN", True),
+        ("POOL_EXHAUSTED", False),
+        ("STALE_TOKEN", False),
+    ],
+)
+def test_a_lost_reply_and_an_unreachable_store_are_retried(code: str, retryable: bool) -> None:
+    assert ObjmgrError(code, "from a payload").retryable is retryable
+
+
 def test_the_client_module_stands_alone(tmp_path: Path) -> None:
     """Copied next to a script, it imports with the standard library only."""
     copy = tmp_path / "objmgr_client.py"
