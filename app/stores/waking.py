@@ -36,21 +36,49 @@ log = logging.getLogger(__name__)
 RECHECK_EVERY = 1.0
 
 
-class WaitRoom:
+class _ThreadPerProcess:
+    """A daemon thread of its own in each process, started on first use.
+
+    Started again after a fork: the parent's thread does not exist in the child.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._stop = threading.Event()
+
+    def _ensure_started(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            self._pid = os.getpid()
+            self._stop = threading.Event()
+            self._forget_the_parent()
+            threading.Thread(target=self._run, name=self._name, daemon=True).start()
+
+    def _forget_the_parent(self) -> None:
+        """Drop state a fork copied from the parent; called under the lock."""
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class WaitRoom(_ThreadPerProcess):
     """This process's waiters, each woken alone when it heads its pool's queue."""
 
     def __init__(self, head: Callable[[str], int | None], recheck: float = RECHECK_EVERY) -> None:
         """`head(pool)` is the ticket id of the oldest live waiter of `pool`, or None."""
+        super().__init__("objmgr-waitroom")
         self._head = head
         self._recheck = recheck
-        self._lock = threading.Lock()
         self._waiters: dict[str, dict[int, threading.Event]] = {}
-        self._pid = 0
-        self._stop = threading.Event()
 
     def enter(self, ticket: Ticket) -> None:
         """Register `ticket` before its first try, so no wake-up meant for it is missed."""
-        self._start()
+        self._ensure_started()
         with self._lock:
             self._waiters.setdefault(ticket.pool, {})[ticket.id] = threading.Event()
 
@@ -104,26 +132,18 @@ class WaitRoom:
     def close(self) -> None:
         self._stop.set()
 
-    def _start(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            # A fork copies the waiters of the parent, whose greenlets are not here.
-            self._waiters = {}
-            self._stop = threading.Event()
-            threading.Thread(target=self._recheck_loop, name="objmgr-waitroom", daemon=True).start()
+    def _forget_the_parent(self) -> None:
+        # The parent's waiters are greenlets of the parent.
+        self._waiters = {}
 
-    def _recheck_loop(self) -> None:
+    def _run(self) -> None:
         stop = self._stop
         while not stop.wait(self._recheck):
             for pool in self.waiting_pools():
                 self.changed(pool)
 
 
-class Reaper:
+class Reaper(_ThreadPerProcess):
     """Reclaims expired leases in bounded batches, off every request's path."""
 
     def __init__(
@@ -136,24 +156,17 @@ class Reaper:
         """`reclaim(limit)` reclaims at most `limit` expired leases (oldest expiry
         first) and returns the seconds until the next expiry it knows of: 0 when
         more are expired already, None when no lease has a TTL."""
+        super().__init__("objmgr-reaper")
         self._reclaim = reclaim
         self._batch = batch
         self._idle = idle
-        self._pid = 0
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._wake = threading.Event()
-            self._stop = threading.Event()
-            threading.Thread(target=self._loop, name="objmgr-reaper", daemon=True).start()
+        self._ensure_started()
+
+    def _forget_the_parent(self) -> None:
+        self._wake = threading.Event()
 
     def soon(self) -> None:
         """A lease was granted or renewed here: look again at the next expiry."""
@@ -164,7 +177,7 @@ class Reaper:
         self._stop.set()
         self._wake.set()
 
-    def _loop(self) -> None:
+    def _run(self) -> None:
         failing = False
         while not self._stop.is_set():
             try:
