@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from .pool.limits import MAX_INT
 
 ENVIRONMENTS = ("development", "production", "testing")
-STORE_PREFIXES = ("sqlite:///", "redis://", "memory://")
 
 MIN_SECRET_LENGTH = 16
 # The example files' placeholders: a copied example must not serve with a secret

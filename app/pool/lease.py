@@ -36,9 +36,6 @@ class Lease:
             request_id=request.request_id,
         )
 
-    def expired(self, now: float) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
-
     def renewed(self, now: float, ttl: float | None) -> Lease:
         ttl = self.ttl if ttl is None else ttl
         expires_at = None if ttl is None else now + ttl
