@@ -35,7 +35,7 @@ def _given(value: T | None, default: T) -> T:
 
 
 class BigInt(graphene.Scalar):
-    """A JSON integer of any size (fencing tokens outgrow 32 bits)."""
+    """A JSON integer of any size: fencing tokens outgrow GraphQL's 32-bit Int."""
 
     @staticmethod
     def serialize(value: int) -> int:
@@ -54,7 +54,83 @@ class BigInt(graphene.Scalar):
         return Undefined
 
 
-ErrorCode = graphene.Enum.from_enum(DomainErrorCode, description="Why a request was refused.")
+#: What each code means and what a client should do about it.
+ERROR_CODES: dict[DomainErrorCode, str] = {
+    DomainErrorCode.POOL_EXHAUSTED: (
+        "No object of the pool is free (or others are already waiting for one) and the "
+        "acquire did not wait. Nothing was granted. Retry later, free an object, or "
+        "acquire with `wait` to queue for one."
+    ),
+    DomainErrorCode.ACQUIRE_TIMEOUT: (
+        "The acquire waited its `wait` seconds (or the server's cap on waiting) and no "
+        "object came free for it. Nothing was granted. Retry, with a longer `wait` if "
+        "the server's cap allows it."
+    ),
+    DomainErrorCode.NOT_ALLOCATED: (
+        "The object is not held: it was never granted, or it was freed, or its lease "
+        "expired. Nothing changed. A holder told this has lost its lease: stop using "
+        "the object and acquire again."
+    ),
+    DomainErrorCode.OUT_OF_RANGE: (
+        "The object is outside 1..size of the pool. Nothing changed. Read the pool's "
+        "`size` and name an object within it."
+    ),
+    DomainErrorCode.NOT_OWNER: (
+        "The lease belongs to another principal. Nothing changed. Only the lease's "
+        "owner or an admin may free or renew it."
+    ),
+    DomainErrorCode.STALE_TOKEN: (
+        "The token given is not the lease's current token, usually because the lease it "
+        "came with ended and the object was granted again. Nothing changed. Stop using "
+        "the object and acquire again."
+    ),
+    DomainErrorCode.POOL_NOT_FOUND: (
+        "There is no pool of that name (it may have been deleted while the request "
+        "waited). Nothing changed. Check the name, or create the pool."
+    ),
+    DomainErrorCode.POOL_EXISTS: (
+        "`createPool` named a pool that already exists. Nothing changed. Use that pool, "
+        "resize it, or choose another name."
+    ),
+    DomainErrorCode.POOL_IN_USE: (
+        "`deletePool` without `force` while leases of the pool are held. Nothing "
+        "changed. Wait until they are freed, or delete with `force: true`, which ends "
+        "them."
+    ),
+    DomainErrorCode.BAD_USER_INPUT: (
+        "A value is out of bounds (a size or ttl of 0 or less, a label too long, a "
+        "malformed pool name, ...); `message` says which. Nothing changed. Fix the "
+        "value: the same request fails the same way again."
+    ),
+    DomainErrorCode.FORBIDDEN: (
+        "The principal lacks the role: creating, resizing and deleting pools are for "
+        "admins. Nothing changed. Use an admin's token."
+    ),
+    DomainErrorCode.STORE_UNAVAILABLE: (
+        "The store could not be reached. Nothing changed. Retry later."
+    ),
+    DomainErrorCode.OUTCOME_UNKNOWN: (
+        "The change was sent to the store and its reply was lost: the store may have "
+        "applied it. Retry with the same `requestId`: if the first acquire was granted, "
+        "the retry returns that lease instead of granting a second one. For a change "
+        "without a `requestId`, read the state (`lease`, `pool`) to learn whether it "
+        "was applied."
+    ),
+}
+
+
+def _error_code_description(code: DomainErrorCode | None) -> str:
+    """The enum's description (`None`) or one value's; graphene asks for each."""
+    if code is None:
+        return (
+            "Why an operation failed. Mutations answer it in their payload's `code` "
+            "(with `success: false`); query fields in their GraphQL error's "
+            "`extensions.code`."
+        )
+    return ERROR_CODES[code]
+
+
+ErrorCode = graphene.Enum.from_enum(DomainErrorCode, description=_error_code_description)
 
 
 def _time(seconds: float | None) -> datetime | None:
@@ -93,13 +169,43 @@ def query_errors(resolver: Callable[..., T]) -> Callable[..., T]:
 
 
 class Lease(graphene.ObjectType):
-    pool = graphene.String(required=True)
-    obj = graphene.Int(required=True)
-    owner = graphene.String()
-    label = graphene.String()
-    token = BigInt(required=True)
-    acquired_at = graphene.DateTime(required=True)
-    expires_at = graphene.DateTime()
+    """One object of a pool held by one holder, from its grant until it is freed or expires."""
+
+    pool = graphene.String(required=True, description="The name of the pool the object is of.")
+    obj = graphene.Int(
+        required=True, description="The object held: an integer in 1..size of the pool."
+    )
+    owner = graphene.String(
+        description=(
+            "Who holds the lease: the authenticated principal when auth is on, otherwise "
+            "the `owner` argument of the acquire; null when there was none."
+        )
+    )
+    label = graphene.String(
+        description=(
+            "Free text the client gave with the acquire (a process name, a job id); null "
+            "when it gave none."
+        )
+    )
+    token = BigInt(
+        required=True,
+        description=(
+            "The fencing token: an integer that strictly increases with every grant in the "
+            "pool, across restarts. Renewing keeps it. Give it to `freeObject` and "
+            "`renewLease`, and to downstream systems so they can reject writes carrying "
+            "an older token."
+        ),
+    )
+    acquired_at = graphene.DateTime(
+        required=True, description="When the object was granted, by the server's clock."
+    )
+    expires_at = graphene.DateTime(
+        description=(
+            "When the lease expires unless renewed, by the server's clock; null when it has "
+            "no TTL and lasts until freed. An expired lease's object goes back to the pool "
+            "without anyone freeing it."
+        )
+    )
 
     @staticmethod
     def resolve_acquired_at(lease: DomainLease, _info: graphene.ResolveInfo) -> datetime | None:
@@ -111,17 +217,42 @@ class Lease(graphene.ObjectType):
 
 
 class Pool(graphene.ObjectType):
-    name = graphene.String(required=True)
-    size = graphene.Int(required=True)
-    available = graphene.Int(required=True)
-    in_use = graphene.Int(required=True)
-    waiting = graphene.Int(required=True)
+    """A named set of objects, the integers 1..size, each handed out to one holder at a time."""
+
+    name = graphene.String(required=True, description="The pool's name, unique on the server.")
+    size = graphene.Int(
+        required=True, description="How many objects the pool has: its objects are 1..size."
+    )
+    available = graphene.Int(
+        required=True, description="Objects of 1..size that no one holds: they can be acquired."
+    )
+    in_use = graphene.Int(
+        required=True,
+        description=(
+            "Objects held by a live lease, including any above size that were held when "
+            "the pool shrank."
+        ),
+    )
+    waiting = graphene.Int(
+        required=True, description="Acquires waiting in the pool's queue for an object."
+    )
     leases = graphene.List(
         graphene.NonNull(Lease),
         required=True,
-        first=graphene.Int(default_value=DEFAULT_PAGE),
-        after=graphene.Int(default_value=0),
-        description="Held leases in obj order, obj > after.",
+        first=graphene.Int(
+            default_value=DEFAULT_PAGE,
+            description=(
+                f"The most leases to return, 0..{limits.MAX_PAGE}. Default: {DEFAULT_PAGE}."
+            ),
+        ),
+        after=graphene.Int(
+            default_value=0,
+            description=(
+                "Only leases of objects above this one: the last `obj` of the previous page, "
+                "or 0 for the first page. Default: 0."
+            ),
+        ),
+        description="The pool's live leases in ascending `obj` order, those with obj > after.",
     )
 
     @staticmethod
@@ -138,25 +269,57 @@ class Pool(graphene.ObjectType):
 class Outcome:
     """The fields every mutation payload starts with."""
 
-    success = graphene.Boolean(required=True)
-    code = ErrorCode()
-    message = graphene.String()
+    success = graphene.Boolean(
+        required=True,
+        description=(
+            "True when the operation was done; false when it was not, and then `code` and "
+            "`message` say why."
+        ),
+    )
+    code = ErrorCode(
+        description="Why the operation failed, and so what to do; null when it succeeded."
+    )
+    message = graphene.String(
+        description=(
+            "The failure explained for people; null when it succeeded. Programs should "
+            "decide on `code`, not on this text."
+        )
+    )
 
 
 class AcquireObjectPayload(Outcome, graphene.ObjectType):
-    lease = graphene.Field(Lease)
+    """What `acquireObject` answers."""
+
+    lease = graphene.Field(Lease, description="The lease granted; null when success is false.")
 
 
 class FreeObjectPayload(Outcome, graphene.ObjectType):
-    obj = graphene.Int()
+    """What `freeObject` answers."""
+
+    obj = graphene.Int(description="The object given back; null when success is false.")
 
 
 class RenewLeasePayload(Outcome, graphene.ObjectType):
-    lease = graphene.Field(Lease)
+    """What `renewLease` answers."""
+
+    lease = graphene.Field(
+        Lease,
+        description=(
+            "The lease with its new `expiresAt` and the same token; null when success is false."
+        ),
+    )
 
 
 class PoolPayload(Outcome, graphene.ObjectType):
-    pool = graphene.Field(Pool)
+    """What the pool mutations answer."""
+
+    pool = graphene.Field(
+        Pool,
+        description=(
+            "The pool after the change (after `deletePool`: as it was just before); null when "
+            "success is false."
+        ),
+    )
 
 
 def payload(kind: type[graphene.ObjectType], field: str, action: Callable[[], Any]) -> Any:
@@ -167,27 +330,58 @@ def payload(kind: type[graphene.ObjectType], field: str, action: Callable[[], An
         return kind(success=False, code=error.code.value, message=error.message)
 
 
+def _pool_argument(description: str) -> graphene.String:
+    """A `pool` argument that defaults to the pool every server starts with."""
+    return graphene.String(
+        required=True,
+        default_value="default",
+        description=f'{description} Default: "default", the pool that exists from the first start.',
+    )
+
+
 class Query(graphene.ObjectType):
+    """What can be read. A field that fails answers null with a GraphQL error whose
+    `extensions.code` is an `ErrorCode` value."""
+
     get_object = graphene.Int(
         description=(
-            "Seed-compatible: takes a free object of the default pool; "
-            "null when none is free. POST only."
+            "Takes a free object of the default pool, as `acquireObject` with no arguments "
+            "does, and returns it (free it with `freeObject`); null when none is free. It "
+            "changes state, so it is served over POST only: over GET the request is refused "
+            "with HTTP 405 and nothing is taken."
         )
     )
-    pool = graphene.Field(Pool, name=graphene.String(required=True, default_value="default"))
+    pool = graphene.Field(
+        Pool,
+        name=_pool_argument("The name of the pool to read."),
+        description="A pool by its name; null when there is no such pool.",
+    )
     pools = graphene.List(
         graphene.NonNull(Pool),
         required=True,
-        first=graphene.Int(default_value=DEFAULT_PAGE),
-        after=graphene.String(default_value=""),
-        description="Pools in name order, name > after.",
+        first=graphene.Int(
+            default_value=DEFAULT_PAGE,
+            description=f"The most pools to return, 0..{limits.MAX_PAGE}. Default: {DEFAULT_PAGE}.",
+        ),
+        after=graphene.String(
+            default_value="",
+            description=(
+                "Only pools whose name sorts after this one: the last `name` of the "
+                "previous page, or empty for the first page. Default: empty."
+            ),
+        ),
+        description="Pools in name order, those whose name sorts after `after`.",
     )
     lease = graphene.Field(
         Lease,
-        obj=graphene.Int(required=True),
-        pool=graphene.String(required=True, default_value="default"),
+        obj=graphene.Int(required=True, description="The object, in 1..size of the pool."),
+        pool=_pool_argument("The name of the object's pool."),
+        description=(
+            "The live lease on an object; null when the object is free. An object outside "
+            "1..size is an OUT_OF_RANGE error."
+        ),
     )
-    version = graphene.String(required=True)
+    version = graphene.String(required=True, description="The version of the objmgr server.")
 
     @staticmethod
     @query_errors
@@ -229,44 +423,132 @@ class Query(graphene.ObjectType):
         return __version__
 
 
+_TTL_BOUNDS = f"more than 0 and at most {limits.MAX_TTL:.0f}"
+_POOL_NAME_RULE = (
+    f"1 to {MAX_CURSOR} letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
+)
+_SIZE_BOUNDS = f"1..{limits.MAX_INT}"
+
+
 class Mutation(graphene.ObjectType):
+    """What changes state. A failure is data, not a GraphQL error: the payload's
+    `success` is false and its `code` and `message` say why."""
+
     free_object = graphene.Field(
         graphene.NonNull(FreeObjectPayload),
-        obj=graphene.Int(required=True),
-        pool=graphene.String(required=True, default_value="default"),
-        token=BigInt(),
-        description="Seed-compatible: gives obj back. success false with a code when it cannot.",
+        obj=graphene.Int(required=True, description="The object to give back."),
+        pool=_pool_argument("The name of the object's pool."),
+        token=BigInt(
+            description=(
+                "The lease's fencing token. When given, the free is refused with STALE_TOKEN "
+                "unless it is the lease's current token, so a holder whose lease ended cannot "
+                "free the object's next holder. Default: no check of the token."
+            )
+        ),
+        description=(
+            "Gives an object back: its lease ends and the object can be handed out again. "
+            "Allowed to the lease's owner and to admins (to anyone when auth is off). "
+            "`success` is false with a `code` when it cannot be done, e.g. NOT_ALLOCATED for "
+            "an object that is not held."
+        ),
     )
     acquire_object = graphene.Field(
         graphene.NonNull(AcquireObjectPayload),
-        pool=graphene.String(required=True, default_value="default"),
-        owner=graphene.String(),
-        label=graphene.String(),
-        ttl=graphene.Float(),
-        wait=graphene.Float(),
-        request_id=graphene.String(),
+        pool=_pool_argument("The name of the pool to take an object from."),
+        owner=graphene.String(
+            description=(
+                f"Who holds the lease, at most {limits.MAX_OWNER} characters. Ignored when "
+                "auth is on: the owner is then the authenticated principal. Default: none."
+            )
+        ),
+        label=graphene.String(
+            description=(
+                "Free text kept with the lease (a process name, a job id), at most "
+                f"{limits.MAX_LABEL} characters. Default: none."
+            )
+        ),
+        ttl=graphene.Float(
+            description=(
+                f"Seconds the lease lasts before it expires, {_TTL_BOUNDS}; `renewLease` "
+                "extends it. Default: no TTL, the lease lasts until it is freed."
+            )
+        ),
+        wait=graphene.Float(
+            description=(
+                "Seconds to wait in the pool's queue when no object is free, 0 or more, cut "
+                "to the server's cap on waiting (OBJMGR_MAX_WAIT), which all the waits of one "
+                "request share. Waiters are served in arrival order. When the time is up: "
+                "ACQUIRE_TIMEOUT. Default: no wait (as 0), POOL_EXHAUSTED at once."
+            )
+        ),
+        request_id=graphene.String(
+            description=(
+                f"A key that makes retrying safe, 1 to {limits.MAX_REQUEST_ID} characters: "
+                "an acquire with the same owner and `requestId` as a live lease returns that "
+                "lease instead of granting a second one. Retry with it after a lost response "
+                "or OUTCOME_UNKNOWN. Default: none, every acquire is a new grant."
+            )
+        ),
+        description=(
+            "Takes a free object of the pool and grants a lease on it: objects never used "
+            "yet first, in ascending order, then freed objects, the longest-free first. "
+            "While anyone waits in the pool's queue, the head of the queue is served first. "
+            "When no object is free: POOL_EXHAUSTED, or with `wait`, a wait for one."
+        ),
     )
     renew_lease = graphene.Field(
         graphene.NonNull(RenewLeasePayload),
-        obj=graphene.Int(required=True),
-        token=BigInt(required=True),
-        pool=graphene.String(required=True, default_value="default"),
-        ttl=graphene.Float(),
+        obj=graphene.Int(required=True, description="The object whose lease to renew."),
+        token=BigInt(
+            required=True,
+            description="The lease's current fencing token; any other is refused with STALE_TOKEN.",
+        ),
+        pool=_pool_argument("The name of the object's pool."),
+        ttl=graphene.Float(
+            description=(
+                f"Seconds from now until the lease expires, {_TTL_BOUNDS}. Default: the "
+                "lease's last TTL (a lease without one stays without one)."
+            )
+        ),
+        description=(
+            "Extends a lease: its `expiresAt` becomes now + ttl by the server's clock; its "
+            "token stays the same. Allowed to the lease's owner and to admins (to anyone "
+            "when auth is off)."
+        ),
     )
     create_pool = graphene.Field(
         graphene.NonNull(PoolPayload),
-        name=graphene.String(required=True),
-        size=graphene.Int(required=True),
+        name=graphene.String(required=True, description=f"The new pool's name: {_POOL_NAME_RULE}."),
+        size=graphene.Int(
+            required=True,
+            description=f"How many objects it has, {_SIZE_BOUNDS}: its objects are 1..size.",
+        ),
+        description=(
+            "Creates a pool whose objects 1..size are all available. Admins only; "
+            "POOL_EXISTS when the name is taken."
+        ),
     )
     resize_pool = graphene.Field(
         graphene.NonNull(PoolPayload),
-        name=graphene.String(required=True),
-        size=graphene.Int(required=True),
+        name=graphene.String(required=True, description="The name of the pool to resize."),
+        size=graphene.Int(required=True, description=f"The new size, {_SIZE_BOUNDS}."),
+        description=(
+            "Changes a pool's size. Shrinking it below objects in use keeps their leases "
+            "valid; the objects above the new size are not handed out again while the pool "
+            "is smaller than them. Admins only."
+        ),
     )
     delete_pool = graphene.Field(
         graphene.NonNull(PoolPayload),
-        name=graphene.String(required=True),
-        force=graphene.Boolean(default_value=False),
+        name=graphene.String(required=True, description="The name of the pool to delete."),
+        force=graphene.Boolean(
+            default_value=False,
+            description="Delete it even while leases of it are held, ending them. Default: false.",
+        ),
+        description=(
+            "Deletes a pool. Refused with POOL_IN_USE while leases of it are held, unless "
+            "`force`. Its waiters are told POOL_NOT_FOUND. Admins only."
+        ),
     )
 
     @staticmethod
