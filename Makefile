@@ -40,6 +40,7 @@ tools:
 lint: install
 	$(VENV)/bin/ruff check app tests bench
 	$(VENV)/bin/ruff format --check app tests bench
+	$(VENV)/bin/mypy app
 
 test: install system-deps tools lint
 	$(PY) -m pytest

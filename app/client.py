@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 try:
     from .version import __version__
@@ -149,6 +149,16 @@ class Pool:
             "inUse": self.in_use,
             "waiting": self.waiting,
         }
+
+
+class _AcquireArguments(TypedDict):
+    # `hold` sends one acquire twice: typed, so both calls are checked against it.
+    pool: str
+    owner: str | None
+    label: str | None
+    ttl: float | None
+    wait: float | None
+    request_id: str
 
 
 class Client:
@@ -340,7 +350,7 @@ class Client:
         `held.check()` raises: the fencing token is then no longer yours.
         """
         request_id = request_id or f"objmgr-client-{uuid.uuid4().hex}"
-        arguments = {
+        arguments: _AcquireArguments = {
             "pool": pool,
             "owner": owner,
             "label": label,

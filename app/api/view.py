@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from flask import Request, Response, g
 from flask import request as flask_request
@@ -29,6 +29,7 @@ from graphql_server.flask.views import FlaskHTTPRequestAdapter, GraphQLView
 from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
 from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
+from graphql_server.http.types import HTTPMethod
 
 from ..pool.errors import PoolError
 from ..service import LeaseService
@@ -38,6 +39,9 @@ from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache, without_su
 from .errors import error_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
 from .shape import TooComplex
+
+if TYPE_CHECKING:
+    from werkzeug.local import LocalProxy
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +56,14 @@ HTTP_CODES = {
 
 
 class RequestAdapter(FlaskHTTPRequestAdapter):
-    method = ""  # replaces the base class's property: graphql-server asks about six times
+    # Replaces the base class's property: graphql-server asks about six times.
+    # Every instance sets its own in __init__, so the class's "" is never read.
+    method: HTTPMethod = cast("HTTPMethod", "")
 
     def __init__(self, request: Request) -> None:
         super().__init__(request)
-        self.method = request.method.upper()
+        # werkzeug does not type the method as one of the HTTP verbs
+        self.method = cast("HTTPMethod", request.method.upper())
 
     @property
     def body(self) -> str:
@@ -66,7 +73,7 @@ class RequestAdapter(FlaskHTTPRequestAdapter):
             raise HTTPException(400, "the request body is not UTF-8") from None
 
 
-class ObjmgrGraphQLView(GraphQLView):
+class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
     request_adapter_class = RequestAdapter
     # One instance serves every request of the worker (it keeps no per-request state):
     # otherwise Flask builds a new view, and with it an empty document cache, per request.
@@ -93,7 +100,8 @@ class ObjmgrGraphQLView(GraphQLView):
     def dispatch_request(self, **_: Any) -> Response:
         # The request itself, not Flask's proxy to it: graphql-server reads
         # its attributes often, and each read through the proxy costs a lookup.
-        request = flask_request._get_current_object()
+        # Flask types its proxy as the Request it stands for.
+        request = cast("LocalProxy[Request]", flask_request)._get_current_object()
         adapter = self.request_adapter_class(request)
         if self.graphql_ide and self.should_render_graphql_ide(adapter):
             # The page holds no data; the operations it sends are authenticated.
@@ -159,7 +167,9 @@ class ObjmgrGraphQLView(GraphQLView):
     ) -> GraphQLRequestData:
         """graphql-server's, but for a JSON POST Content-Type is read from werkzeug,
         which parsed it already, not again with the email package (about 5 µs)."""
-        if not (request.method == "POST" and request.request.mimetype == "application/json"):
+        # Always ours: request_adapter_class is RequestAdapter.
+        adapter = cast(RequestAdapter, request)
+        if not (request.method == "POST" and adapter.request.mimetype == "application/json"):
             return super().parse_http_body(request, context)
         return self.get_graphql_request_data(request, context, self.parse_json(request.body), "")
 
@@ -182,7 +192,9 @@ class ObjmgrGraphQLView(GraphQLView):
         if operation_name is not None and not isinstance(operation_name, str):
             raise HTTPException(400, "'operationName' must be a string")
         # The negotiated type, not graphql-server's reading of Accept.
-        strict = "http-strict" if g.media_type == GRAPHQL_RESPONSE_JSON else "http"
+        strict: Literal["http", "http-strict"] = (
+            "http-strict" if g.media_type == GRAPHQL_RESPONSE_JSON else "http"
+        )
         return super().get_graphql_request_data(request, context, data, strict)
 
     # GraphQL ------------------------------------------------------------
@@ -194,6 +206,8 @@ class ObjmgrGraphQLView(GraphQLView):
         root_value: Any,
         allowed_operation_types: set[OperationType],
     ) -> ExecutionResult:
+        # get_graphql_request_data refused every request without a string query.
+        assert request_data.query is not None
         prepared = self.documents.get(request_data.query)
         if isinstance(prepared, tuple):
             context["response"].status_code = 400
@@ -227,12 +241,15 @@ class ObjmgrGraphQLView(GraphQLView):
             operation_name=request_data.operation_name,
             is_awaitable=_synchronous,
         )
+        if not isinstance(result, ExecutionResult):
+            # _synchronous tells graphql-core that no resolver returns an awaitable.
+            raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
         if context.get("refused_over_get"):
             raise HTTPException(405, "getObject hands out an object: send it over POST")
         if result.errors and result.data is None and all(e.path is None for e in result.errors):
             # Nothing ran: the variables did not fit the document.
             context["response"].status_code = 400
-        return result  # type: ignore[return-value]
+        return result
 
     def process_result(
         self, request: Request, result: ExecutionResult, strict: bool = False

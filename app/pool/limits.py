@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import overload
 
 from .errors import BadUserInput
 
@@ -85,6 +86,11 @@ def page(first: int, after: int) -> tuple[int, int]:
     return first, after
 
 
+# Overloaded so that a caller which passes a token is known to get one back.
+@overload
+def token(value: int) -> int: ...
+@overload
+def token(value: None) -> None: ...
 def token(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise BadUserInput(f"token must be a positive integer, got {value}")
