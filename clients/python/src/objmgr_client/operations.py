@@ -1,0 +1,99 @@
+"""objmgr's GraphQL operations, written once.
+
+The client sends these; the server's tests, its benchmarks and the Postman
+collection are checked against them, so a change to the schema that breaks a
+client breaks a test first. Each document holds one named operation whose
+variables all have a default or are required, as the schema allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt"
+POOL_FIELDS = "name size available inUse waiting"
+
+ACQUIRE = f"""\
+mutation Acquire($pool: String! = "default", $owner: String, $label: String, $ttl: Float,
+                 $wait: Float, $requestId: String) {{
+  acquireObject(pool: $pool, owner: $owner, label: $label, ttl: $ttl, wait: $wait,
+                requestId: $requestId) {{
+    success code message lease {{ {LEASE_FIELDS} }}
+  }}
+}}
+"""
+FREE = """\
+mutation Free($obj: Int!, $pool: String! = "default", $token: BigInt) {
+  freeObject(obj: $obj, pool: $pool, token: $token) { success obj code message }
+}
+"""
+RENEW = f"""\
+mutation Renew($obj: Int!, $token: BigInt!, $pool: String! = "default", $ttl: Float) {{
+  renewLease(obj: $obj, token: $token, pool: $pool, ttl: $ttl) {{
+    success code message lease {{ {LEASE_FIELDS} }}
+  }}
+}}
+"""
+LEASE = f"""\
+query Lease($obj: Int!, $pool: String! = "default") {{
+  lease(obj: $obj, pool: $pool) {{ {LEASE_FIELDS} }}
+}}
+"""
+LEASES = f"""\
+query Leases($name: String! = "default", $first: Int = 100, $after: Int = 0) {{
+  pool(name: $name) {{ leases(first: $first, after: $after) {{ {LEASE_FIELDS} }} }}
+}}
+"""
+POOL = f"""\
+query Pool($name: String! = "default") {{ pool(name: $name) {{ {POOL_FIELDS} }} }}
+"""
+POOLS = f"""\
+query Pools($first: Int = 100, $after: String = "") {{
+  pools(first: $first, after: $after) {{ {POOL_FIELDS} }}
+}}
+"""
+CREATE_POOL = f"""\
+mutation CreatePool($name: String!, $size: Int!) {{
+  createPool(name: $name, size: $size) {{ success code message pool {{ {POOL_FIELDS} }} }}
+}}
+"""
+RESIZE_POOL = f"""\
+mutation ResizePool($name: String!, $size: Int!) {{
+  resizePool(name: $name, size: $size) {{ success code message pool {{ {POOL_FIELDS} }} }}
+}}
+"""
+DELETE_POOL = f"""\
+mutation DeletePool($name: String!, $force: Boolean = false) {{
+  deletePool(name: $name, force: $force) {{ success code message pool {{ {POOL_FIELDS} }} }}
+}}
+"""
+VERSION = """\
+query Version { version }
+"""
+# The original service's two calls, kept for its clients.
+GET_OBJECT = """\
+query GetObject { getObject }
+"""
+FREE_DEFAULT = """\
+mutation FreeDefault($obj: Int!) { freeObject(obj: $obj) { success obj code message } }
+"""
+
+OPERATIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "Acquire": ACQUIRE,
+        "Free": FREE,
+        "Renew": RENEW,
+        "Lease": LEASE,
+        "Leases": LEASES,
+        "Pool": POOL,
+        "Pools": POOLS,
+        "CreatePool": CREATE_POOL,
+        "ResizePool": RESIZE_POOL,
+        "DeletePool": DELETE_POOL,
+        "Version": VERSION,
+        "GetObject": GET_OBJECT,
+        "FreeDefault": FREE_DEFAULT,
+    }
+)
+"""Every document above by its operation name."""
