@@ -7,10 +7,10 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install run test lint system-deps tools bench bench-bounds clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e ./clients/python -e '.[test]'
 	touch $@
 
 install: $(INSTALLED)

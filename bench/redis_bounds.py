@@ -166,7 +166,7 @@ def acquire_latency(
     service = LeaseService(store)
 
     def cycle() -> None:
-        service.acquire(Caller(), "quiet")
+        service.acquire(Caller.auth_off(), "quiet")
 
     quiet = timed(cycle, 2000)
     store.ensure_pool("burst", expiring + 10)
@@ -206,11 +206,11 @@ def handoff(server: RedisServer, waiters: int) -> list[float]:
     stores = [RedisStore(server.url) for _ in range(2)]
     services = [LeaseService(store, max_wait=600) for store in stores]
     stores[0].ensure_pool("handoff", 1)
-    held = services[0].acquire(Caller(), "handoff")
+    held = services[0].acquire(Caller.auth_off(), "handoff")
     granted: queue.Queue[tuple[float, int]] = queue.Queue()
 
     def wait(number: int) -> None:
-        lease = services[number % 2].acquire(Caller(), "handoff", wait=600)
+        lease = services[number % 2].acquire(Caller.auth_off(), "handoff", wait=600)
         granted.put((time.perf_counter(), lease.obj))
 
     threads = [threading.Thread(target=wait, args=(n,), daemon=True) for n in range(waiters)]
@@ -224,7 +224,7 @@ def handoff(server: RedisServer, waiters: int) -> list[float]:
     latencies = []
     obj = held.obj
     for _ in range(waiters):
-        services[1].free(Caller(), obj, "handoff")
+        services[1].free(Caller.auth_off(), obj, "handoff")
         freed = time.perf_counter()
         got, obj = granted.get(timeout=30)
         latencies.append(got - freed)

@@ -223,3 +223,9 @@ def _redis_for_the_machine(request: pytest.FixtureRequest) -> None:
 
 
 __all__ = ["pytest"]
+
+
+def test_a_caller_is_never_an_admin_by_omission():
+    with pytest.raises(TypeError):
+        Caller("alice")  # type: ignore[call-arg]
+    assert Caller.auth_off() == Caller(principal=None, is_admin=True)

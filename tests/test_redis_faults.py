@@ -27,7 +27,7 @@ from .conditions import wait_until
 from .conftest import Clock
 from .redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
-ANYONE = Caller()
+ANYONE = Caller.auth_off()
 ROOT = Caller("root", is_admin=True)
 TIMEOUT = 1.0
 # What the README promises for a 1 s socket timeout, with room for a loaded host.

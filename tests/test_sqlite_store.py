@@ -116,7 +116,7 @@ def test_a_file_of_the_first_layout_opens_and_keeps_everything(tmp_path: Path) -
     got = [store.acquire(AcquireRequest("default")) for _ in range(4)]
     assert [lease.obj for lease in got] == [6, 5, 1, 3]
     assert [lease.token for lease in got] == [10, 11, 12, 13]
-    store.free("default", 3, Caller(), None)
+    store.free("default", 3, Caller.auth_off(), None)
     assert store.acquire(AcquireRequest("default")).obj == 3
     # A retry of a lease granted before the upgrade is still recognised.
     assert store.acquire(AcquireRequest("default", owner="alice", request_id="r-1")).obj == 2
@@ -144,7 +144,7 @@ def test_counts_stay_exact_through_frees_expiries_and_resizes(tmp_path: Path) ->
     stats = store.pool("p")
     assert (stats.in_use, stats.available) == (8, 0)
     for obj in (7, 2):
-        store.free("p", obj, Caller(), None)
+        store.free("p", obj, Caller.auth_off(), None)
     stats = store.pool("p")
     assert (stats.in_use, stats.available) == (6, 1)
     stats = store.resize_pool("p", 8)

@@ -31,7 +31,7 @@ from app.service import LeaseService
 from .conditions import wait_until
 from .conftest import Clock, StoreFactory
 
-ANYONE = Caller()
+ANYONE = Caller.auth_off()
 ALICE = Caller("alice", is_admin=False)
 BOB = Caller("bob", is_admin=False)
 ROOT = Caller("root", is_admin=True)

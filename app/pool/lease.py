@@ -63,10 +63,18 @@ class PoolStats:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking. With auth off every caller is an admin with no name."""
+    """Who is asking: a principal named by a token, and whether it is an admin.
 
-    principal: str | None = None
-    is_admin: bool = True
+    Both are always given: a caller is never an admin by omission.
+    """
+
+    principal: str | None
+    is_admin: bool
+
+    @classmethod
+    def auth_off(cls) -> Caller:
+        """The caller of every request while auth is off: an admin with no name."""
+        return cls(principal=None, is_admin=True)
 
 
 @dataclass(frozen=True)
