@@ -7,28 +7,29 @@ was asked: no 5xx and no traceback in the body.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
-from werkzeug.test import TestResponse
-
-from app import Settings, create_app
-
-from .operations import (
+from objmgr_client.operations import (
     ACQUIRE,
     CREATE_POOL,
     DELETE_POOL,
     FREE,
     LEASE,
     LEASE_FIELDS,
+    LEASES,
     POOL,
     POOL_FIELDS,
+    POOLS,
     RENEW,
     RESIZE_POOL,
 )
+from werkzeug.test import TestResponse
+
+from app import Settings, create_app
 
 # One pool's leases per request: every pool's at once would cost more than the limit.
-POOL_NAMES = "query($after: String!) { pools(first: 1000, after: $after) { name } }"
 POOL_SNAPSHOT = (
     f"query($name: String!) {{ pool(name: $name) {{ {POOL_FIELDS} "
     f"leases(first: 1000) {{ {LEASE_FIELDS} }} }} }}"
@@ -36,9 +37,15 @@ POOL_SNAPSHOT = (
 
 TRACEBACK_MARKERS = ("Traceback", 'File "')
 
+INTROSPECTION = "{ __schema { queryType { name } } }"
+
 
 def memory_app(pool_size: int = 3, **settings: Any) -> Flask:
     return create_app(Settings(store="memory://", pool_size=pool_size, workers=1, **settings))
+
+
+def production_api() -> Api:
+    return Api(memory_app(env="production", auth_disabled=True))
 
 
 def check_response(response: TestResponse, unavailable_ok: bool = False) -> TestResponse:
@@ -161,8 +168,8 @@ class Api:
         return self.data(POOL, {"name": pool})["pool"]
 
     def held(self, pool: str = "default") -> list[int]:
-        query = "query($p: String!) { pool(name: $p) { leases(first: 1000) { obj } } }"
-        return [lease["obj"] for lease in self.data(query, {"p": pool})["pool"]["leases"]]
+        leases = self.data(LEASES, {"name": pool, "first": 1000})["pool"]["leases"]
+        return [lease["obj"] for lease in leases]
 
     def create_pool(self, name: str, size: int) -> dict[str, Any]:
         return self.data(CREATE_POOL, {"name": name, "size": size})["createPool"]
@@ -180,6 +187,16 @@ class Api:
         return self.data("{ getObject }")["getObject"]
 
 
+MakeApi = Callable[..., Api]
+"""Makes an app on the test's store: `make(pool_size=3, **settings)`."""
+
+
+def in_use(api: Api, pool: str = "default") -> int:
+    stats = api.stats(pool)
+    assert stats is not None
+    return stats["inUse"]
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
@@ -189,7 +206,7 @@ def snapshot(api: Api) -> list[dict[str, Any]]:
     """Every pool with its counters and leases: what a refused call must leave alone."""
     names: list[str] = []
     for _ in range(100):
-        page = api.data(POOL_NAMES, {"after": names[-1] if names else ""})["pools"]
+        page = api.data(POOLS, {"first": 1000, "after": names[-1] if names else ""})["pools"]
         names += [pool["name"] for pool in page]
         if len(page) < 1000:
             break

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from app import Settings, create_app
 from app.service import LeaseService
@@ -13,7 +15,7 @@ from app.stores.base import Store
 from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
 
-from .api_support import Api
+from .api_support import Api, MakeApi, memory_app
 from .redis_server import RedisServer, launch_redis
 
 
@@ -48,14 +50,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The session's server, emptied, at db 0."""
+def emptied(redis_server: RedisServer) -> str:
+    """The URL of the session's server, at db 0, with nothing in it."""
     if not redis_server.running:  # a test that killed it and failed before starting it again
         redis_server.start()
     with redis_server.client() as client:
         client.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's server, emptied for this test, at db 0."""
+    return emptied(redis_server)
 
 
 @pytest.fixture
@@ -113,10 +120,39 @@ def service(store: Store) -> LeaseService:
     return LeaseService(store, max_wait=5.0)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
-    """The API through Flask's test client, on a memory and on a SQLite store."""
-    store = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/o.sqlite3"
-    app = create_app(Settings(store=store, pool_size=3, workers=1))
-    yield Api(app)
-    app.extensions["objmgr"].store.close()
+@pytest.fixture(params=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL of every kind; the Redis one is the session's server, emptied."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/objmgr.sqlite3"
+    return str(request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+def make_api(store_url: str) -> Iterator[MakeApi]:
+    """Apps on one store; a second app shares the first one's state, as workers do."""
+    apps: list[Flask] = []
+
+    def make(pool_size: int = 3, **options: Any) -> Api:
+        app = create_app(Settings(store=store_url, pool_size=pool_size, workers=1, **options))
+        apps.append(app)
+        return Api(app)
+
+    yield make
+    for app in apps:
+        app.extensions["objmgr"].store.close()
+
+
+@pytest.fixture
+def api(make_api: MakeApi) -> Api:
+    """The API through Flask's test client: a pool `default` of 3 objects, auth off, on every
+    store."""
+    return make_api(pool_size=3)
+
+
+@pytest.fixture
+def http() -> Api:
+    """For HTTP-level behaviour, which does not depend on the store."""
+    return Api(memory_app(pool_size=3))
