@@ -1,5 +1,5 @@
 """`/graphql`: graphql-server's Flask view, with auth, content negotiation, the
-document cache, the limits on every request, and error shaping.
+document cache, the limits on every request, what a GET may run, and error shaping.
 
 Each distinct document text is parsed, validated and costed once per worker
 (`documents.DocumentCache`); every request then checks its operation against
@@ -8,13 +8,11 @@ the limits with its own variables before anything runs.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from flask import Request, Response, g
+from flask import Request, Response
 from flask import request as flask_request
 from graphql import (
     ExecutionResult,
@@ -31,12 +29,14 @@ from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from graphql_server.http.types import HTTPMethod
 
-from ..pool.errors import PoolError
 from ..service import LeaseService
 from .auth import Authenticator, Unauthenticated
 from .connection import client_connected
+from .context import RequestContext
 from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache, without_suggestions
 from .errors import error_response
+from .get_policy import calls_state_changing_query_field
+from .graphiql import graphiql_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
 from .shape import TooComplex
 
@@ -46,13 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUERY_LENGTH = 64 * 1024
-GRAPHIQL_PAGE = Path(__file__).with_name("templates") / "graphiql.html"
-HTTP_CODES = {
-    400: "BAD_REQUEST",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    413: "PAYLOAD_TOO_LARGE",
-}
+#: The `extensions.code` of each HTTP status a request can be refused with here.
+HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
 
 
 class RequestAdapter(FlaskHTTPRequestAdapter):
@@ -73,8 +68,7 @@ class RequestAdapter(FlaskHTTPRequestAdapter):
             raise HTTPException(400, "the request body is not UTF-8") from None
 
 
-class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
-    request_adapter_class = RequestAdapter
+class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
     # One instance serves every request of the worker (it keeps no per-request state):
     # otherwise Flask builds a new view, and with it an empty document cache, per request.
     init_every_request = False
@@ -102,12 +96,11 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
         # its attributes often, and each read through the proxy costs a lookup.
         # Flask types its proxy as the Request it stands for.
         request = cast("LocalProxy[Request]", flask_request)._get_current_object()
-        adapter = self.request_adapter_class(request)
+        adapter = RequestAdapter(request)
         if self.graphql_ide and self.should_render_graphql_ide(adapter):
-            # The page holds no data; the operations it sends are authenticated.
-            return self.render_graphql_ide(request, None)
+            return graphiql_response()
         try:
-            g.caller = self.authenticator.caller(request.headers.get("Authorization"))
+            caller = self.authenticator.caller(request.headers.get("Authorization"))
         except Unauthenticated as error:
             return error_response(
                 401, str(error), "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="objmgr"'}
@@ -121,15 +114,47 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
                 f"{GRAPHQL_RESPONSE_JSON} nor {JSON}",
                 "NOT_ACCEPTABLE",
             )
-        g.media_type = media_type
+        context = RequestContext(
+            request=request,
+            caller=caller,
+            service=self.service,
+            client_connected=client_connected(request.environ),
+        )
         try:
-            return self.run(request=request)
+            return self.answer(adapter, context, media_type)
         except HTTPException as error:
             headers = {"Allow": "POST"} if error.status_code == 405 else None
             code = HTTP_CODES.get(error.status_code, "BAD_REQUEST")
             response = error_response(error.status_code, error.reason, code, headers)
             response.content_type = media_type
             return response
+
+    def answer(self, adapter: RequestAdapter, context: RequestContext, media_type: str) -> Response:
+        """The answer to an authenticated request, in `media_type`.
+
+        graphql-server's `run`, less what Flask or this view settle before it
+        (OPTIONS, the GraphiQL page), with the caller and the media type handed
+        in: an operation refused before it runs is a 400 in either media type.
+        """
+        if not self.is_request_allowed(adapter):
+            raise HTTPException(405, "GraphQL only supports GET and POST requests.")
+        request_data = self.parse_http_body(adapter, context)
+        if request_data.variables is not None and not isinstance(request_data.variables, dict):
+            raise HTTPException(400, "Variables must be a JSON object")
+        if request_data.extensions is not None and not isinstance(request_data.extensions, dict):
+            raise HTTPException(400, "Extensions must be a JSON object")
+        response = Response(status=200, content_type=media_type)
+        try:
+            result = self.execute_request(adapter, request_data, context)
+        except GraphQLValidationError as refusal:
+            response.status_code = 400
+            result = ExecutionResult(data=None, errors=refusal.errors)
+        else:
+            if result.errors and result.data is None and all(e.path is None for e in result.errors):
+                # Nothing ran: the variables did not fit the document.
+                response.status_code = 400
+        response.set_data(self.encode_json(self.response_body(result)))
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -143,40 +168,23 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
                 400, "the JSON is nested too deeply or holds a number too long to read"
             ) from None
 
-    def render_graphql_ide(self, request: Request, request_data: Any) -> Response:
-        return Response(_graphiql_page(), content_type="text/html; charset=utf-8")
-
-    def get_context(self, request: Request, response: Response) -> dict[str, Any]:
-        return {
-            "request": request,
-            "response": response,
-            "caller": g.caller,
-            "service": self.service,
-            "client_connected": client_connected(request.environ),
-        }
-
-    def create_response(
-        self, response_data: GraphQLHTTPResponse, sub_response: Response, is_strict: bool
-    ) -> Response:
-        sub_response.set_data(self.encode_json(response_data))
-        sub_response.headers["Content-Type"] = g.media_type
-        return sub_response
-
     def parse_http_body(
-        self, request: SyncHTTPRequestAdapter, context: dict[str, Any]
+        self, request: SyncHTTPRequestAdapter, context: RequestContext
     ) -> GraphQLRequestData:
         """graphql-server's, but for a JSON POST Content-Type is read from werkzeug,
         which parsed it already, not again with the email package (about 5 µs)."""
-        # Always ours: request_adapter_class is RequestAdapter.
+        # Always ours: the view makes a RequestAdapter of every request.
         adapter = cast(RequestAdapter, request)
         if not (request.method == "POST" and adapter.request.mimetype == "application/json"):
             return super().parse_http_body(request, context)
-        return self.get_graphql_request_data(request, context, self.parse_json(request.body), "")
+        return self.get_graphql_request_data(
+            request, context, self.parse_json(request.body), "http"
+        )
 
     def get_graphql_request_data(
         self,
         request: SyncHTTPRequestAdapter,
-        context: dict[str, Any],
+        context: RequestContext,
         data: Any,
         protocol: Any,
     ) -> GraphQLRequestData:
@@ -191,51 +199,47 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
             raise HTTPException(413, f"'query' is longer than {MAX_QUERY_LENGTH} characters")
         if operation_name is not None and not isinstance(operation_name, str):
             raise HTTPException(400, "'operationName' must be a string")
-        # The negotiated type, not graphql-server's reading of Accept.
-        strict: Literal["http", "http-strict"] = (
-            "http-strict" if g.media_type == GRAPHQL_RESPONSE_JSON else "http"
-        )
-        return super().get_graphql_request_data(request, context, data, strict)
+        # The protocol (graphql-server's reading of Accept) goes unread: `answer`
+        # answers in the type negotiated from Accept.
+        return super().get_graphql_request_data(request, context, data, protocol)
 
     # GraphQL ------------------------------------------------------------
-    def execute_operation(
-        self,
-        request_adapter: SyncHTTPRequestAdapter,
-        request_data: GraphQLRequestData,
-        context: dict[str, Any],
-        root_value: Any,
-        allowed_operation_types: set[OperationType],
+    def execute_request(
+        self, adapter: RequestAdapter, request_data: GraphQLRequestData, context: RequestContext
     ) -> ExecutionResult:
+        """Run the request's operation once it passed every check; raise
+        `GraphQLValidationError` (400) or `HTTPException` when it may not run."""
         # get_graphql_request_data refused every request without a string query.
         assert request_data.query is not None
         prepared = self.documents.get(request_data.query)
         if isinstance(prepared, tuple):
-            context["response"].status_code = 400
             raise GraphQLValidationError(list(prepared))
         document = prepared.document
         operation = get_operation_ast(document, request_data.operation_name)
         if operation is None:
             name = request_data.operation_name
             _refuse(
-                context,
                 f"the document has no operation named {name!r}"
                 if name
-                else "the document holds several operations: name one in 'operationName'",
+                else "the document holds several operations: name one in 'operationName'"
             )
         if operation.operation is OperationType.SUBSCRIPTION:
-            _refuse(context, "objmgr has no subscriptions")
-        if operation.operation not in allowed_operation_types:
-            raise HTTPException(
-                405, f"{operation.operation.value} operations are only accepted over POST"
-            )
+            _refuse("objmgr has no subscriptions")
+        # Only GET and POST get this far (`answer`).
+        over_get = adapter.method == "GET"
+        if over_get and operation.operation is OperationType.MUTATION:
+            raise HTTPException(405, "mutation operations are only accepted over POST")
         try:
             prepared.check_limits(operation, request_data.variables, self.max_cost)
         except TooComplex as refusal:
-            _refuse(context, refusal.message, TOO_COMPLEX)
+            _refuse(refusal.message, TOO_COMPLEX)
+        if over_get and calls_state_changing_query_field(
+            self.schema, document, operation, request_data.variables
+        ):
+            raise HTTPException(405, "getObject hands out an object: send it over POST")
         result = execute(
             self.schema,
             document,
-            root_value=root_value,
             context_value=context,
             variable_values=request_data.variables,
             operation_name=request_data.operation_name,
@@ -244,30 +248,26 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
         if not isinstance(result, ExecutionResult):
             # _synchronous tells graphql-core that no resolver returns an awaitable.
             raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
-        if context.get("refused_over_get"):
-            raise HTTPException(405, "getObject hands out an object: send it over POST")
-        if result.errors and result.data is None and all(e.path is None for e in result.errors):
-            # Nothing ran: the variables did not fit the document.
-            context["response"].status_code = 400
         return result
 
-    def process_result(
-        self, request: Request, result: ExecutionResult, strict: bool = False
-    ) -> GraphQLHTTPResponse:
-        response: GraphQLHTTPResponse = {"data": result.data}
+    def response_body(self, result: ExecutionResult) -> GraphQLHTTPResponse:
+        body: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            response["errors"] = [self._format_error(error) for error in result.errors]
-        return response
+            body["errors"] = [self._formatted(error) for error in result.errors]
+        return body
 
-    def _format_error(self, error: GraphQLError) -> dict[str, Any]:
+    def _formatted(self, error: GraphQLError) -> dict[str, Any]:
+        """An error as the client reads it, always with an `extensions.code`.
+
+        Domain failures carry their code already (`outcomes`); one without a
+        code is graphql-core's refusal of a value, or a resolver's bug.
+        """
         formatted: dict[str, Any] = dict(error.formatted)
         extensions = dict(formatted.get("extensions") or {})
         cause = error.original_error
         if "code" not in extensions:
             if cause is None or isinstance(cause, GraphQLError):
                 extensions["code"] = "BAD_USER_INPUT"
-            elif isinstance(cause, PoolError):
-                extensions["code"] = cause.code.value
             else:
                 log.error("resolver failed", exc_info=cause)
                 formatted["message"] = "internal error; the server log has the details"
@@ -278,9 +278,8 @@ class ObjmgrGraphQLView(GraphQLView[dict[str, Any], None]):
         return formatted
 
 
-def _refuse(context: dict[str, Any], message: str, code: str = VALIDATION_FAILED) -> NoReturn:
+def _refuse(message: str, code: str = VALIDATION_FAILED) -> NoReturn:
     """Answer 400 with one error; nothing of the operation runs."""
-    context["response"].status_code = 400
     raise GraphQLValidationError([GraphQLError(message, extensions={"code": code})])
 
 
@@ -288,8 +287,3 @@ def _synchronous(_value: object) -> bool:
     # Every resolver of the schema returns its value: graphql-core's default
     # check, run for every field, would look for awaitables that never come.
     return False
-
-
-@functools.lru_cache(maxsize=1)
-def _graphiql_page() -> str:
-    return GRAPHIQL_PAGE.read_text(encoding="utf-8")

@@ -1,0 +1,96 @@
+"""What can be read: the schema's `Query` type and its resolvers."""
+
+from __future__ import annotations
+
+import graphene
+
+from ..pool import limits
+from ..pool.errors import PoolExhausted
+from ..pool.lease import Lease as DomainLease
+from ..pool.lease import PoolStats
+from ..version import __version__
+from .context import context_of
+from .outcomes import query_errors
+from .types import DEFAULT_PAGE, MAX_CURSOR, Lease, Pool, given, pool_argument
+
+
+class Query(graphene.ObjectType):
+    """What can be read. A field that fails answers null with a GraphQL error whose
+    `extensions.code` is an `ErrorCode` value."""
+
+    get_object = graphene.Int(
+        description=(
+            "Takes a free object of the default pool, as `acquireObject` with no arguments "
+            "does, and returns it (free it with `freeObject`); null when none is free. It "
+            "changes state, so it is served over POST only: over GET the request is refused "
+            "with HTTP 405 and nothing is taken."
+        )
+    )
+    pool = graphene.Field(
+        Pool,
+        name=pool_argument("The name of the pool to read."),
+        description="A pool by its name; null when there is no such pool.",
+    )
+    pools = graphene.List(
+        graphene.NonNull(Pool),
+        required=True,
+        first=graphene.Int(
+            default_value=DEFAULT_PAGE,
+            description=f"The most pools to return, 0..{limits.MAX_PAGE}. Default: {DEFAULT_PAGE}.",
+        ),
+        after=graphene.String(
+            default_value="",
+            description=(
+                "Only pools whose name sorts after this one: the last `name` of the "
+                "previous page, or empty for the first page. Default: empty."
+            ),
+        ),
+        description="Pools in name order, those whose name sorts after `after`.",
+    )
+    lease = graphene.Field(
+        Lease,
+        obj=graphene.Int(required=True, description="The object, in 1..size of the pool."),
+        pool=pool_argument("The name of the object's pool."),
+        description=(
+            "The live lease on an object; null when the object is free. An object outside "
+            "1..size is an OUT_OF_RANGE error."
+        ),
+    )
+    version = graphene.String(required=True, description="The version of the objmgr server.")
+
+    @staticmethod
+    @query_errors
+    def resolve_get_object(_root: None, info: graphene.ResolveInfo) -> int | None:
+        # Never over GET: the view refuses such a request before anything runs.
+        context = context_of(info)
+        try:
+            return context.service.acquire(context.caller).obj
+        except PoolExhausted:
+            return None
+
+    @staticmethod
+    @query_errors
+    def resolve_pool(_root: None, info: graphene.ResolveInfo, name: str) -> PoolStats | None:
+        return context_of(info).service.pool(name)
+
+    @staticmethod
+    @query_errors
+    def resolve_pools(
+        _root: None,
+        info: graphene.ResolveInfo,
+        first: int | None = DEFAULT_PAGE,
+        after: str | None = "",
+    ) -> list[PoolStats]:
+        cursor = limits.text("after", after, MAX_CURSOR) or ""
+        return context_of(info).service.pools(given(first, DEFAULT_PAGE), cursor)
+
+    @staticmethod
+    @query_errors
+    def resolve_lease(
+        _root: None, info: graphene.ResolveInfo, obj: int, pool: str
+    ) -> DomainLease | None:
+        return context_of(info).service.lease(obj, pool)
+
+    @staticmethod
+    def resolve_version(_root: None, _info: graphene.ResolveInfo) -> str:
+        return __version__
