@@ -38,9 +38,9 @@ tools:
 		|| echo "warning: newman not installed; the Postman collection runs in the Python runner only"
 
 lint: install
-	$(VENV)/bin/ruff check app tests bench
-	$(VENV)/bin/ruff format --check app tests bench
-	$(VENV)/bin/mypy app
+	$(VENV)/bin/ruff check app tests bench clients
+	$(VENV)/bin/ruff format --check app tests bench clients
+	$(VENV)/bin/mypy app clients/python/src clients/python/tests
 
 test: install system-deps tools lint
 	$(PY) -m pytest

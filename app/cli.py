@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from objmgr_client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, Lease, ObjmgrError, Pool
 
-from .client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, Lease, ObjmgrError, Pool
 from .config import ConfigError, Settings
 from .version import __version__
 
@@ -174,7 +174,11 @@ pool_option = click.option("--pool", default="default", show_default=True, help=
 @click.option("--label", help="Free text: a process name, a job id (at most 256 characters).")
 @click.option("--ttl", type=float, help="Seconds until the lease expires by itself.")
 @click.option("--wait", type=float, help="Seconds to wait in line when nothing is free.")
-@click.option("--request-id", help="Makes a retry return the same lease instead of another.")
+@click.option(
+    "--request-id",
+    help="Makes a repeat return the same lease, not another (default: a new id, which "
+    "the retry after a lost answer reuses).",
+)
 def acquire(
     client: Client,
     pool: str,
@@ -219,7 +223,7 @@ def renew(client: Client, obj: int, token: int, pool: str, ttl: float | None) ->
 @pool_option
 def show_lease(client: Client, obj: int, pool: str) -> Result:
     """Show who holds object OBJ (`null` in JSON when it is free)."""
-    lease = client.lease(obj, pool)
+    lease = client.get_lease(obj, pool)
     if lease is None:
         return f"object {obj} of pool {pool!r} is free", None
     return _lease_text(lease, f"object {obj} of pool {pool!r} is held"), lease.to_json()
@@ -236,7 +240,7 @@ def pools(client: Client) -> Result:
 @click.argument("name", default="default")
 def show_pool(client: Client, name: str) -> Result:
     """Show pool NAME and the leases held in it (the first 1000)."""
-    found = client.pool(name)
+    found = client.get_pool(name)
     if found is None:
         raise ObjmgrError("POOL_NOT_FOUND", f"there is no pool named {name!r}")
     leases = client.leases(name, first=1000)

@@ -1,0 +1,217 @@
+"""`Client`: objmgr's GraphQL API as Python calls, each sending one of `OPERATIONS`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from . import holding
+from .errors import ObjmgrError
+from .models import Lease, Pool
+from .operations import OPERATIONS
+from .transport import Transport, payload
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_ACQUIRE_ATTEMPTS = 3
+"""How many times an acquire is sent, at most, when its answers are lost or the store is out."""
+DEFAULT_RETRY_DELAY = 0.25
+"""Seconds before the second attempt of an acquire; each later one waits twice as long."""
+
+
+def new_request_id() -> str:
+    """A request id no other acquire carries."""
+    return f"objmgr-client-{uuid.uuid4().hex}"
+
+
+class Client:
+    """objmgr's API as Python calls; safe to share between threads.
+
+    `url` and `token` (the bearer token) default to $OBJMGR_URL and
+    $OBJMGR_TOKEN, as for the `objmgr` command; `timeout` is how long a request
+    may take (an acquire with `wait` gets `wait` seconds more). Leases taken
+    with `hold` are renewed by one background thread of this client.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+    ) -> None:
+        self.token = token if token is not None else (os.environ.get("OBJMGR_TOKEN") or None)
+        self._transport = Transport(url or os.environ.get("OBJMGR_URL") or DEFAULT_URL, self.token)
+        self.url = self._transport.url
+        self.timeout = timeout
+        self.retry_delay = retry_delay
+        self.renewer = holding.Renewer(self)
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def execute(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The `data` of one GraphQL operation; any `errors` raise `ObjmgrError`."""
+        return self._transport.post(document, variables, timeout or self.timeout)
+
+    # leases -------------------------------------------------------------
+    def acquire(
+        self,
+        pool: str = "default",
+        owner: str | None = None,
+        label: str | None = None,
+        ttl: float | None = None,
+        wait: float | None = None,
+        request_id: str | None = None,
+        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    ) -> Lease:
+        """Take a free object of `pool`, waiting up to `wait` seconds in line for one.
+
+        The acquire carries `request_id` (a new one unless given) and is sent
+        again with it, up to `attempts` times in all, while the answer is lost
+        (`UNREACHABLE`, a 5xx), `OUTCOME_UNKNOWN` or `STORE_UNAVAILABLE`: the
+        server answers a repeat with the lease it granted, never a second one.
+        The last such error is raised when every attempt failed.
+        """
+        lease, _sent_at = self.acquire_timed(pool, owner, label, ttl, wait, request_id, attempts)
+        return lease
+
+    def acquire_timed(
+        self,
+        pool: str = "default",
+        owner: str | None = None,
+        label: str | None = None,
+        ttl: float | None = None,
+        wait: float | None = None,
+        request_id: str | None = None,
+        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    ) -> tuple[Lease, float]:
+        """`acquire`, and the `time.monotonic()` from just before its first attempt was sent.
+
+        A repeat may answer with the grant of the first attempt, whose TTL runs
+        from then: the lease expires `ttl` seconds after that moment at the latest.
+        """
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts}")
+        variables = {
+            "pool": pool,
+            "owner": owner,
+            "label": label,
+            "ttl": ttl,
+            "wait": wait,
+            "requestId": request_id or new_request_id(),
+        }
+        # The server holds the request open while it waits.
+        timeout = self.timeout + (wait or 0.0)
+        sent_at = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            try:
+                data = self.execute(OPERATIONS["Acquire"], variables, timeout)
+                return Lease.from_json(payload(data, "acquireObject")["lease"]), sent_at
+            except ObjmgrError as error:
+                if not error.retryable or attempt == attempts:
+                    raise
+                log.info("acquire %s: %s; sending it again", variables["requestId"], error)
+            time.sleep(self.retry_delay * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def free(self, obj: int, pool: str = "default", token: int | None = None) -> int:
+        """Give `obj` back; with `token`, only if that is still the lease's token."""
+        data = self.execute(OPERATIONS["Free"], {"obj": obj, "pool": pool, "token": token})
+        return int(payload(data, "freeObject")["obj"])
+
+    def renew(
+        self,
+        obj: int,
+        token: int,
+        pool: str = "default",
+        ttl: float | None = None,
+        timeout: float | None = None,
+    ) -> Lease:
+        """Push the lease's expiry to now + `ttl` (by default its last ttl); same token."""
+        variables = {"obj": obj, "token": token, "pool": pool, "ttl": ttl}
+        data = self.execute(OPERATIONS["Renew"], variables, timeout)
+        return Lease.from_json(payload(data, "renewLease")["lease"])
+
+    def get_lease(self, obj: int, pool: str = "default") -> Lease | None:
+        """The lease held on `obj`, None when it is free (a read: it takes nothing)."""
+        found = self.execute(OPERATIONS["Lease"], {"obj": obj, "pool": pool})["lease"]
+        return None if found is None else Lease.from_json(found)
+
+    def leases(self, pool: str = "default", first: int = 100, after: int = 0) -> list[Lease]:
+        """Held leases of `pool` in obj order, those with obj > `after`, at most `first`."""
+        variables = {"name": pool, "first": first, "after": after}
+        found = self.execute(OPERATIONS["Leases"], variables)["pool"]
+        if found is None:
+            raise ObjmgrError("POOL_NOT_FOUND", f"there is no pool named {pool!r}")
+        return [Lease.from_json(item) for item in found["leases"]]
+
+    # pools --------------------------------------------------------------
+    def get_pool(self, name: str = "default") -> Pool | None:
+        """The pool's counts, None when there is no such pool."""
+        found = self.execute(OPERATIONS["Pool"], {"name": name})["pool"]
+        return None if found is None else Pool.from_json(found)
+
+    def pools(self, first: int = 100, after: str = "") -> list[Pool]:
+        """Pools in name order, those named after `after`, at most `first`."""
+        data = self.execute(OPERATIONS["Pools"], {"first": first, "after": after})
+        return [Pool.from_json(item) for item in data["pools"]]
+
+    def create_pool(self, name: str, size: int) -> Pool:
+        """A new pool of the objects 1..`size`."""
+        data = self.execute(OPERATIONS["CreatePool"], {"name": name, "size": size})
+        return Pool.from_json(payload(data, "createPool")["pool"])
+
+    def resize_pool(self, name: str, size: int) -> Pool:
+        """Objects 1..`size` from now on; leases above `size` stay valid until freed."""
+        data = self.execute(OPERATIONS["ResizePool"], {"name": name, "size": size})
+        return Pool.from_json(payload(data, "resizePool")["pool"])
+
+    def delete_pool(self, name: str, force: bool = False) -> Pool:
+        """Delete the pool; with leases in use only when `force`. Returns its last counts."""
+        data = self.execute(OPERATIONS["DeletePool"], {"name": name, "force": force})
+        return Pool.from_json(payload(data, "deletePool")["pool"])
+
+    def version(self) -> str:
+        """The server's version."""
+        return str(self.execute(OPERATIONS["Version"])["version"])
+
+    # holding ------------------------------------------------------------
+    def hold(
+        self,
+        pool: str = "default",
+        owner: str | None = None,
+        label: str | None = None,
+        ttl: float | None = holding.DEFAULT_LEASE_TTL,
+        wait: float | None = None,
+        request_id: str | None = None,
+        renew_every: float | None = None,
+        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    ) -> contextlib.AbstractContextManager[holding.HeldLease]:
+        """Acquire an object, keep its lease renewed while the block runs, free it on exit.
+
+        See `objmgr_client.lease`, the same on a client of its own.
+        """
+        return holding.hold(
+            self,
+            pool,
+            owner=owner,
+            label=label,
+            ttl=ttl,
+            wait=wait,
+            request_id=request_id,
+            renew_every=renew_every,
+            attempts=attempts,
+        )
