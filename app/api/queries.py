@@ -61,7 +61,7 @@ class Query(graphene.ObjectType):
     @staticmethod
     @query_errors
     def resolve_get_object(_root: None, info: graphene.ResolveInfo) -> int | None:
-        # Never over GET: the view refuses such a request before anything runs.
+        # Only ever reached over POST: the view refuses, before it runs, a GET that would.
         context = context_of(info)
         try:
             return context.service.acquire(context.caller).obj
