@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from objmgr_client.operations import OPERATIONS
 
 from ..deploy_files import COLLECTION, ROOT
 from .support import LiveServer
@@ -117,7 +118,7 @@ def _pools(response: requests.Response, variables: Variables) -> None:
 
 def _pool(response: requests.Response, _variables: Variables) -> None:
     pool = _data(response)["pool"]
-    assert (pool["size"], pool["inUse"], pool["waiting"], pool["leases"]) == (3, 0, 0, [])
+    assert (pool["size"], pool["inUse"], pool["waiting"], pool["available"]) == (3, 0, 0, 3)
 
 
 def _acquire(response: requests.Response, variables: Variables) -> None:
@@ -130,6 +131,13 @@ def _acquire(response: requests.Response, variables: Variables) -> None:
 def _acquire_again(response: requests.Response, variables: Variables) -> None:
     lease = _payload(response, "acquireObject")["lease"]
     assert (lease["obj"], lease["token"]) == (variables["obj"], variables["leaseToken"])
+
+
+def _leases(response: requests.Response, variables: Variables) -> None:
+    leases = _data(response)["pool"]["leases"]
+    assert [(lease["obj"], lease["token"]) for lease in leases] == [
+        (variables["obj"], variables["leaseToken"])
+    ]
 
 
 def _lease(response: requests.Response, variables: Variables) -> None:
@@ -194,6 +202,7 @@ CHECKS: dict[str, Check] = {
     "pool": _pool,
     "acquireObject": _acquire,
     "acquireObject (retried with the same requestId)": _acquire_again,
+    "leases": _leases,
     "lease": _lease,
     "renewLease": _renew,
     "freeObject (not held: refused)": _refused,
@@ -229,6 +238,26 @@ def test_every_request_has_a_check() -> None:
     names = [item["name"] for item in _flatten(_collection()["item"])]
     assert len(names) == len(set(names)), "request names are unique"
     assert set(names) == set(CHECKS)
+
+
+def test_every_body_is_an_operation_of_the_client() -> None:
+    """Each GraphQL body is, character for character, a document of `OPERATIONS`.
+
+    Not the same text after normalising whitespace: the same text, so that the
+    collection is regenerated from the operations when they change, and a test
+    reading it cannot disagree with another on what counts as the same. And
+    every operation is sent by some request.
+    """
+    by_text = {document: name for name, document in OPERATIONS.items()}
+    sent = set()
+    for item in _flatten(_collection()["item"]):
+        spec = item["request"]
+        if spec["method"] == "GET":
+            continue
+        query = spec["body"]["graphql"]["query"]
+        assert query in by_text, f"{item['name']!r} sends a document not in OPERATIONS"
+        sent.add(by_text[query])
+    assert sent == set(OPERATIONS), f"never sent: {sorted(set(OPERATIONS) - sent)}"
 
 
 @pytest.mark.parametrize("auth", [False, True], ids=["auth-off", "auth-on"])
