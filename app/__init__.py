@@ -29,8 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = open_store(settings.store, default_pool=("default", settings.pool_size))
     try:
-        # Connecting makes the default pool (every store does it on connect).
-        store.ping()
+        # The default pool and what else must exist; operations finish it if this fails.
+        store.open()
     except StoreUnavailable as error:
         # Serve anyway: /readyz says 503 until the store answers.
         log.warning("store not ready at start: %s", error.message)

@@ -13,11 +13,7 @@ from .pool import limits
 from .pool.errors import AcquireTimeout, Forbidden, PoolExhausted
 from .pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from .stores.base import Store
-
-#: Seconds between a waiter's own checks that its client is still there. A
-#: waiter also checks before every try, so a departed client never takes an
-#: object: these checks only tidy the queue, and rarer ones cost less CPU.
-CLIENT_CHECK_EVERY = 5.0
+from .stores.waking import CLIENT_CHECK_EVERY
 
 
 class LeaseService:
@@ -90,7 +86,7 @@ class LeaseService:
                     remaining = deadline - self._monotonic()
                     if remaining <= 0:
                         break
-                    woken = self.store.wait_for_change(ticket, min(remaining, CLIENT_CHECK_EVERY))
+                    woken = self.store.wait_until_woken(ticket, min(remaining, CLIENT_CHECK_EVERY))
             finally:
                 self.store.leave_queue(ticket)
         raise AcquireTimeout(

@@ -1,4 +1,5 @@
-"""`ObjectMgr` checked against the plainest model of its promise."""
+"""`ObjectMgr`, the memory store's pool of objects, checked against the plainest model
+of its promise (rules R1 and R6)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from app.pool.errors import NotAllocated, OutOfRange, PoolExhausted
 from app.pool.limits import MAX_INT
-from app.pool.objectmgr import ObjectMgr
+from app.stores.memory import ObjectMgr
 
 
 class Model:

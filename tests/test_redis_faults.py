@@ -124,7 +124,7 @@ def test_a_lost_reply_is_outcome_unknown_and_a_retry_finds_the_grant(
 ) -> None:
     own_redis = debug_redis
     store = RedisStore(own_redis.url, default_pool=("default", 20), socket_timeout=TIMEOUT)
-    store.ping()
+    store.open()
     sleeper = own_redis.client(timeout=10)
     outcomes: dict[int, Any] = {}
     asleep = threading.Event()
@@ -211,7 +211,7 @@ def test_a_hung_redis_answers_every_operation_within_the_socket_timeout(
 
 def test_a_refused_redis_is_unavailable_at_once(own_redis: RedisServer) -> None:
     store = RedisStore(own_redis.url, default_pool=("default", 5), socket_timeout=TIMEOUT)
-    store.ping()
+    store.open()
     own_redis.kill()
     for action in (store.ping, lambda: store.acquire(AcquireRequest("default"))):
         started = time.monotonic()
@@ -264,7 +264,7 @@ def test_writes_redis_refuses_are_unavailable_and_change_nothing(
 
 
 def test_a_read_only_replica_is_not_ready(own_redis: RedisServer, redis_url: str) -> None:
-    RedisStore(redis_url, default_pool=("default", 5)).ping()
+    RedisStore(redis_url, default_pool=("default", 5)).open()
     store = RedisStore(own_redis.url)
     store.check_ready()
     primary = redis.Redis.from_url(redis_url)

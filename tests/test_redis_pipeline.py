@@ -19,7 +19,7 @@ from app.pool.errors import NotOwner, PoolNotFound, StoreUnavailable
 from app.pool.lease import AcquireRequest, Caller
 from app.stores.batching import Batch
 from app.stores.redis import RedisStore
-from app.stores.redis.store import _Pending
+from app.stores.redis.commands import _Pending
 
 from .redis_server import RedisServer
 
@@ -34,8 +34,8 @@ class Gate:
 
     def __init__(self, store: RedisStore, arrivals: int, before: Callable[[], None]) -> None:
         # The batcher is the store's own; only a test has reason to reach in.
-        self.execute = store._batcher._execute
-        store._batcher._execute = self
+        self.execute = store._commands._batcher._execute
+        store._commands._batcher._execute = self
         self.arrivals = arrivals
         self.before = before
         self.sizes: list[int] = []
@@ -78,7 +78,7 @@ def concurrently(count: int, action: Callable[[int], Any]) -> dict[int, Any]:
 @pytest.fixture
 def store(redis_url: str) -> Iterator[RedisStore]:
     store = RedisStore(redis_url, default_pool=("default", 100))
-    store.ping()
+    store.open()
     yield store
     store.close()
 
@@ -144,7 +144,7 @@ def test_a_batch_runs_again_once_after_redis_forgot_its_scripts(
 
 def test_a_lost_connection_fails_every_script_of_the_pipeline(own_redis: RedisServer) -> None:
     store = RedisStore(own_redis.url, default_pool=("default", 100), socket_timeout=0.5)
-    store.ping()
+    store.open()
     gate = Gate(store, CALLERS - 1, own_redis.kill)
     outcomes = concurrently(CALLERS, lambda number: store.acquire(AcquireRequest("default")))
 

@@ -95,7 +95,7 @@ def test_another_database_put_in_its_place_is_refused(tmp_path: Path) -> None:
     store = SQLiteStore(path, default_pool=("default", 10))
     store.acquire(AcquireRequest("default"))
     stranger = SQLiteStore(other, default_pool=("default", 10))
-    stranger.ping()
+    stranger.open()
     backup(other, tmp_path / "stranger.sqlite3")
     stranger.close()
     delete_database(path)

@@ -37,6 +37,7 @@ class Lease:
         )
 
     def renewed(self, now: float, ttl: float | None) -> Lease:
+        """The lease renewed at `now` (rule R8), its token kept (rule R3)."""
         ttl = self.ttl if ttl is None else ttl
         expires_at = None if ttl is None else now + ttl
         return Lease(
@@ -87,7 +88,7 @@ class AcquireRequest:
 
 
 def check_release(lease: Lease, caller: Caller, token: int | None) -> None:
-    """Raise unless `caller` may free or renew `lease` with `token`.
+    """Raise unless `caller` may free or renew `lease` with `token` (rule R8).
 
     Ownership is checked before the token so that a stranger learns nothing
     about another holder's token.

@@ -8,7 +8,7 @@ SCHEMES = ("sqlite:///", "redis://", "memory://")
 
 
 def open_store(url: str, default_pool: tuple[str, int] | None = None) -> Store:
-    """The store an `OBJMGR_STORE` URL names; `default_pool` is created on connect."""
+    """The store an `OBJMGR_STORE` URL names; its `open()` makes `default_pool`."""
     if url == "memory://":
         from .memory import MemoryStore
 

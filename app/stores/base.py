@@ -1,9 +1,53 @@
 """The one interface every store implements; the API knows nothing else.
 
 Every method is one atomic step against shared state: two workers or two
-hosts calling at once can never both be granted one object. Stores reclaim
-expired leases themselves, before anything reads or hands out an object, and
-decide the time by their own clock (the server's, never the client's).
+hosts calling at once can never both be granted one object. Each store
+follows the rules below; the memory store's Python, the SQLite store's SQL
+and the Redis store's Lua name the rule they implement (`rule R3`) where
+they implement it, and tests/test_store_contract.py names the rule each of
+its tests checks.
+
+R1  Grant order. A pool's objects are exactly 1..size. Objects never used go
+    first, ascending, size included; then freed objects, the longest free
+    first. An expired lease counts as freed at its expiry time (equal expiries
+    in object order). Objects never used are not stored: everything below the
+    pool's next never-used object is held or freed, so a pool of any size
+    costs the same to create.
+R2  Idempotent acquire. An acquire with a request id whose (owner, request
+    id) names a live lease of the pool returns that lease as it is, granting
+    nothing (and takes the caller's ticket out of the queue). Once that lease
+    is freed or expired, the same id acquires anew.
+R3  Fencing tokens. Every grant takes the next token of its pool's counter,
+    which is kept per pool name and never deleted, not with the pool either:
+    tokens strictly increase across workers, hosts, restarts and re-creating
+    the pool. A renewal keeps the lease's token.
+R4  Expiry by the store's clock. Before a change reads or grants, it
+    reclaims a bounded batch of its pool's expired leases, the earliest
+    expiry first (as R1 orders them); a reaper reclaims the rest off the
+    requests' path. Until then every read leaves expired leases out: they
+    are not listed, counted as held, freed or renewed.
+R5  Fairness. While a pool has live waiters, only the oldest live one (the
+    head) is granted: an acquire without a ticket, or with a ticket that is
+    not the head, is refused with POOL_EXHAUSTED. A grant to the head removes
+    its ticket. Every change that may let the head be served (a free, a
+    reclaim, a growing resize, a delete, a waiter served or leaving) wakes
+    it. Waiters of a dead process are skipped, and dropped in bounded steps.
+R6  Resizing. Leases held above a new, smaller size stay valid (they can be
+    freed and renewed); objects above the size are never granted, and freed
+    ones there retire: they come back when the pool grows over them again,
+    in the place they were freed. `available` counts 1..size only.
+R7  Creating and deleting. Creating an existing pool is POOL_EXISTS;
+    `ensure_pool` leaves an existing pool alone. Deleting a pool with live
+    leases is POOL_IN_USE unless forced; a forced delete drops its leases and
+    waiters, and the waiters are woken to learn POOL_NOT_FOUND. The pool's
+    token counter stays (R3).
+R8  Free and renew refuse, in this order: POOL_NOT_FOUND; for an object with
+    no live lease, OUT_OF_RANGE outside 1..size, else NOT_ALLOCATED;
+    NOT_OWNER unless the caller is an admin or the lease's owner; STALE_TOKEN
+    when a token is given and is not the lease's. Ownership goes before the
+    token, so a stranger learns nothing of another holder's token. A renewal
+    sets the expiry to now + ttl (the lease's last ttl when none is given;
+    no expiry when it never had one).
 """
 
 from __future__ import annotations
@@ -23,6 +67,17 @@ class Ticket:
 
 
 class Store(ABC):
+    # opening ----------------------------------------------------------
+    @abstractmethod
+    def open(self) -> None:
+        """Create what must exist before the first operation: the database and
+        its layout where the store has one, and the default pool the store was
+        given. The app factory calls it once per process; calling it again
+        changes nothing. Raises `StoreUnavailable` when the store cannot be
+        reached: an operation then opens the store before it acts, so a
+        service started during an outage carries on once the store is back.
+        `ping` and `check_ready` never open a store."""
+
     # pools ------------------------------------------------------------
     @abstractmethod
     def ensure_pool(self, name: str, size: int) -> None:
@@ -57,9 +112,9 @@ class Store(ABC):
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
         """Grant an object, or raise `PoolExhausted`.
 
-        A live lease with the same owner and request id is returned as it is.
-        Without a ticket nothing is granted while anyone waits; with one, only
-        to the oldest live waiter, whose ticket the grant then removes.
+        A live lease with the same owner and request id is returned as it is
+        (R2). Without a ticket nothing is granted while anyone waits; with one,
+        only to the oldest live waiter, whose ticket the grant then removes (R5).
         """
 
     @abstractmethod
@@ -79,7 +134,7 @@ class Store(ABC):
         """Give up a place in the queue; a no-op when it is already gone."""
 
     @abstractmethod
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+    def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         """Block until `ticket` heads its queue and its pool changed, or `timeout`
         seconds passed; True when woken. Costs nothing while it blocks: stores wake
         waiters through `waking.WaitRoom`, never by polling. Spurious wake-ups are
@@ -88,13 +143,14 @@ class Store(ABC):
     # health -----------------------------------------------------------
     @abstractmethod
     def ping(self) -> None:
-        """Raise `StoreUnavailable` unless the store answers reads; changes nothing."""
+        """Raise `StoreUnavailable` unless the store answers reads. Only looks:
+        it writes nothing and creates nothing, not even on a store never opened."""
 
     def check_ready(self) -> None:
         """Raise `StoreUnavailable` unless the store can read and durably write.
 
         `/readyz` asks this. Stores override it with a write that changes no
-        lease (a scratch row or key); the default only reads.
+        lease and creates no pool (a scratch row or key); the default only reads.
         """
         self.ping()
 

@@ -32,8 +32,15 @@ from .base import Ticket
 
 log = logging.getLogger(__name__)
 
-#: Seconds between the room's own checks of each pool it has waiters in.
+# The timing of every wait, defined here only.
+#: Seconds between the room's own checks of each pool it has waiters in, and
+#: the longest the reaper sleeps: how late a lost notification, or a lease
+#: that expired unseen, can be noticed.
 RECHECK_EVERY = 1.0
+#: Seconds a waiter blocks at most before the service looks at its client
+#: again. A waiter also looks before every try, so a departed client never
+#: takes an object: these looks only tidy the queue, and rarer ones cost less CPU.
+CLIENT_CHECK_EVERY = 5.0
 
 
 class _ThreadPerProcess:
@@ -151,7 +158,7 @@ class Reaper(_ThreadPerProcess):
         reclaim: Callable[[int], float | None],
         *,
         batch: int = 500,
-        idle: float = 1.0,
+        idle: float = RECHECK_EVERY,
     ) -> None:
         """`reclaim(limit)` reclaims at most `limit` expired leases (oldest expiry
         first) and returns the seconds until the next expiry it knows of: 0 when

@@ -1,24 +1,31 @@
-"""The allocator of one pool: which object is handed out next."""
+"""The memory store's pool of objects: which object of one pool is handed out next.
+
+Only `MemoryStore` uses it: the SQLite and Redis stores keep the same state in
+their tables and keys (`pools.next_fresh` and `free_objects`; `P:meta` and
+`P:free`). The name `ObjectMgr` is the original service's, which its
+operators know.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import deque
 
-from .errors import exhausted, not_allocated, out_of_range
+from ...pool.errors import exhausted, not_allocated, out_of_range
 
 
 class ObjectMgr:
-    """Hands out the objects 1..size, one holder at a time.
+    """The objects 1..size of one pool of the memory store, one holder at a time.
 
     Objects never used are handed out first, in ascending order, then freed
-    objects, longest-free first. Objects never handed out are not stored:
+    objects, longest-free first (rule R1). Objects never handed out are not stored:
     every object below `next_fresh` is either held or queued as free, every
     object from `next_fresh` up has never been used. That invariant is what
     keeps creation O(1) for any size and memory proportional to the objects
     touched. Objects above the size (after a shrink) stay where they are and
     are skipped while the pool is smaller than them: held ones stay valid, and
-    freed ones come back in their place in the queue if the pool grows again.
+    freed ones come back in their place in the queue if the pool grows again
+    (rule R6). Leases, tokens and expiry are `MemoryStore`'s.
     """
 
     def __init__(self, size: int, name: str = "default") -> None:
@@ -49,6 +56,7 @@ class ObjectMgr:
 
     def get_object(self) -> int:
         with self._lock:
+            # rule R1: never used first, ascending, size included
             if self._next_fresh <= self._size:
                 obj = self._next_fresh
                 self._next_fresh += 1
@@ -59,6 +67,7 @@ class ObjectMgr:
             return obj
 
     def _pop_oldest_free(self) -> int:
+        # rule R1: then the longest free; rule R6: none above the size
         for index, obj in enumerate(self._free):
             if obj <= self._size:
                 del self._free[index]

@@ -1,4 +1,4 @@
-"""`memory://`: pools in this process only, built on `ObjectMgr`.
+"""`memory://`: pools in this process only, each on an `ObjectMgr` (`objects.py`).
 
 For tests and trying things out. Nothing survives a restart, and a second
 worker would have pools of its own, which is why the server refuses to start
@@ -17,10 +17,11 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..pool.errors import (
+from ...pool.errors import (
     PoolExists,
     PoolInUse,
     exhausted,
@@ -28,10 +29,10 @@ from ..pool.errors import (
     out_of_range,
     pool_not_found,
 )
-from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
-from ..pool.objectmgr import ObjectMgr
-from .base import Store, Ticket
-from .waking import Reaper, WaitRoom
+from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
+from ..base import Store, Ticket
+from ..waking import Reaper, WaitRoom
+from .objects import ObjectMgr
 
 #: Expired leases one change reclaims before it acts; the reaper does the rest.
 RECLAIM_BATCH = 64
@@ -54,25 +55,42 @@ class MemoryStore(Store):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._clock = clock
+        self._default_pool = default_pool
+        self._opened = False
         self._pools: dict[str, _Pool] = {}
         self._last_token: dict[str, int] = {}
         self._tickets = itertools.count(1)
         self._lock = threading.RLock()
         self._room = WaitRoom(head=self._head)
         self._reaper = Reaper(self._reclaim_all)
-        if default_pool is not None:
-            self.ensure_pool(*default_pool)
+
+    def open(self) -> None:
+        with self._lock:
+            if not self._opened and self._default_pool is not None:
+                name, size = self._default_pool
+                if name not in self._pools:
+                    self._pools[name] = _Pool(ObjectMgr(size, name))
+            self._opened = True
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Every operation's step: under the lock, on an opened store."""
+        with self._lock:
+            if not self._opened:
+                self.open()
+            yield
 
     # helpers ------------------------------------------------------------
     def _get(self, name: str) -> _Pool:
         pool = self._pools.get(name)
         if pool is None:
             raise pool_not_found(name)
+        # rule R4: reclaim before reading or granting
         self._reclaim(name, pool, RECLAIM_BATCH)
         return pool
 
     def _reclaim(self, name: str, pool: _Pool, limit: int) -> int:
-        """Reclaim up to `limit` expired leases of `pool`, oldest expiry first."""
+        """Reclaim up to `limit` expired leases of `pool`, oldest expiry first (rules R4, R1)."""
         now = self._clock()
         reclaimed = 0
         while pool.expiries and pool.expiries[0][0] <= now and reclaimed < limit:
@@ -106,6 +124,7 @@ class MemoryStore(Store):
         if lease.request_id is not None:
             pool.by_request.pop((lease.owner, lease.request_id), None)
         pool.objects.free_object(lease.obj)
+        # rule R5: a free or a reclaim may let the head be served
         self._room.changed(name)
 
     def _expired_unreclaimed(self, pool: _Pool, now: float) -> tuple[int, int]:
@@ -139,11 +158,13 @@ class MemoryStore(Store):
         )
 
     def _live(self, lease: Lease | None) -> Lease | None:
+        # rule R4: an expired lease is left out until it is reclaimed
         if lease is None or (lease.expires_at is not None and lease.expires_at <= self._clock()):
             return None
         return lease
 
     def _held(self, pool: _Pool, name: str, obj: int) -> Lease:
+        # rule R8: no live lease is OUT_OF_RANGE, else NOT_ALLOCATED
         lease = self._live(pool.leases.get(obj))
         if lease is None:
             if not 1 <= obj <= pool.objects.size:
@@ -158,28 +179,31 @@ class MemoryStore(Store):
 
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
-        with self._lock:
+        with self._locked():
+            # rule R7: an existing pool is left alone
             if name not in self._pools:
                 self._pools[name] = _Pool(ObjectMgr(size, name))
 
     def create_pool(self, name: str, size: int) -> PoolStats:
-        with self._lock:
+        with self._locked():
             if name in self._pools:
                 raise PoolExists(f"pool {name!r} exists already")
             self._pools[name] = pool = _Pool(ObjectMgr(size, name))
             return self._stats(name, pool)
 
     def resize_pool(self, name: str, size: int) -> PoolStats:
-        with self._lock:
+        with self._locked():
             pool = self._get(name)
+            # rule R6: held objects above the size stay held; freed ones retire
             pool.objects.resize(size)
             self._room.changed(name)
             return self._stats(name, pool)
 
     def delete_pool(self, name: str, force: bool) -> PoolStats:
-        with self._lock:
+        with self._locked():
             pool = self._get(name)
             stats = self._stats(name, pool)
+            # rule R7: live leases need force; the token counter stays (rule R3)
             if stats.in_use and not force:
                 raise PoolInUse(
                     f"pool {name!r} has {stats.in_use} leases held; "
@@ -191,25 +215,25 @@ class MemoryStore(Store):
             return stats
 
     def pool(self, name: str) -> PoolStats | None:
-        with self._lock:
+        with self._locked():
             if name not in self._pools:
                 return None
             return self._stats(name, self._get(name))
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
-        with self._lock:
+        with self._locked():
             names = sorted(name for name in self._pools if name > after)[:first]
             return [self._stats(name, self._get(name)) for name in names]
 
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
-        with self._lock:
+        with self._locked():
             held = self._get(pool).leases
             found = (self._live(held[obj]) for obj in sorted(o for o in held if o > after))
             return list(itertools.islice((lease for lease in found if lease), first))
 
     def lease(self, pool: str, obj: int) -> Lease | None:
-        with self._lock:
+        with self._locked():
             state = self._get(pool)
             lease = self._live(state.leases.get(obj))
             if lease is None and not 1 <= obj <= state.objects.size:
@@ -217,8 +241,9 @@ class MemoryStore(Store):
             return lease
 
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        with self._lock:
+        with self._locked():
             pool = self._get(request.pool)
+            # rule R2: the live lease of (owner, request id) comes back as it is
             if request.request_id is not None:
                 held = self._live(
                     pool.leases.get(pool.by_request.get((request.owner, request.request_id), 0))
@@ -227,11 +252,13 @@ class MemoryStore(Store):
                     if ticket is not None:
                         self._drop_ticket(request.pool, pool, ticket)
                     return held
+            # rule R5: while anyone waits, only the head is granted
             head = pool.waiters[0] if pool.waiters else None
             if head is not None and (ticket is None or ticket.id != head):
                 raise exhausted(request.pool)
             obj = pool.objects.get_object()
             now = self._clock()
+            # rule R3: kept per pool name, never deleted with the pool
             token = self._last_token.get(request.pool, 0) + 1
             self._last_token[request.pool] = token
             lease = Lease.granted(request, obj, token, now)
@@ -250,7 +277,7 @@ class MemoryStore(Store):
             self._reaper.soon()
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
-        with self._lock:
+        with self._locked():
             state = self._get(pool)
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
@@ -258,7 +285,7 @@ class MemoryStore(Store):
             return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
-        with self._lock:
+        with self._locked():
             state = self._get(pool)
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
@@ -268,7 +295,7 @@ class MemoryStore(Store):
 
     # waiting ------------------------------------------------------------
     def join_queue(self, pool: str) -> Ticket:
-        with self._lock:
+        with self._locked():
             state = self._get(pool)
             ticket = Ticket(pool, next(self._tickets))
             state.waiters.append(ticket.id)
@@ -291,7 +318,7 @@ class MemoryStore(Store):
             else:
                 self._room.leave(ticket)
 
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+    def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         return self._room.wait(ticket, timeout)
 
     def ping(self) -> None:

@@ -12,7 +12,8 @@ stands for `objmgr:{pool:NAME}`:
     P:counters  hash   token, ticket, free_seq
         The last fencing token, waiter ticket and free-queue sequence number.
         Never deleted, not even with the pool, so tokens keep growing when a
-        pool is deleted and made again, and a ticket id is never used twice.
+        pool is deleted and made again (rule R3), and a ticket id is never
+        used twice.
     P:leases    hash   obj -> JSON {token, owner, label, request_id, rk,
                        acquired_at, expires_at, ttl}
         Held objects, expired ones included until they are reclaimed. Numbers
@@ -39,6 +40,9 @@ stands for `objmgr:{pool:NAME}`:
         only a process that stops altogether (killed, frozen) loses them, once
         Redis itself has let the key expire. Redis measures that TTL, so no
         host's clock step can end a session early or keep a dead one alive.
+    P:seen  zset  the waiters' heartbeats of an older version, whose
+        waiters are gone by now: nothing reads it, and a pool's delete
+        removes it with the pool's other keys.
 
     objmgr:pool-names  zset  every score 0: pool names, listed a page at a
         time in name order with ZRANGE BYLEX. It lives in a slot of its own,
@@ -48,12 +52,13 @@ stands for `objmgr:{pool:NAME}`:
         exists again by then. Nothing but listing reads it, and names of
         deleted pools in it are skipped. `objmgr:pools`, the set an older
         version kept, is read into it once and deleted.
-    objmgr:initialized  string  set once the default pool was made. A new
-        connection that finds it gone knows Redis lost its data and makes the
-        default pool again; one that finds it knows a missing default pool
-        was deleted on purpose.
+    objmgr:initialized  string  set by `open()` once it made the default pool
+        (`opening.py`). An operation on a new connection that finds it gone
+        knows Redis lost its data and makes the default pool again; one that
+        finds it knows a missing default pool was deleted on purpose.
     objmgr:ready  string  written by every readiness check (PX), so the check
-        proves Redis accepts writes; no lease depends on it.
+        proves Redis accepts writes; no lease depends on it, and it is the
+        only key a readiness check writes.
 
 Channel `objmgr:changed` carries a pool's name whenever a script changed the
 pool in a way that may let the head of its queue be served (a free, a

@@ -4,6 +4,13 @@ Writes go through the group committer (one `BEGIN IMMEDIATE` transaction per
 batch, checked by the guard before its COMMIT); each change records the
 waiters to wake, and they are woken only once it is durable. Reads use one
 connection per process, checked against the file at the path each time.
+
+Opening: the writer's connection makes the file on a service's first start
+(`guard.py` says when it may), makes or migrates its tables (`schema.py`)
+and claims its id, every time it connects; `open()` connects it and makes
+the default pool. Operations open the store first if that has not happened
+yet; `ping` and `check_ready` never do, and a reader never writes: a file
+not made yet, or not yet of this version's layout, is refused.
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ class SQLiteCore:
         self._reader_conn: sqlite3.Connection | None = None
         self._reader_file: FileIdentity | None = None
         self._reader_pid = 0
-        self._schema_ready = False
+        self._opened = False
         self._closed = False
         self._failure: str | None = None
         self._committer = GroupCommitter(
@@ -105,13 +112,6 @@ class SQLiteCore:
             conn.execute("BEGIN IMMEDIATE")
             schema.prepare(conn)
             database_id = self._guard.claim(conn)
-            if self._default_pool is not None:
-                name, size = self._default_pool
-                conn.execute(
-                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    (name, size, self._clock()),
-                )
             conn.execute("COMMIT")
             self._guard.opened(database_id)
         except BaseException:
@@ -125,14 +125,32 @@ class SQLiteCore:
         if self._writer_file is not None:
             self._guard.check(self._writer_file)
 
+    def open(self) -> None:
+        def make_default(conn: sqlite3.Connection, fx: Effects) -> None:
+            if self._default_pool is not None:
+                name, size = self._default_pool
+                # rule R7: an existing pool is left alone
+                conn.execute(
+                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, size, self._clock()),
+                )
+
+        self._commit(make_default)
+        self._opened = True
+
+    def _ensure_open(self) -> None:
+        if not self._opened:
+            self.open()
+
     def _reader(self) -> sqlite3.Connection:
         # A connection must not cross a fork: gunicorn workers each open their own.
         if self._reader_conn is None or self._reader_pid != os.getpid():
-            if not self._schema_ready:
-                self._transact(lambda conn, effects: None)
             conn, opened = self._guard.connect(create=False, timeout=self._busy_timeout)
             try:
                 conn.execute("PRAGMA query_only=1")
+                (layout,) = conn.execute("PRAGMA user_version").fetchone()
+                self._guard.check_layout(layout, schema.VERSION)
                 row = conn.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
                 self._guard.check_same(None if row is None else row[0])
             except BaseException:
@@ -144,13 +162,17 @@ class SQLiteCore:
         return self._reader_conn
 
     def _transact(self, change: Change[T]) -> T:
+        """An operation's write: on an opened store, as `_commit`."""
+        self._ensure_open()
+        return self._commit(change)
+
+    def _commit(self, change: Change[T]) -> T:
         """Run `change` in a write transaction; answer once it is durable, then wake."""
         if self._closed:
             raise StoreUnavailable("the SQLite store is closed")
         effects = Effects()
         with self._unavailable_on_error():
             result = self._committer.run(lambda conn: change(conn, effects))
-        self._schema_ready = True
         self._reaper.start()
         for pool, address in effects.wakes:
             self._listener.send(address, pool)
@@ -158,6 +180,14 @@ class SQLiteCore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        """An operation's read: on an opened store, as `_look`."""
+        self._ensure_open()
+        with self._look() as conn:
+            yield conn
+
+    @contextmanager
+    def _look(self) -> Iterator[sqlite3.Connection]:
+        """A read that writes nothing, on the reader's connection."""
         with self._lock, self._unavailable_on_error():
             if self._closed:
                 raise StoreUnavailable("the SQLite store is closed")
@@ -189,7 +219,7 @@ class SQLiteCore:
         if self._listener_id is not None and not self._closed:
             with suppress(StoreUnavailable):
                 listener = self._listener_id
-                self._transact(lambda conn, fx: waiters.drop_listeners(conn, [listener]))
+                self._commit(lambda conn, fx: waiters.drop_listeners(conn, [listener]))
         self._closed = True
         self._reaper.close()
         self._room.close()
@@ -199,9 +229,12 @@ class SQLiteCore:
         self._committer.close()
 
     # helpers ------------------------------------------------------------
-    def _settle(self, conn: sqlite3.Connection, pool: str, now: float, fx: Effects) -> PoolRow:
+    def _row_after_reclaim(
+        self, conn: sqlite3.Connection, pool: str, now: float, fx: Effects
+    ) -> PoolRow:
         """The pool's row once a bounded batch of its expired leases is reclaimed."""
         row = objects.pool_row(conn, pool)
+        # rule R4: every change reclaims before it reads or grants
         freed = objects.reclaim(conn, pool, row.size, now, objects.RECLAIM_PER_WRITE)
         if freed:
             row = objects.pool_row(conn, pool)
@@ -211,7 +244,7 @@ class SQLiteCore:
     def _wake_head(
         self, conn: sqlite3.Connection, pool: str, row: PoolRow, now: float, fx: Effects
     ) -> None:
-        """Have the head of `pool`'s queue woken after COMMIT, if it can be served."""
+        """Have the head of `pool`'s queue woken after COMMIT, if it can be served (rule R5)."""
         if row.waiting and objects.available(conn, pool, row, now):
             head = self._live_head(conn, pool)
             if head is not None:
@@ -228,8 +261,9 @@ class SQLiteCore:
     def _held(
         self, conn: sqlite3.Connection, pool: str, obj: int, now: float, fx: Effects
     ) -> tuple[PoolRow, Lease]:
-        row = self._settle(conn, pool, now, fx)
+        row = self._row_after_reclaim(conn, pool, now, fx)
         lease = objects.held(conn, pool, obj, now)
+        # rule R8: no live lease is OUT_OF_RANGE, else NOT_ALLOCATED
         if lease is None:
             if not 1 <= obj <= row.size:
                 raise out_of_range(pool, obj, row.size)

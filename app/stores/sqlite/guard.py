@@ -54,6 +54,11 @@ class DatabaseGuard:
         first start (no marker). Raises `DatabaseRefused`."""
         marked = self._marked_id()
         exists = self.path.exists()
+        if not exists and not (marked or self.known_id) and not create:
+            raise DatabaseRefused(
+                f"the SQLite database {self.path} is not made yet: the service makes it "
+                "when it opens the store"
+            )
         if not exists and (marked or self.known_id or not create):
             raise DatabaseRefused(
                 f"the SQLite database {self.path} is missing, but {self.marker} shows that "
@@ -106,9 +111,19 @@ class DatabaseGuard:
             os.replace(temporary, self.marker)
 
     def check_same(self, database_id: str | None) -> None:
-        """For a reader: the file it opened is the database this process knows."""
-        if self.known_id is not None and database_id != self.known_id:
-            raise self._other_database(self.known_id, database_id)
+        """For a reader: the file it opened is the database this process knows, or
+        the marker names when this process has not opened one yet."""
+        expected = self.known_id or self._marked_id()
+        if expected and database_id != expected:
+            raise self._other_database(expected, database_id)
+
+    def check_layout(self, layout: int, known: int) -> None:
+        """For a reader: the file's tables are of the layout this version reads."""
+        if layout != known:
+            raise DatabaseRefused(
+                f"the SQLite database {self.path} has layout {layout}, this version reads "
+                f"{known}: the service migrates it when it opens the store"
+            )
 
     def check(self, opened: FileIdentity) -> None:
         """Raise `DatabaseRefused` unless the file at the path is the one `opened`."""

@@ -16,6 +16,7 @@ from ...pool.lease import Lease, PoolStats
 RECLAIM_PER_WRITE = 32
 
 LEASE_COLUMNS = "pool, obj, token, owner, label, acquired_at, expires_at, ttl, request_id"
+# rule R4: every read leaves out the leases expired but not reclaimed yet
 LIVE = "(expires_at IS NULL OR expires_at > :now)"
 
 
@@ -86,6 +87,7 @@ def count_expiry(conn: sqlite3.Connection, pool: str, expires_at: float | None, 
 def reclaim(conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int) -> int:
     """Reclaim at most `limit` expired leases of `pool`, oldest expiry first;
     the number of objects within `size` that came free."""
+    # rule R4: a bounded batch, the earliest expiry first (ties by object, rule R1)
     rows = conn.execute(
         "SELECT obj, expires_at FROM leases WHERE pool = ? AND expires_at <= ? "
         "ORDER BY expires_at, obj LIMIT ?",
@@ -119,7 +121,7 @@ def return_expired(
         return 0
     rows = sorted(rows, key=lambda row: (row[1], row[0]))
     conn.executemany("DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, o) for o, _ in rows])
-    # An expired lease counts as freed at its expiry time.
+    # rule R1: an expired lease counts as freed at its expiry time
     conn.executemany(
         "INSERT INTO free_objects (pool, obj, freed_at) VALUES (?, ?, ?)",
         [(pool, obj, expires_at) for obj, expires_at in rows],
@@ -142,7 +144,7 @@ def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> N
     pool, obj = lease.pool, lease.obj
     conn.execute("DELETE FROM leases WHERE pool = ? AND obj = ?", (pool, obj))
     count_expiry(conn, pool, lease.expires_at, -1)
-    # Never ahead of an earlier free, even when the clock stepped back.
+    # rule R1: never ahead of an earlier free, even when the clock stepped back
     conn.execute(
         "INSERT INTO free_objects (pool, obj, freed_at) VALUES (:pool, :obj, max(:now, "
         "  coalesce((SELECT max(freed_at) FROM free_objects WHERE pool = :pool), 0)))",
@@ -156,11 +158,13 @@ def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> N
 
 def take_free(conn: sqlite3.Connection, pool: str, row: PoolRow) -> int | None:
     """Take the next object to hand out (never used first, then longest free), or None."""
+    # rule R1: never used first, ascending, size included
     if row.next_fresh <= row.size:
         conn.execute(
             "UPDATE pools SET next_fresh = next_fresh + 1, held = held + 1 WHERE name = ?", (pool,)
         )
         return row.next_fresh
+    # rule R1: then the longest free; rule R6: retired objects above the size skipped
     found = conn.execute(
         "SELECT seq, obj FROM free_objects WHERE pool = ? AND obj <= ? "
         "ORDER BY freed_at, seq LIMIT 1",
@@ -198,6 +202,7 @@ def held(conn: sqlite3.Connection, pool: str, obj: int, now: float) -> Lease | N
 def by_request(
     conn: sqlite3.Connection, pool: str, request_id: str, owner: str | None, now: float
 ) -> Lease | None:
+    # rule R2: the live lease of (owner, request id), if any
     row = conn.execute(
         f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND request_id = :request "
         f"AND owner IS :owner AND {LIVE}",
@@ -225,6 +230,7 @@ def insert_lease(conn: sqlite3.Connection, lease: Lease) -> None:
 
 
 def renew(conn: sqlite3.Connection, lease: Lease, renewed: Lease) -> None:
+    # rule R3: the token stays; rule R8: the expiry moves
     conn.execute(
         "UPDATE leases SET expires_at = ?, ttl = ? WHERE pool = ? AND obj = ?",
         (renewed.expires_at, renewed.ttl, lease.pool, lease.obj),
@@ -234,6 +240,7 @@ def renew(conn: sqlite3.Connection, lease: Lease, renewed: Lease) -> None:
 
 
 def next_token(conn: sqlite3.Connection, pool: str) -> int:
+    # rule R3: one counter per pool name, never deleted
     (token,) = conn.execute(
         "INSERT INTO fencing (pool, last_token) VALUES (?, 1) ON CONFLICT (pool) "
         "DO UPDATE SET last_token = last_token + 1 RETURNING last_token",
@@ -243,7 +250,11 @@ def next_token(conn: sqlite3.Connection, pool: str) -> int:
 
 
 def resize(conn: sqlite3.Connection, pool: str, row: PoolRow, size: int) -> None:
-    """Set the size; the leases held above it are counted over the band that moved."""
+    """Set the size; the leases held above it are counted over the band that moved.
+
+    Rule R6: nothing else moves. Freed objects above the size stay in
+    `free_objects`, skipped by `take_free` until the pool grows over them.
+    """
     low, high = sorted((row.size, size))
     (moved,) = conn.execute(
         "SELECT count(*) FROM leases WHERE pool = ? AND obj > ? AND obj <= ?", (pool, low, high)

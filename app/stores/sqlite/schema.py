@@ -16,7 +16,7 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         however many objects are held.
     fencing(pool PK, last_token)
         The last token granted per pool name. Never deleted, not even with
-        the pool, so tokens grow across restarts and re-creations.
+        the pool, so tokens grow across restarts and re-creations (rule R3).
     leases(pool, obj, token, owner, label, request_id, acquired_at,
            expires_at, ttl; PK (pool, obj))
         Held objects. A row whose expires_at has passed is left out by every

@@ -33,6 +33,7 @@ class SQLiteStore(SQLiteCore, Store):
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
         def change(conn: sqlite3.Connection, fx: Effects) -> None:
+            # rule R7: an existing pool is left alone
             conn.execute(
                 "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO NOTHING",
@@ -57,7 +58,7 @@ class SQLiteStore(SQLiteCore, Store):
     def resize_pool(self, name: str, size: int) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
             now = self._clock()
-            before = self._settle(conn, name, now, fx)
+            before = self._row_after_reclaim(conn, name, now, fx)
             objects.resize(conn, name, before, size)
             row = objects.pool_row(conn, name)
             if size > before.size:
@@ -69,7 +70,8 @@ class SQLiteStore(SQLiteCore, Store):
     def delete_pool(self, name: str, force: bool) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
             now = self._clock()
-            stats = self._stats(conn, name, self._settle(conn, name, now, fx), now)
+            stats = self._stats(conn, name, self._row_after_reclaim(conn, name, now, fx), now)
+            # rule R7: live leases need force; its waiters are woken to learn it is gone
             if stats.in_use and not force:
                 raise PoolInUse(
                     f"pool {name!r} has {stats.in_use} leases held; "
@@ -82,6 +84,7 @@ class SQLiteStore(SQLiteCore, Store):
                 (name,),
             ).fetchall():
                 fx.wakes.add((name, bytes(address)))
+            # rule R3: `fencing` keeps the pool's token counter
             for table, column in (
                 ("leases", "pool"),
                 ("expiries", "pool"),
@@ -138,18 +141,20 @@ class SQLiteStore(SQLiteCore, Store):
             return lease
 
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        if ticket is not None and not self._worth_a_write(request, ticket):
+        if ticket is not None and not self._may_be_served(request, ticket):
             raise exhausted(request.pool)
 
         def change(conn: sqlite3.Connection, fx: Effects) -> Lease:
             now = self._clock()
             pool = request.pool
-            row = self._settle(conn, pool, now, fx)
+            row = self._row_after_reclaim(conn, pool, now, fx)
+            # rule R2: the live lease of (owner, request id) comes back as it is
             if request.request_id is not None:
                 lease = objects.by_request(conn, pool, request.request_id, request.owner, now)
                 if lease is not None:
                     self._served(conn, ticket, now, fx)
                     return lease
+            # rule R5: while anyone waits, only the head is granted
             if row.waiting or ticket is not None:
                 head = self._live_head(conn, pool)
                 if head is not None and (ticket is None or ticket.id != head[0]):
@@ -178,9 +183,10 @@ class SQLiteStore(SQLiteCore, Store):
         if ticket is not None and waiters.drop_ticket(conn, ticket.id) is not None:
             self._wake_head(conn, ticket.pool, objects.pool_row(conn, ticket.pool), now, fx)
 
-    def _worth_a_write(self, request: AcquireRequest, ticket: Ticket) -> bool:
-        """Whether a woken waiter's try could succeed, asked without the write lock:
-        a spurious wake-up costs a read, not a transaction."""
+    def _may_be_served(self, request: AcquireRequest, ticket: Ticket) -> bool:
+        """Whether a woken waiter's try could succeed (it heads the queue and an
+        object is there, or its request id found its lease), asked without the
+        write lock: a spurious wake-up costs a read, not a transaction."""
         with self._read() as conn:
             now = self._clock()
             row = objects.pool_row(conn, request.pool)
@@ -278,7 +284,7 @@ class SQLiteStore(SQLiteCore, Store):
                 self._local.pop(ticket.pool, None)
         return known
 
-    def wait_for_change(self, ticket: Ticket, timeout: float) -> bool:
+    def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         return self._room.wait(ticket, timeout)
 
     def _head(self, pool: str) -> int | None:
@@ -287,7 +293,7 @@ class SQLiteStore(SQLiteCore, Store):
         For a pool that is gone, one of this process's own waiters of it, so
         that it tries, learns `POOL_NOT_FOUND`, and leaves.
         """
-        with self._read() as conn:
+        with self._look() as conn:
             head = self._live_head(conn, pool)
             if head is not None:
                 return head[0]
@@ -314,12 +320,12 @@ class SQLiteStore(SQLiteCore, Store):
         if self._sweep_due or self._orphans:
             self._sweep_due = False
             try:
-                self._transact(self._sweep)
+                self._commit(self._sweep)
             except StoreUnavailable:
                 self._sweep_due = True
                 raise
         now = self._clock()
-        with self._read() as conn:
+        with self._look() as conn:
             (next_expiry,) = conn.execute(
                 "SELECT min(expires_at) FROM leases WHERE expires_at IS NOT NULL"
             ).fetchone()
@@ -340,7 +346,7 @@ class SQLiteStore(SQLiteCore, Store):
                         self._wake_head(conn, pool, PoolRow(*row), now, fx)
             return sum(freed.values())
 
-        self._transact(change)
+        self._commit(change)
         return 0.0
 
     def _sweep(self, conn: sqlite3.Connection, fx: Effects) -> None:
@@ -362,15 +368,17 @@ class SQLiteStore(SQLiteCore, Store):
 
     # health -------------------------------------------------------------
     def ping(self) -> None:
-        with self._read() as conn:
+        with self._look() as conn:
             conn.execute("SELECT 1 FROM pools LIMIT 1").fetchone()
 
     def check_ready(self) -> None:
         """A real write through the committer (so the file is there, is ours and takes
-        a COMMIT), and room on its disk for the next ones."""
+        a COMMIT), and room on its disk for the next ones. It writes the `health`
+        row only: on a service's first start the writer's connection makes the
+        file and its tables, never a pool."""
         with self._unavailable_on_error():
             self._guard.check_room()
-        self._transact(
+        self._commit(
             lambda conn, fx: conn.execute(
                 "INSERT INTO health (id, checked_at) VALUES (1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",

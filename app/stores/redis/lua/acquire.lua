@@ -5,7 +5,8 @@ local ticket, session, rk = ARGV[2], ARGV[3], opt(ARGV[4])
 local owner, label, request_id, ttl = opt(ARGV[5]), opt(ARGV[6]), opt(ARGV[7]), ARGV[8]
 local size, next_fresh = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
-reclaim(RECLAIM_BATCH)
+reclaim(RECLAIM_BATCH) -- rule R4
+-- rule R2: the live lease of (owner, request id) comes back as it is
 if rk then
   local obj = redis.call('HGET', requests_key, rk)
   local rec = obj and not expired(obj) and redis.call('HGET', leases_key, obj)
@@ -24,10 +25,12 @@ if ticket ~= '' then
     redis.call('HINCRBY', sessions_key, session, 1)
   end
 end
+-- rule R5: while anyone waits, only the head is granted
 local head, unsure = live_head()
 -- More dead waiters in front than one script drops: the next run goes on.
 if unsure then return {'RETRY'} end
 if head and head ~= ticket then return {'POOL_EXHAUSTED'} end
+-- rule R1: never used first, ascending, size included; then the longest free
 local obj
 if next_fresh <= size then
   obj = int(next_fresh)
@@ -40,6 +43,7 @@ else
   redis.call('ZREM', free_key, obj)
 end
 local lease = {
+  -- rule R3: the pool's counter, never deleted
   token = int(redis.call('HINCRBY', counters_key, 'token', 1)),
   owner = owner, label = label, request_id = request_id, rk = rk,
   acquired_at = num(now),

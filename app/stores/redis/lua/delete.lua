@@ -1,11 +1,12 @@
 local force = ARGV[2] == '1'
 local size = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
-reclaim(RECLAIM_BATCH)
+reclaim(RECLAIM_BATCH) -- rule R4
 local result = stats(size)
+-- rule R7: live leases need force; its waiters hear of it and find the pool gone
 if result[3] > 0 and not force then return {'POOL_IN_USE', result[3]} end
--- Its waiters hear of it and find the pool gone.
 changed()
+-- rule R3: counters_key stays. 'seen' is an older version's key (model.py).
 redis.call('UNLINK', meta_key, free_key, leases_key, held_key, expiry_key, requests_key,
            queue_key, waiters_key, sessions_key, retired_key, pool_prefix .. 'seen')
 return result

@@ -1,4 +1,5 @@
 local size = ARGV[2]
+-- rule R7: an existing pool is left alone
 if redis.call('EXISTS', meta_key) == 0 then
   redis.call('HSET', meta_key, 'size', size, 'next_fresh', 1, 'created_at', num(now))
 end

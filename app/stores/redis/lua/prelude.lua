@@ -45,6 +45,7 @@ local function expired(obj)
   return at ~= false and at ~= nil and tonumber(at) <= now
 end
 
+-- rule R1: a freed (or reclaimed) object queues behind every earlier one
 local function release(obj)
   local rec = redis.call('HGET', leases_key, obj)
   if rec then
@@ -59,7 +60,8 @@ local function release(obj)
   redis.call('ZADD', free_key, redis.call('HINCRBY', counters_key, 'free_seq', 1), obj)
 end
 
--- At most `limit` expired leases, the earliest expiry first.
+-- rule R4: at most `limit` expired leases, the earliest expiry first (ties
+-- by object, rule R1).
 local function reclaim(limit)
   local expired_now = redis.call('ZRANGEBYSCORE', expiry_key, '-inf', num(now), 'WITHSCORES',
                                  'LIMIT', 0, limit)
@@ -78,7 +80,7 @@ local function reclaim(limit)
   return #order
 end
 
--- The longest-free object within the size. Retired objects (above the size
+-- rule R1: the longest-free object within the size. rule R6: retired objects (above the size
 -- after a shrink) met on the way move to the retired set, scored by object,
 -- at most FREE_SCAN of them per script; second result true when it stopped
 -- there before finding out (the caller runs again).
@@ -98,8 +100,8 @@ local function first_free(size)
   return nil, true
 end
 
--- Retired objects within the size go back to the free queue in the place
--- they were freed, at most FREE_SCAN per script; true when some are left.
+-- rule R6: retired objects within the size go back to the free queue in the
+-- place they were freed, at most FREE_SCAN per script; true when some are left.
 local function restore_retired(size)
   local back = redis.call('ZRANGEBYSCORE', retired_key, '-inf', size, 'LIMIT', 0, FREE_SCAN)
   for _, member in ipairs(back) do
@@ -134,8 +136,8 @@ local function drop_ticket(ticket)
   return gone
 end
 
--- The oldest live waiter's ticket, dropping at most DEAD_BATCH dead ones in
--- front of it; second result true when it gave up before finding out.
+-- rule R5: the oldest live waiter's ticket, dropping at most DEAD_BATCH dead
+-- ones in front of it; second result true when it gave up before finding out.
 local function live_head()
   local dropped = 0
   while dropped < DEAD_BATCH do
@@ -194,7 +196,7 @@ local function stats(size)
   return {'OK', size, held_all - pending, size - live_below, waiting()}
 end
 
--- The rule of app/pool/lease.py check_release: owner before token.
+-- rule R8 (app/pool/lease.py check_release): owner before token.
 local function refusal(rec, principal, is_admin, token)
   local lease = cjson.decode(rec)
   if is_admin ~= '1' and lease.owner ~= principal then return 'NOT_OWNER' end
@@ -202,7 +204,8 @@ local function refusal(rec, principal, is_admin, token)
   return nil
 end
 
--- The live lease of obj, or the refusal for an object nobody holds.
+-- The live lease of obj, or the refusal for an object nobody holds: rule R4
+-- leaves an expired lease out, rule R8 orders the refusals.
 local function held(obj, size)
   local rec = redis.call('HGET', leases_key, obj)
   if rec and not expired(obj) then return rec, nil end
@@ -215,7 +218,7 @@ end
 local function releasable(obj, principal, is_admin, token)
   local size = pool_size()
   if not size then return nil, {'POOL_NOT_FOUND'} end
-  reclaim(RECLAIM_BATCH)
+  reclaim(RECLAIM_BATCH) -- rule R4
   local rec, err = held(obj, size)
   if err then return nil, err end
   local refused = refusal(rec, principal, is_admin, token)

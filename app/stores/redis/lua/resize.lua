@@ -2,7 +2,8 @@
 -- going back to the free queue.
 local size = tonumber(ARGV[2])
 if not pool_size() then return {'POOL_NOT_FOUND'} end
-reclaim(RECLAIM_BATCH)
+reclaim(RECLAIM_BATCH) -- rule R4
+-- rule R6: leases above the size stay; retired objects come back when it grows
 redis.call('HSET', meta_key, 'size', int(size))
 local more = restore_retired(size)
 changed()

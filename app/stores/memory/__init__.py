@@ -1,0 +1,12 @@
+"""`memory://`: pools in this process only (see `store.py`).
+
+- `objects.py`  `ObjectMgr`, the in-process pool of objects behind each pool
+- `store.py`    `MemoryStore`: leases, tokens, request ids, waiters, expiry
+"""
+
+from __future__ import annotations
+
+from .objects import ObjectMgr
+from .store import MemoryStore
+
+__all__ = ["MemoryStore", "ObjectMgr"]
