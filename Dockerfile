@@ -4,24 +4,30 @@
 # OBJMGR_AUTH=disabled), and with a secret shorter than 16 characters or a placeholder;
 # docker-compose.dev.yml runs it in development mode.
 
-# --- build: the package and its dependencies in a venv, nothing else -----------
+# --- build: the server and its client in a venv, with their dependencies, nothing else --
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/objmgr/venv
 WORKDIR /src
-# Dependencies change less often than the code: a layer of their own.
+# Dependencies change less often than the code: a layer of their own. objmgr-client
+# is not on an index: it comes from clients/python below.
 COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; \
-print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+dependencies = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+print('\n'.join(d for d in dependencies if not d.startswith('objmgr-client')))" \
     > /tmp/requirements.txt \
  && /opt/objmgr/venv/bin/pip install -r /tmp/requirements.txt
+COPY clients/python ./clients/python
 COPY app ./app
-# Not editable: the package with its GraphiQL assets and page goes into site-packages.
-RUN /opt/objmgr/venv/bin/pip install --no-deps . \
+# Not editable: both packages, the GraphiQL assets and page with the server, go into
+# site-packages; the server's pin on objmgr-client is met by the client beside it.
+RUN /opt/objmgr/venv/bin/pip install ./clients/python . \
+ && /opt/objmgr/venv/bin/pip check \
  && /opt/objmgr/venv/bin/python -c "import importlib.resources as r; \
 assert r.files('app.api').joinpath('static/graphiql/graphiql.min.js').is_file(); \
-assert r.files('app.api').joinpath('templates/graphiql.html').is_file()"
+assert r.files('app.api').joinpath('templates/graphiql.html').is_file(); \
+import objmgr_client, app.cli"
 
 # --- final: python, the venv, the gunicorn config --------------------------------
 FROM python:3.11-slim

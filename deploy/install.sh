@@ -9,7 +9,8 @@
 #                                         build would); no apt-get, no systemctl
 #
 # What it puts where:
-#   /opt/objmgr/venv                     a venv with objmgr and its dependencies
+#   /opt/objmgr/venv                     a venv with objmgr, its client (objmgr-client,
+#                                        from clients/python) and their dependencies
 #   /opt/objmgr/deploy/gunicorn.conf.py  gunicorn's settings (read from OBJMGR_*)
 #   /etc/systemd/system/objmgr.service   the unit
 #   /etc/objmgr/objmgr.env               tokens and settings; written once with a new
@@ -76,11 +77,18 @@ put() {
     CHANGED=1
 }
 
+# What pip installs from the source tree: the server and its client, without the
+# client's tests or what a build of it leaves behind.
+PACKAGE_SOURCES=(app pyproject.toml README.md clients/python/pyproject.toml
+    clients/python/README.md clients/python/src)
+NOT_INSTALLED=(--exclude=__pycache__ --exclude='*.pyc' --exclude='*.egg-info' --exclude=build)
+
 # A digest of everything pip would install from the source tree.
 source_digest() {
     (
         cd "$SRC"
-        find app pyproject.toml README.md -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
+        find "${PACKAGE_SOURCES[@]}" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
+            ! -path '*.egg-info/*' ! -path '*/build/*' -print0 \
             | LC_ALL=C sort -z | xargs -0 sha256sum
     ) | sha256sum | cut -d' ' -f1
 }
@@ -102,7 +110,7 @@ if [ "$DRY_RUN" = 0 ] || command -v "$PYTHON" >/dev/null; then
     fi
 fi
 
-# 2. The venv, and the package in it when the source differs from what was installed.
+# 2. The venv, and the packages in it when the source differs from what was installed.
 if [ -x "$VENV/bin/python" ]; then
     say "unchanged $VENV"
 else
@@ -111,22 +119,24 @@ else
 fi
 digest=$(source_digest)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$digest" ]; then
-    say "unchanged objmgr package in $VENV"
+    say "unchanged objmgr packages in $VENV"
 else
     # Built from a copy: pip builds in the tree it is given, and the checkout stays as it was.
     build=$SRC
     if [ "$DRY_RUN" = 0 ]; then
         build=$(mktemp -d)
         trap 'rm -rf "$build"' EXIT
-        tar -C "$SRC" --exclude=__pycache__ -cf - app pyproject.toml README.md | tar -C "$build" -xf -
+        tar -C "$SRC" "${NOT_INSTALLED[@]}" -cf - "${PACKAGE_SOURCES[@]}" | tar -C "$build" -xf -
     fi
-    run "$VENV/bin/pip" install --quiet --disable-pip-version-check ${PIP_OPTS[@]+"${PIP_OPTS[@]}"} "$build"
+    # Both at once: the server's pin on objmgr-client is met by the client beside it.
+    run "$VENV/bin/pip" install --quiet --disable-pip-version-check ${PIP_OPTS[@]+"${PIP_OPTS[@]}"} \
+        "$build/clients/python" "$build"
     if [ "$DRY_RUN" = 1 ]; then
         printf '+ echo %s > %s\n' "$digest" "$STAMP"
     else
         echo "$digest" >"$STAMP"
     fi
-    say "installed objmgr from $SRC into $VENV"
+    say "installed objmgr and objmgr-client from $SRC into $VENV"
     CHANGED=1
 fi
 

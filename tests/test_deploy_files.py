@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,28 @@ def test_dockerfile_environment_volume_port_and_healthcheck() -> None:
     # The volume's directory exists and belongs to the user before VOLUME freezes it.
     run_before_volume = [i.args for i in final[: final.index(volume)] if i.keyword == "RUN"]
     assert any(f"chown objmgr:objmgr {STATE_DIR}" in args for args in run_before_volume)
+
+
+def test_dockerfile_installs_the_server_and_its_client() -> None:
+    build = [i for i in dockerfile() if i.stage == 0]
+    installs = [n for n, i in enumerate(build) if i.keyword == "RUN" and "pip install " in i.args]
+    requirements, packages = (build[n].args for n in installs)
+    # objmgr-client is on no index: the dependencies' layer leaves it to the copy.
+    listing, _, install = requirements.partition(" > /tmp/requirements.txt")
+    assert install.startswith(" && /opt/objmgr/venv/bin/pip install -r /tmp/requirements.txt")
+    argv = shlex.split(listing)
+    assert argv[0] == "python"
+    listed = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert listed == [d for d in dependencies if not d.startswith("objmgr-client==")]
+    # Then both packages in one pip install, which checks the server's pin on the client.
+    words = packages.split()
+    assert words[words.index("install") + 1 :][:2] == ["./clients/python", "."]
+    copies = {build[n].args.split()[0]: n for n in range(len(build)) if build[n].keyword == "COPY"}
+    assert copies["clients/python"] < installs[1] and copies["app"] < installs[1]
+    assert "pip check" in packages and "import objmgr_client" in packages
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -393,7 +416,9 @@ def test_install_script_dry_run_changes_nothing(tmp_path: Path) -> None:
     assert list(root.iterdir()) == []
     shown = [line for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert any(" -m venv " in line for line in shown)
-    assert any("pip install" in line and str(ROOT) in line for line in shown)
+    assert any(
+        "pip install" in line and f"{ROOT}/clients/python {ROOT}" in line for line in shown
+    ), "the server and its client, in one pip install"
     assert any(line.endswith(f"{root}/etc/systemd/system/objmgr.service") for line in shown)
 
 
@@ -430,7 +455,17 @@ def test_install_script_stages_into_destdir_and_is_idempotent(tmp_path: Path) ->
     package = Path(site) / "app"
     assert (package / "api/static/graphiql/graphiql.min.js").is_file()
     assert (package / "api/templates/graphiql.html").is_file()
-    assert (package / "client.py").is_file()
+    # The client beside it, a distribution of its own, typed, of the server's version.
+    assert (Path(site) / "objmgr_client" / "py.typed").is_file()
+    assert not (package / "client.py").exists()
+    installed = subprocess.run(
+        [str(venv_python), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    versions = {entry["name"]: entry["version"] for entry in json.loads(installed)}
+    assert versions["objmgr"] == versions["objmgr-client"]
 
     before = _snapshot(root)
     env_file.write_text(env_file.read_text() + "OBJMGR_POOL_SIZE=7\n")  # the operator's edit
