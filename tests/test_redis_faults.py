@@ -25,7 +25,7 @@ from app.stores.redis.model import FREE_SCAN, RECLAIM_BATCH, pool_keys
 
 from .conditions import wait_until
 from .conftest import Clock
-from .redis_server import DebuggableRedisServer, RedisServer, launch_redis
+from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 ANYONE = Caller.auth_off()
 ROOT = Caller("root", is_admin=True)

@@ -21,7 +21,7 @@ from app.stores.batching import Batch
 from app.stores.redis import RedisStore
 from app.stores.redis.commands import _Pending
 
-from .redis_server import RedisServer
+from .support.redis_server import RedisServer
 
 WAIT = 10.0  # seconds; only ever reached when something is broken
 CALLERS = 12

@@ -23,7 +23,7 @@ from app.pool.lease import Caller
 from app.service import LeaseService
 from app.stores.redis import KEY_PARTS, POOL_NAMES_KEY, STORE_MARK, RedisStore
 
-from .redis_server import RedisServer
+from .support.redis_server import RedisServer
 
 ANYONE = Caller.auth_off()
 ROOT = Caller("root", is_admin=True)

@@ -28,7 +28,7 @@ from app.stores.redis import RedisStore
 from app.stores.redis.model import DEAD_BATCH, SESSION_TTL
 
 from .conditions import wait_until
-from .redis_server import RedisServer
+from .support.redis_server import RedisServer
 
 ANYONE = Caller.auth_off()
 ROOT = Caller("root", is_admin=True)

@@ -1,4 +1,5 @@
-"""What every store promises, run against each of them.
+"""What every store promises, run against each of them; the comment above a test
+names the rules of app/stores/base.py it checks.
 
 Each test goes through `LeaseService`, as the API does; the `store_factory`
 fixture opens a second handle on the same state where a test needs two
@@ -44,12 +45,14 @@ def take(service: LeaseService, count: int, pool: str = "default") -> list[int]:
 # Handing out --------------------------------------------------------------
 
 
+# rule R1
 def test_a_new_pool_hands_out_1_to_n_in_order_n_included(service: LeaseService) -> None:
     assert take(service, 10) == list(range(1, 11))
     with pytest.raises(PoolExhausted):
         service.acquire(ANYONE)
 
 
+# rule R1
 def test_freed_objects_come_back_longest_free_first(service: LeaseService) -> None:
     take(service, 10)
     for obj in (7, 2, 9):
@@ -57,12 +60,14 @@ def test_freed_objects_come_back_longest_free_first(service: LeaseService) -> No
     assert take(service, 3) == [7, 2, 9]
 
 
+# rule R1
 def test_objects_never_used_go_before_freed_ones(service: LeaseService) -> None:
     take(service, 2)
     service.free(ANYONE, 1)
     assert take(service, 9) == [3, 4, 5, 6, 7, 8, 9, 10, 1]
 
 
+# rule R1
 def test_a_pool_of_the_largest_size_is_created_at_once(service: LeaseService) -> None:
     service.create_pool(ROOT, "huge", MAX_INT)
     assert take(service, 3, "huge") == [1, 2, 3]
@@ -70,6 +75,7 @@ def test_a_pool_of_the_largest_size_is_created_at_once(service: LeaseService) ->
     assert (stats.size, stats.in_use, stats.available) == (MAX_INT, 3, MAX_INT - 3)
 
 
+# rule R1
 def test_two_handles_on_one_store_never_grant_one_object_twice(
     store_factory: StoreFactory,
 ) -> None:
@@ -100,6 +106,7 @@ def test_with_auth_on_the_owner_is_the_principal(service: LeaseService) -> None:
 # Freeing ------------------------------------------------------------------
 
 
+# rule R8
 def test_freeing_a_free_object_changes_nothing(service: LeaseService) -> None:
     take(service, 1)
     with pytest.raises(NotAllocated):
@@ -107,12 +114,14 @@ def test_freeing_a_free_object_changes_nothing(service: LeaseService) -> None:
     assert service.pool().in_use == 1
 
 
+# rule R8
 @pytest.mark.parametrize("obj", [0, -1, 11, MAX_INT])
 def test_freeing_outside_the_pool_is_out_of_range(service: LeaseService, obj: int) -> None:
     with pytest.raises(OutOfRange):
         service.free(ANYONE, obj)
 
 
+# rule R8
 def test_only_the_owner_or_an_admin_frees(service: LeaseService) -> None:
     lease = service.acquire(ALICE)
     with pytest.raises(NotOwner):
@@ -123,6 +132,7 @@ def test_only_the_owner_or_an_admin_frees(service: LeaseService) -> None:
     assert service.free(ROOT, lease.obj) == lease.obj
 
 
+# rule R8
 def test_a_stale_token_frees_nothing(service: LeaseService) -> None:
     old = service.acquire(ANYONE)
     service.free(ANYONE, old.obj)
@@ -135,6 +145,7 @@ def test_a_stale_token_frees_nothing(service: LeaseService) -> None:
     assert service.free(ANYONE, old.obj, token=new.token) == old.obj
 
 
+# rule R3
 def test_tokens_only_grow_in_a_pool(service: LeaseService) -> None:
     tokens = []
     for _ in range(25):
@@ -144,6 +155,7 @@ def test_tokens_only_grow_in_a_pool(service: LeaseService) -> None:
     assert tokens == sorted(set(tokens))
 
 
+# rules R3, R7
 def test_tokens_keep_growing_when_a_pool_is_deleted_and_made_again(
     service: LeaseService,
 ) -> None:
@@ -154,6 +166,7 @@ def test_tokens_keep_growing_when_a_pool_is_deleted_and_made_again(
     assert service.acquire(ANYONE, "gpu").token > before
 
 
+# rule R3
 def test_tokens_survive_reopening_the_store(store_factory: StoreFactory) -> None:
     first = LeaseService(store_factory())
     first.store.ensure_pool("default", 10)
@@ -167,6 +180,7 @@ def test_tokens_survive_reopening_the_store(store_factory: StoreFactory) -> None
 # TTLs ---------------------------------------------------------------------
 
 
+# rule R4
 def test_an_expired_lease_goes_back_to_the_pool(service: LeaseService, clock: Clock) -> None:
     lease = service.acquire(ANYONE, ttl=10)
     clock.advance(9.5)
@@ -178,6 +192,7 @@ def test_an_expired_lease_goes_back_to_the_pool(service: LeaseService, clock: Cl
         service.free(ANYONE, lease.obj)
 
 
+# rules R4, R1
 def test_expired_objects_queue_by_when_they_expired(service: LeaseService, clock: Clock) -> None:
     take(service, 8)
     late = service.acquire(ANYONE, ttl=20).obj
@@ -188,6 +203,7 @@ def test_expired_objects_queue_by_when_they_expired(service: LeaseService, clock
     assert take(service, 3) == [early, 3, late]
 
 
+# rules R4, R1
 def test_a_renewed_lease_queues_by_its_new_expiry(service: LeaseService, clock: Clock) -> None:
     take(service, 8)
     renewed = service.acquire(ANYONE, ttl=10)
@@ -198,6 +214,7 @@ def test_a_renewed_lease_queues_by_its_new_expiry(service: LeaseService, clock: 
     assert take(service, 2) == [other.obj, renewed.obj]
 
 
+# rules R8, R3
 def test_renewing_moves_the_expiry_and_keeps_the_token(service: LeaseService, clock: Clock) -> None:
     lease = service.acquire(ANYONE, ttl=10)
     clock.advance(8)
@@ -212,11 +229,13 @@ def test_renewing_moves_the_expiry_and_keeps_the_token(service: LeaseService, cl
     assert service.renew(ANYONE, lease.obj, lease.token).expires_at == clock.now + 100
 
 
+# rule R8
 def test_renewing_without_a_ttl_keeps_a_lease_without_expiry(service: LeaseService) -> None:
     lease = service.acquire(ANYONE)
     assert service.renew(ANYONE, lease.obj, lease.token).expires_at is None
 
 
+# rules R4, R8
 def test_renewing_too_late_or_with_the_wrong_token_fails(
     service: LeaseService, clock: Clock
 ) -> None:
@@ -233,6 +252,7 @@ def test_renewing_too_late_or_with_the_wrong_token_fails(
 # Idempotent acquire -------------------------------------------------------
 
 
+# rule R2
 def test_retrying_with_a_request_id_returns_the_same_lease(service: LeaseService) -> None:
     first = service.acquire(ANYONE, owner="w1", request_id="job-1", ttl=30)
     assert service.acquire(ANYONE, owner="w1", request_id="job-1", ttl=30) == first
@@ -241,6 +261,7 @@ def test_retrying_with_a_request_id_returns_the_same_lease(service: LeaseService
     assert other.obj != first.obj
 
 
+# rule R2
 def test_a_request_id_is_used_again_once_its_lease_is_gone(service: LeaseService) -> None:
     first = service.acquire(ANYONE, request_id="job-1")
     service.free(ANYONE, first.obj)
@@ -251,6 +272,7 @@ def test_a_request_id_is_used_again_once_its_lease_is_gone(service: LeaseService
 # Pool admin ---------------------------------------------------------------
 
 
+# rule R7
 def test_pools_are_created_listed_and_deleted(service: LeaseService) -> None:
     created = service.create_pool(ROOT, "ports", 3)
     assert (created.name, created.size, created.available, created.in_use) == ("ports", 3, 3, 0)
@@ -263,6 +285,7 @@ def test_pools_are_created_listed_and_deleted(service: LeaseService) -> None:
         service.acquire(ANYONE, "ports")
 
 
+# rule R7
 def test_deleting_a_pool_in_use_needs_force(service: LeaseService) -> None:
     service.create_pool(ROOT, "ports", 3)
     service.acquire(ANYONE, "ports")
@@ -285,6 +308,7 @@ def test_only_admins_administer_pools(service: LeaseService) -> None:
     assert service.pool("x") is None
 
 
+# rule R6
 def test_shrinking_keeps_leases_and_retires_objects_above_the_size(
     service: LeaseService,
 ) -> None:
@@ -301,6 +325,7 @@ def test_shrinking_keeps_leases_and_retires_objects_above_the_size(
     assert service.pool().in_use == 8
 
 
+# rule R6
 def test_growing_again_gives_back_retired_objects_in_their_turn(service: LeaseService) -> None:
     take(service, 10)
     service.resize_pool(ROOT, "default", 5)
@@ -336,6 +361,7 @@ def test_bad_values_are_refused_and_change_nothing(service: LeaseService, call) 
     assert [(p.name, p.size, p.in_use) for p in service.pools()] == [("default", 10, 0)]
 
 
+# rule R4
 def test_leases_come_in_object_order_a_page_at_a_time(service: LeaseService) -> None:
     take(service, 10)
     for obj in (2, 5):
@@ -373,6 +399,7 @@ class Waiter(threading.Thread):
             self.result = error
 
 
+# rule R5
 def test_a_waiter_gets_the_object_freed_for_it(service: LeaseService) -> None:
     take(service, 10)
     waiter = Waiter(service, wait=10, owner="patient")
@@ -384,6 +411,7 @@ def test_a_waiter_gets_the_object_freed_for_it(service: LeaseService) -> None:
     assert service.pool().waiting == 0
 
 
+# rule R5
 def test_waiters_are_served_in_arrival_order_across_handles(
     store_factory: StoreFactory,
 ) -> None:
@@ -405,6 +433,7 @@ def test_waiters_are_served_in_arrival_order_across_handles(
     assert [(w.result.owner, w.result.obj) for w in waiters] == [("w0", 5), ("w1", 6), ("w2", 7)]
 
 
+# rule R5
 def test_a_waiter_that_gives_up_gets_acquire_timeout(service: LeaseService) -> None:
     take(service, 10)
     with pytest.raises(AcquireTimeout):
@@ -413,6 +442,7 @@ def test_a_waiter_that_gives_up_gets_acquire_timeout(service: LeaseService) -> N
     assert service.pool().in_use == 10
 
 
+# rules R5, R4
 def test_a_waiter_gets_an_object_whose_lease_expired(service: LeaseService, clock: Clock) -> None:
     take(service, 9)
     lease = service.acquire(ANYONE, ttl=5)

@@ -1,18 +1,19 @@
 """The one interface every store implements; the API knows nothing else.
 
 Every method is one atomic step against shared state: two workers or two
-hosts calling at once can never both be granted one object. Each store
+hosts calling at once can never both be granted one object (R1). Each store
 follows the rules below; the memory store's Python, the SQLite store's SQL
 and the Redis store's Lua name the rule they implement (`rule R3`) where
 they implement it, and tests/test_store_contract.py names the rule each of
 its tests checks.
 
-R1  Grant order. A pool's objects are exactly 1..size. Objects never used go
-    first, ascending, size included; then freed objects, the longest free
-    first. An expired lease counts as freed at its expiry time (equal expiries
-    in object order). Objects never used are not stored: everything below the
-    pool's next never-used object is held or freed, so a pool of any size
-    costs the same to create.
+R1  One holder, in grant order. A pool's objects are exactly 1..size, and
+    an object granted is not granted again until it is freed or its lease
+    expired. Objects never used go first, ascending, size included; then
+    freed objects, the longest free first. An expired lease counts as freed
+    at its expiry time (equal expiries in object order). Objects never used
+    are not stored: everything below the pool's next never-used object is
+    held or freed, so a pool of any size costs the same to create.
 R2  Idempotent acquire. An acquire with a request id whose (owner, request
     id) names a live lease of the pool returns that lease as it is, granting
     nothing (and takes the caller's ticket out of the queue). Once that lease
