@@ -46,10 +46,10 @@ test: install system-deps tools lint
 	$(PY) -m pytest
 
 bench: install system-deps
-	$(PY) bench/acquire_vs_healthz.py
+	$(PY) -m bench.acquire_vs_healthz
 
 bench-bounds: install system-deps
-	$(PY) bench/bounds.py
+	$(PY) -m bench.bounds
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis

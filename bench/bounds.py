@@ -1,6 +1,6 @@
 """What the limits on every request cost, side by side in one run.
 
-    make bench-bounds      # or: .venv/bin/python bench/bounds.py [--stores sqlite,redis]
+    make bench-bounds      # or: .venv/bin/python -m bench.bounds [--stores sqlite,redis]
 
 Prints, one part after another in the same run on the same machine:
 
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-import document_limits
-import redis_bounds
-import sqlite_bounds
+from . import document_limits, redis_bounds, sqlite_bounds
 
 STORES = {"sqlite": lambda: sqlite_bounds.main(), "redis": lambda: redis_bounds.main([])}
 

@@ -5,7 +5,7 @@ cost plans), many times over; the medians and their ratio to `{ version }` are
 printed side by side, and so is what a refusal costs (the amplified document of
 140 aliased `pool` fields each spreading 140 aliased `leases`):
 
-    .venv/bin/python bench/document_limits.py [--repeat N]
+    .venv/bin/python -m bench.document_limits [--repeat N]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the Redis store's bounds buy, side by side in one run.
 
-    .venv/bin/python bench/redis_bounds.py [--expiring N] [--held N] [--waiters N]
+    .venv/bin/python -m bench.redis_bounds [--expiring N] [--held N] [--waiters N]
 
-Starts a redis-server of its own (tests/redis_server.py: a free loopback port,
+Starts a redis-server of its own (tests/support/redis_server.py: a free loopback port,
 its own data dir, `appendfsync always`) and prints:
 
 - acquire latency p50/p99/max while nothing expires, and while a burst of
@@ -21,69 +21,56 @@ its own data dir, `appendfsync always`) and prints:
   stretch (target < 5% of a core).
 
 Leases are written straight into the store's keys by one script (the model of
-app/stores/redis/model.py), so that a million cost seconds, not hours.
+app/stores/redis/model.py; tests/support/fills.py), so that a million cost seconds, not hours.
 Everything it starts is stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import queue
-import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from objmgr_client.operations import ACQUIRE
 
-from acquire_vs_healthz import StoreRun, serving  # noqa: E402
+from app.pool.lease import AcquireRequest, Caller, PoolStats
+from app.service import LeaseService
+from app.stores.redis import RedisStore
+from app.stores.redis.model import pool_keys
+from tests.conditions import wait_until
+from tests.support.fills import fill_redis_leases
+from tests.support.processes import cpu_seconds
+from tests.support.redis_server import RedisServer
+from tests.support.sockets import address_of, post_request, sending
 
-from app.pool.lease import AcquireRequest, Caller  # noqa: E402
-from app.service import LeaseService  # noqa: E402
-from app.stores.redis import RedisStore  # noqa: E402
-from app.stores.redis.model import pool_keys  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from .servers import StoreRun, serving
 
 TARGET_MAX_MS = 50.0
 TARGET_RATIO = 1.5
 TARGET_HANDOFF_P99_MS = 50.0
 TARGET_IDLE_CORE = 0.05
 IDLE_SECONDS = 5.0
-CHUNK = 50_000
 
-# Leases of objects ARGV[2]..ARGV[3] expiring at now + ARGV[1] seconds ('' for none).
-MAKE_LEASES = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
-local expires = ARGV[1] ~= '' and string.format('%.17g', now + tonumber(ARGV[1])) or nil
-for obj = first, last do
-  local lease = {token = tostring(obj), acquired_at = string.format('%.17g', now)}
-  if expires then
-    lease.ttl, lease.expires_at = ARGV[1], expires
-    redis.call('ZADD', KEYS[6], expires, string.format('%010d', obj))
-  end
-  redis.call('HSET', KEYS[4], obj, cjson.encode(lease))
-  redis.call('ZADD', KEYS[5], obj, obj)
-end
-redis.call('HSET', KEYS[1], 'next_fresh', last + 1)
-redis.call('HSET', KEYS[2], 'token', last)
-return last
-"""
+WAITING_ACQUIRE = {"query": ACQUIRE, "variables": {"wait": 600}}
 
 
-def make_leases(server: RedisServer, pool: str, count: int, ttl: str = "") -> None:
-    keys = pool_keys(pool)
+def wait_for_waiters(pool: Callable[[], PoolStats | None], count: int) -> None:
+    def all_waiting() -> bool:
+        stats = pool()
+        return stats is not None and stats.waiting == count
+
+    wait_until(all_waiting, 300, f"{count:,} waiters")
+
+
+def make_leases(server: RedisServer, pool: str, count: int, ttl: float | None = None) -> None:
     with server.client(timeout=60) as client:
-        for first in range(1, count + 1, CHUNK):
-            last = min(count, first + CHUNK - 1)
-            client.eval(MAKE_LEASES, len(keys), *keys, ttl, first, last)
+        fill_redis_leases(client, pool, count, ttl=ttl)
 
 
 def rewrite_aof(server: RedisServer) -> None:
@@ -170,7 +157,7 @@ def acquire_latency(
 
     quiet = timed(cycle, 2000)
     store.ensure_pool("burst", expiring + 10)
-    make_leases(server, "burst", expiring, ttl="1")
+    make_leases(server, "burst", expiring, ttl=1)
     rewrite_aof(server)
     time.sleep(1.2)  # until they all expired
     expiry_key = pool_keys("burst")[5]
@@ -216,11 +203,7 @@ def handoff(server: RedisServer, waiters: int) -> list[float]:
     threads = [threading.Thread(target=wait, args=(n,), daemon=True) for n in range(waiters)]
     for thread in threads:
         thread.start()
-    for _ in range(6000):
-        pool = services[0].pool("handoff")
-        if pool is not None and pool.waiting == waiters:
-            break
-        time.sleep(0.05)
+    wait_for_waiters(lambda: services[0].pool("handoff"), waiters)
     latencies = []
     obj = held.obj
     for _ in range(waiters):
@@ -240,45 +223,21 @@ def idle_cpu(
     run = StoreRun("redis", server.url, 2, env={"OBJMGR_MAX_WAIT": "600", "OBJMGR_POOL_SIZE": "1"})
     assert server.process is not None
     with serving(run, scratch) as live:
-        host, port = live.url.removeprefix("http://").split(":")
-        body = b'{"query": "mutation { acquireObject(wait: 600) { success } }"}'
-        request = (
-            f"POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        with contextlib.closing(socket.create_connection((host, int(port)))) as first:
-            first.sendall(request)
-            first.recv(65536)  # the one object, held from now on
+        address = address_of(live.url)
+        request = post_request(WAITING_ACQUIRE)
+        with sending(address, request, 1) as first:
+            first[0].recv(65536)  # the one object, held from now on
             idle = cpu_share(live.group, server.process.pid)
-            with waiting_clients(host, int(port), request, waiters):
+            with sending(address, request, waiters):
                 store = RedisStore(server.url)
-                for _ in range(6000):
-                    pool = store.pool("default")
-                    if pool is not None and pool.waiting == waiters:
-                        break
-                    time.sleep(0.05)
+                wait_for_waiters(lambda: store.pool("default"), waiters)
                 store.close()
                 busy = cpu_share(live.group, server.process.pid)
     return idle, busy
 
 
-@contextlib.contextmanager
-def waiting_clients(host: str, port: int, request: bytes, count: int) -> Iterator[None]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.create_connection((host, port))
-            sock.sendall(request)
-            sockets.append(sock)
-        yield
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def cpu_share(group: int, redis_pid: int) -> tuple[float, float]:
     """Shares of a core that gunicorn's processes and redis-server used, idle."""
-    from acquire_vs_healthz import cpu_seconds
 
     def both() -> tuple[float, float]:
         everything = cpu_seconds(group, (redis_pid,)) or 0.0

@@ -5,7 +5,7 @@ objmgr's own app (its schema, its store, /healthz), with `/graphql` served by gr
 validated every time. Only `get_context` is filled in, because objmgr's resolvers read the
 service and the caller from it. The benchmark serves it as its `stock` store:
 
-    gunicorn -c deploy/gunicorn.conf.py --pythonpath bench 'stock_graphql:create_app()'
+    gunicorn -c deploy/gunicorn.conf.py 'bench.stock_graphql:create_app()'   # from the root
 """
 
 from __future__ import annotations

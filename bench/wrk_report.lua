@@ -1,4 +1,4 @@
--- wrk script for bench/acquire_vs_healthz.py.
+-- wrk script for bench/wrk.py (bench.acquire_vs_healthz).
 --
 -- The request comes from the environment:
 --   BENCH_METHOD  GET (default) or POST

@@ -16,7 +16,7 @@ from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
 
 from .api_support import Api, MakeApi, memory_app
-from .redis_server import RedisServer, launch_redis
+from .support.redis_server import RedisServer, launch_redis
 
 
 class Clock:

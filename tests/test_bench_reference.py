@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+import importlib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from flask.testing import FlaskClient
+from graphql import parse, validate
 from graphql_server.flask.views import GraphQLView
+from objmgr_client.operations import ACQUIRE
 
+from app.api.schema import schema
 from app.api.view import ObjmgrGraphQLView
 
-from .operations import ACQUIRE
-
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH_MODULES = sorted(path.stem for path in BENCH.glob("*.py") if path.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", BENCH_MODULES)
+def test_every_bench_module_imports_as_a_module_of_the_bench_package(name: str) -> None:
+    module = importlib.import_module(f"bench.{name}")
+
+    assert module.__doc__, f"bench/{name}.py says what it measures"
+
+
+def test_the_documents_wrk_sends_are_valid_against_the_live_schema() -> None:
+    from bench import wrk
+
+    for document in (wrk.ACQUIRE, wrk.VERSION, wrk.IN_USE):
+        assert validate(schema.graphql_schema, parse(document)) == [], document
 
 
 @pytest.fixture
-def stock_graphql() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCH))
-    try:
-        import stock_graphql
-
-        yield stock_graphql
-    finally:
-        sys.path.remove(str(BENCH))
+def stock_graphql() -> ModuleType:
+    return importlib.import_module("bench.stock_graphql")
 
 
 @pytest.fixture

@@ -24,28 +24,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import requests
+from objmgr_client.operations import ACQUIRE, FREE, RENEW
 
 from ..history import History, LeaseRecord, Renewal, merge
-
-ACQUIRE = """
-mutation Acquire($pool: String!, $owner: String, $label: String, $ttl: Float, $wait: Float) {
-  acquireObject(pool: $pool, owner: $owner, label: $label, ttl: $ttl, wait: $wait) {
-    success code message lease { obj token expiresAt }
-  }
-}
-"""
-FREE = """
-mutation Free($obj: Int!, $pool: String!, $token: BigInt) {
-  freeObject(obj: $obj, pool: $pool, token: $token) { success obj code message }
-}
-"""
-RENEW = """
-mutation Renew($obj: Int!, $token: BigInt!, $pool: String!, $ttl: Float) {
-  renewLease(obj: $obj, token: $token, pool: $pool, ttl: $ttl) {
-    success code message lease { obj token expiresAt }
-  }
-}
-"""
 
 # The answers that tell the holder its lease ended by itself (it expired).
 GONE = ("NOT_ALLOCATED", "STALE_TOKEN")

@@ -16,9 +16,9 @@ import time
 
 import pytest
 import requests
+from objmgr_client.operations import ACQUIRE
 
 from ..live.support import HTTP_TIMEOUT, LiveServer, wait_until
-from ..operations import ACQUIRE
 
 pytestmark = pytest.mark.live
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 import requests
+from objmgr_client.operations import CREATE_POOL, LEASES
 
 from ..history import History, LeaseRecord
 from ..live.support import GraphQL, LiveServer, wait_until
-from ..operations import LEASE_FIELDS
-from ..redis_server import RedisServer
+from ..support.redis_server import RedisServer
 from .driver import Load, Workload, strike
 
 pytestmark = pytest.mark.live
@@ -34,15 +34,6 @@ MIN_LEASES = 50
 # Leases requested after the (last) fault: the service went on granting.
 MIN_AFTER_FAULT = 10
 KILL_EVERY = 0.5
-
-CREATE_POOL = """
-mutation Create($name: String!, $size: Int!) {
-  createPool(name: $name, size: $size) { success code message }
-}
-"""
-LEASES = f"""
-query Leases($name: String!) {{ pool(name: $name) {{ leases(first: 1000) {{ {LEASE_FIELDS} }} }} }}
-"""
 
 # gunicorn's words for a worker we killed, Redis's for a machine not tuned for
 # it: expected, not findings.
@@ -79,7 +70,7 @@ def listing(client: GraphQL, pool: str, timeout: float = 10.0) -> tuple[list[Any
     while True:
         t_sent = time.time()
         try:
-            body, status = client.post(LEASES, {"name": pool})
+            body, status = client.post(LEASES, {"name": pool, "first": 1000})
         except requests.RequestException:
             body, status = {}, 0
         t_ack = time.time()

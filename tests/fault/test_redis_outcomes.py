@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import requests
+from objmgr_client.operations import ACQUIRE
 
 from app.stores.redis.model import SESSION_TTL
 
 from ..live.support import HTTP_TIMEOUT, GraphQL, LiveServer, wait_until
-from ..operations import ACQUIRE
-from ..redis_server import DebuggableRedisServer, launch_redis
+from ..support.redis_server import DebuggableRedisServer, launch_redis
 
 pytestmark = pytest.mark.live
 

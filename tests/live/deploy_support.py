@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .support import START_TIMEOUT, STOP_TIMEOUT, spawn, wait_until_serving
+from ..support import gunicorn
+from ..support.gunicorn import START_TIMEOUT, STOP_TIMEOUT, wait_until_serving
+from ..support.processes import spawn, stop_group
 
 
 def clean_environment() -> dict[str, str]:
-    """The test process's environment without anything that configures objmgr or gunicorn."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OBJMGR_", "GUNICORN_")) and name != "PYTHONPATH"
-    }
+    """The test process's environment without anything that configures objmgr or gunicorn,
+    nor a PYTHONPATH: a deploy file's command must find the package by itself."""
+    return gunicorn.clean_environment({"PYTHONPATH": None})
 
 
 class CommandServer:
@@ -70,10 +68,7 @@ class CommandServer:
     def kill(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_TIMEOUT)
+        stop_group(self.process, timeout=STOP_TIMEOUT)
 
     def output(self) -> str:
         out = (self.logs / "stdout.log").read_text(errors="replace")

@@ -7,108 +7,53 @@ import it by name.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+from objmgr_client.operations import ACQUIRE, FREE, LEASE, LEASES, POOL
 
 from ..conditions import poll_until, wait_until
-from ..operations import ACQUIRE, FREE, LEASE, LEASES, POOL
+from ..support.gunicorn import (
+    ROOT,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    clean_environment,
+    gunicorn_argv,
+    wait_until_serving,
+)
+from ..support.ports import free_port
+from ..support.processes import alive, children, spawn, stop_group
+from ..support.processes import die_with_parent as _die_with_parent
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
+# Re-exported for the live tests that import them from here.
+__all__ = [
+    "HTTP_TIMEOUT",
+    "START_TIMEOUT",
+    "STOP_TIMEOUT",
+    "GraphQL",
+    "LiveServer",
+    "Outcome",
+    "_die_with_parent",
+    "alive",
+    "free_port",
+    "hammer",
+    "poll_until",
+    "spawn",
+    "wait_until",
+    "wait_until_serving",
+]
 
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
 POLL = 0.05
 HTTP_TIMEOUT = 30.0
-
-PR_SET_PDEATHSIG = 1
-
-
-def spawn(
-    argv: list[str], cwd: Path, env: Mapping[str, str], stdout: Path, stderr: Path
-) -> subprocess.Popen[bytes]:
-    """Start a server process that dies with the test run, its output in files."""
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            # Its own process group, so that one killpg reaches every worker.
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-
-
-def wait_until_serving(
-    process: subprocess.Popen[bytes], base_url: str, output: Callable[[], str]
-) -> None:
-    """Return once `base_url`/healthz answers 200; fail if `process` exits first."""
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args!r} exited with {process.returncode}:\n{output()}")
-        try:
-            return requests.get(f"{base_url}/healthz", timeout=1.0).status_code == 200
-        except requests.RequestException:
-            return False
-
-    if not poll_until(healthy, START_TIMEOUT):
-        raise AssertionError(f"{base_url}/healthz never answered:\n{output()}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    # A test run killed hard must not leave a server behind; gunicorn workers
-    # already exit when their master goes.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state, ppid) of a process, None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: split after its last ')'.
-    fields = text.rsplit(")", 1)[1].split()
-    return fields[0], int(fields[1])
-
-
-def alive(pid: int) -> bool:
-    stat = _proc_stat(pid)
-    return stat is not None and stat[0] not in ("Z", "X")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[1] == pid and stat[0] not in ("Z", "X"):
-                found.append(int(entry.name))
-    return sorted(found)
 
 
 class GraphQL:
@@ -145,7 +90,8 @@ class GraphQL:
         return self.data(POOL, {"name": name})["pool"]
 
     def leases(self, name: str = "default") -> list[dict[str, Any]]:
-        return self.data(LEASES, {"name": name})["pool"]["leases"]
+        """Every lease of the pool, in object order (a pool of the tests holds at most 1000)."""
+        return self.data(LEASES, {"name": name, "first": 1000})["pool"]["leases"]
 
     def lease(self, obj: int, pool: str = "default") -> dict[str, Any] | None:
         return self.data(LEASE, {"obj": obj, "pool": pool})["lease"]
@@ -185,30 +131,23 @@ class LiveServer:
             raise RuntimeError("this server is running; stop it first")
         # Nothing from the developer's shell may configure the server under test
         # (GUNICORN_CMD_ARGS would, behind OBJMGR_*'s back).
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("OBJMGR_", "GUNICORN_"))
-        }
-        env.update(
-            OBJMGR_STORE=f"sqlite:///{self.database}",
-            OBJMGR_BIND=f"127.0.0.1:{self.port}",
-            OBJMGR_WORKERS="2",
-            XDG_RUNTIME_DIR=str(self._runtime),
-            PYTHONUNBUFFERED="1",
-        )
         self.overrides = dict(overrides or {})
-        for name, value in self.overrides.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = value
+        env = clean_environment(
+            {
+                "OBJMGR_STORE": f"sqlite:///{self.database}",
+                "OBJMGR_BIND": f"127.0.0.1:{self.port}",
+                "OBJMGR_WORKERS": "2",
+                "XDG_RUNTIME_DIR": str(self._runtime),
+                "PYTHONUNBUFFERED": "1",
+                **self.overrides,
+            }
+        )
         self.env = env
         self._runs += 1
         self.stdout_path = self.directory / f"stdout.{self._runs}.log"
         self.stderr_path = self.directory / f"stderr.{self._runs}.log"
         self.process = spawn(
-            [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "app:create_app()"],
+            gunicorn_argv(),
             ROOT,
             env,
             self.stdout_path,
@@ -343,10 +282,7 @@ class LiveServer:
 
     def _kill_group(self) -> None:
         assert self.process is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=STOP_TIMEOUT)
+        stop_group(self.process, timeout=STOP_TIMEOUT)
 
     def close(self) -> None:
         """Kill the server, whatever state it is in, and drop its control socket directory."""

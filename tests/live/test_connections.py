@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from ..support.sockets import post_request, sending
 from .support import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
@@ -46,16 +47,8 @@ def _enough_files(count: int) -> None:
 def _stalled(port: int, head: bytes, count: int = STALLED) -> Iterator[list[socket.socket]]:
     """`count` connections that each sent `head` and then nothing more."""
     _enough_files(count)
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            connection = socket.create_connection(("127.0.0.1", port), timeout=SETTLE)
-            connection.sendall(head)
-            sockets.append(connection)
+    with sending(("127.0.0.1", port), head, count, timeout=SETTLE) as sockets:
         yield sockets
-    finally:
-        for connection in sockets:
-            connection.close()
 
 
 def _healthz_answers_in_time(base_url: str) -> None:
@@ -139,14 +132,7 @@ def test_headers_that_never_finish_are_dropped(live_server: LiveServer) -> None:
 
 
 WAITERS = 3000
-WAITING_ACQUIRE = json.dumps(
-    {"query": "mutation { acquireObject(wait: 600) { success code } }"}
-).encode()
-WAITING_REQUEST = (
-    b"POST /graphql HTTP/1.1\r\nHost: objmgr\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(WAITING_ACQUIRE)}\r\n\r\n".encode()
-    + WAITING_ACQUIRE
-)
+WAITING_REQUEST = post_request({"query": "mutation { acquireObject(wait: 600) { success code } }"})
 
 
 def test_thousands_of_waiting_acquires_leave_healthz_answering(live_server: LiveServer) -> None:

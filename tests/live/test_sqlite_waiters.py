@@ -4,18 +4,15 @@ keeps its waiters' places, and a thousand waiters cost no CPU while they wait.""
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
-import json
-import os
-import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from objmgr_client.operations import ACQUIRE
 
-from ..operations import ACQUIRE
+from ..support.processes import cpu_seconds
+from ..support.sockets import address_of, post_request, sending
 from .support import HTTP_TIMEOUT, LiveServer, wait_until
 
 pytestmark = pytest.mark.live
@@ -67,41 +64,23 @@ def test_a_stopped_worker_keeps_its_waiters_places(live_server: LiveServer) -> N
         assert (got["success"], got["lease"]["owner"]) == (True, "second"), got
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def open_waiting_acquires(base_url: str, count: int) -> list[socket.socket]:
-    """`count` acquires with `wait` sent on connections of their own, answers unread."""
-    host, port = base_url.removeprefix("http://").split(":")
-    body = json.dumps({"query": ACQUIRE, "variables": {"owner": "idle", "wait": 25}}).encode()
-    request = (
-        f"POST /graphql HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    sockets = []
-    for _ in range(count):
-        connection = socket.create_connection((host, int(port)), timeout=10)
-        connection.sendall(request)
-        sockets.append(connection)
-    return sockets
+def cpu_of(pids: list[int]) -> float:
+    used = cpu_seconds(pids=pids)
+    assert used is not None, "no /proc to read CPU time from"
+    return used
 
 
 def test_a_thousand_waiters_cost_no_cpu_while_they_wait(live_server: LiveServer) -> None:
     live_server.start({"OBJMGR_WORKERS": "2", "OBJMGR_POOL_SIZE": "1"})
     observer = live_server.client()
     assert observer.acquire(owner="holder")["success"]
-    sockets = open_waiting_acquires(live_server.base_url, IDLE_WAITERS)
-    try:
+    waiter = post_request({"query": ACQUIRE, "variables": {"owner": "idle", "wait": 25}})
+    with sending(address_of(live_server.base_url), waiter, IDLE_WAITERS, timeout=10):
         wait_until(lambda: observer.pool()["waiting"] == IDLE_WAITERS, 30, "every waiter")
         workers = live_server.workers()
-        before, started = cpu_seconds(workers), time.monotonic()
+        before, started = cpu_of(workers), time.monotonic()
         time.sleep(3.0)
-        used = cpu_seconds(workers) - before
+        used = cpu_of(workers) - before
         elapsed = time.monotonic() - started
         assert used / elapsed < IDLE_CPU_SHARE, f"{used:.2f} s of CPU in {elapsed:.1f} s"
         answered = time.monotonic()
@@ -111,9 +90,5 @@ def test_a_thousand_waiters_cost_no_cpu_while_they_wait(live_server: LiveServer)
         assert observer.free(1)["success"] is True
         wait_until(lambda: observer.lease(1) is not None, 10, "a waiter to be served")
         assert observer.pool()["waiting"] == IDLE_WAITERS - 1
-    finally:
-        for connection in sockets:
-            with contextlib.suppress(OSError):
-                connection.close()
     # Waiters whose clients left go within about a second each, all together.
     wait_until(lambda: observer.pool()["waiting"] == 0, 30, "the waiters to leave")

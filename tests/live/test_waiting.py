@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import requests
+from objmgr_client.operations import ACQUIRE
 
-from ..operations import ACQUIRE
 from .support import HTTP_TIMEOUT, LiveServer, wait_until
 
 pytestmark = pytest.mark.live
