@@ -115,6 +115,10 @@ DEAD_BATCH = 100
 FREE_SCAN = 256
 #: Entries a read looks at at most beyond its page (expired leases skipped).
 COUNT_SCAN = 1000
+#: Times one operation runs its script again while the script makes progress
+#: in bounded steps (retired objects set aside or put back, dead waiters
+#: dropped, expired leases skipped, names of deleted pools skipped).
+MAX_STEPS = 1000
 
 
 def pool_keys(pool: str) -> list[str]:

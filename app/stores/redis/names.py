@@ -15,15 +15,8 @@ from typing import Any
 from ...pool.lease import PoolStats
 from . import replies, wire
 from .commands import Commands
-from .model import OLD_POOLS_KEY, POOL_NAMES_KEY, pool_keys
-from .replies import Refused
-
-#: Looks at the index one page takes at most while it skips deleted names.
-MAX_LOOKS = 1000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from .model import MAX_STEPS, OLD_POOLS_KEY, POOL_NAMES_KEY, pool_keys
+from .replies import Refused, text
 
 
 class PoolNames:
@@ -50,7 +43,7 @@ class PoolNames:
         with wire.deadline(self._commands.timeout):
             self._migrate_once()
         found: list[PoolStats] = []
-        for _ in range(MAX_LOOKS):
+        for _ in range(MAX_STEPS):
             # A deadline per look: each is a bounded read of its own.
             with wire.deadline(self._commands.timeout):
                 if len(found) >= first:
@@ -62,8 +55,8 @@ class PoolNames:
                 for name, result in zip(names, self._commands.pipeline(commands), strict=True):
                     if isinstance(result, BaseException):
                         raise result
-                    if _text(result[0]) != "POOL_NOT_FOUND":
-                        replies.refuse(_text(result[0]), replies.STATS, Refused(name, reply=result))
+                    if text(result[0]) != "POOL_NOT_FOUND":
+                        replies.refuse(text(result[0]), replies.STATS, Refused(name, reply=result))
                         found.append(replies.stats_from(name, result))
                 after = names[-1]
         return found
@@ -73,7 +66,7 @@ class PoolNames:
         listed = self._commands.plain(
             "ZRANGE", POOL_NAMES_KEY, low, "+", "BYLEX", "LIMIT", 0, count, changes=False
         )
-        return [_text(name) for name in listed]
+        return [text(name) for name in listed]
 
     def _migrate_once(self) -> None:
         """Read the set of names an older version kept into the sorted index, once."""

@@ -14,17 +14,11 @@ from typing import Any
 from ..base import Ticket
 from ..waking import WaitRoom
 from . import replies, wire
+from .model import MAX_STEPS
 from .replies import Refused
 from .waiting import Listener, Session
 
-#: Times `head` runs its script again while it drops dead waiters in bounded steps.
-MAX_STEPS = 1000
-
 Script = Callable[..., list[Any]]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Queues:
@@ -45,7 +39,7 @@ class Queues:
         self.listener.start()
         with wire.deadline(self._timeout):
             reply = self._script("join", pool, session)
-        replies.refuse(_text(reply[0]), replies.JOIN, Refused(pool, reply=reply))
+        replies.check(reply, replies.JOIN, Refused(pool))
         ticket = Ticket(pool, int(reply[1]))
         self._tickets.setdefault(pool, set()).add(ticket.id)
         self.session.joined(pool)
@@ -56,7 +50,7 @@ class Queues:
         gone = self.forget(ticket)
         with wire.deadline(self._timeout):
             reply = self._script("leave", ticket.pool, str(ticket.id))
-        replies.refuse(_text(reply[0]), replies.LEAVE, Refused(ticket.pool, reply=reply))
+        replies.check(reply, replies.LEAVE, Refused(ticket.pool))
         if gone and self._tickets.get(ticket.pool):
             # Waiters of a deleted pool find out one after the other.
             self.room.changed(ticket.pool)
@@ -80,9 +74,9 @@ class Queues:
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
                 reply = self._run("head", pool)
-            if _text(reply[0]) == "POOL_NOT_FOUND":
+            if replies.text(reply[0]) == "POOL_NOT_FOUND":
                 return min(self._tickets.get(pool) or (), default=None)
-            replies.refuse(_text(reply[0]), replies.HEAD, Refused(pool, reply=reply))
+            replies.check(reply, replies.HEAD, Refused(pool))
             if int(reply[2]) == 0:
                 break
         return int(reply[1]) if reply[1] else None

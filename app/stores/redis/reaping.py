@@ -13,12 +13,9 @@ from typing import Any
 from ..waking import Reaper
 from . import wire
 from .model import REAP_BATCH, REAP_PAUSE, pool_keys
+from .replies import text
 
 Run = Callable[[Sequence[wire.Command]], list[Any]]
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class ExpiryReaper:
@@ -51,7 +48,7 @@ class ExpiryReaper:
         for pool, result in zip(pools, self._run(commands), strict=True):
             if isinstance(result, BaseException):
                 raise result
-            reclaimed, next_expiry = int(result[1]), _text(result[2])
+            reclaimed, next_expiry = int(result[1]), text(result[2])
             if reclaimed >= limit:
                 # More are expired. A pause between batches leaves Redis, and
                 # its fsync with `appendfsync always`, to everyone else's

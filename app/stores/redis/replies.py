@@ -121,6 +121,16 @@ def stats_from(name: str, reply: list[Any]) -> PoolStats:
     return PoolStats(name, int(size), int(in_use), int(available), int(waiting))
 
 
+def text(value: Any) -> str:
+    """A reply element as text: Redis answers bytes."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def check(reply: list[Any], table: Table, refused: Refused) -> None:
+    """Nothing when `reply` starts with "OK"; else raise what its code means by `table`."""
+    refuse(text(reply[0]), table, refused._replace(reply=reply))
+
+
 def refuse(code: str, table: Table, refused: Refused) -> None:
     """Nothing for "OK"; else raise what `code` means by `table`."""
     if code == "OK":

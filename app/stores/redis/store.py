@@ -16,25 +16,20 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from ...pool.errors import OutcomeUnknown, PoolError, StoreUnavailable
+from ...pool.errors import OutcomeUnknown, StoreUnavailable
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from . import replies, wire
 from .commands import SCRIPTS, Commands
-from .model import READY_KEY, READY_TTL_MS
+from .model import MAX_STEPS, READY_KEY, READY_TTL_MS
 from .names import PoolNames
 from .opening import Opening
 from .queues import Queues
 from .reaping import ExpiryReaper
-from .replies import Refused, refuse
-
-#: Times one operation runs its script again while the script makes progress
-#: in bounded steps (retired objects set aside or put back, dead waiters
-#: dropped, expired leases skipped).
-MAX_STEPS = 1000
+from .replies import Refused, text
 
 
 def _opt(value: str | None) -> str:
@@ -44,10 +39,6 @@ def _opt(value: str | None) -> str:
 def _caller(caller: Caller) -> tuple[str, str]:
     """Who asks, as the free and renew scripts read it: principal, then admin flag."""
     return _opt(caller.principal), "1" if caller.is_admin else "0"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisStore(Store):
@@ -84,13 +75,6 @@ class RedisStore(Store):
         self._reaper.close()
         self._commands.close()
 
-    # replies ------------------------------------------------------------
-    @staticmethod
-    def _check(
-        reply: list[Any], table: Mapping[str, Callable[[Refused], PoolError]], refused: Refused
-    ) -> None:
-        refuse(_text(reply[0]), table, refused._replace(reply=reply))
-
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
         with wire.deadline(self._timeout):
@@ -99,7 +83,7 @@ class RedisStore(Store):
     def create_pool(self, name: str, size: int) -> PoolStats:
         with wire.deadline(self._timeout):
             reply = self._names.around_create(name, lambda: self._script("create", name, str(size)))
-        self._check(reply, replies.CREATE, Refused(name))
+        replies.check(reply, replies.CREATE, Refused(name))
         return replies.stats_from(name, reply)
 
     def resize_pool(self, name: str, size: int) -> PoolStats:
@@ -107,7 +91,7 @@ class RedisStore(Store):
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
                 reply = self._script("resize", name, str(size))
-                self._check(reply, replies.RESIZE, Refused(name))
+                replies.check(reply, replies.RESIZE, Refused(name))
                 if int(reply[-1]) == 0:
                     break
         return replies.stats_from(name, reply)
@@ -115,16 +99,16 @@ class RedisStore(Store):
     def delete_pool(self, name: str, force: bool) -> PoolStats:
         with wire.deadline(self._timeout):
             reply = self._script("delete", name, "1" if force else "0")
-            self._check(reply, replies.DELETE, Refused(name))
+            replies.check(reply, replies.DELETE, Refused(name))
             self._names.after_delete(name)
         return replies.stats_from(name, reply)
 
     def pool(self, name: str) -> PoolStats | None:
         with wire.deadline(self._timeout):
             reply = self._script("stats", name)
-        if _text(reply[0]) == "POOL_NOT_FOUND":
+        if text(reply[0]) == "POOL_NOT_FOUND":
             return None
-        self._check(reply, replies.STATS, Refused(name))
+        replies.check(reply, replies.STATS, Refused(name))
         return replies.stats_from(name, reply)
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
@@ -139,7 +123,7 @@ class RedisStore(Store):
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
                 reply = self._script("leases", pool, str(after), str(first - len(found)))
-                self._check(reply, replies.LEASES, Refused(pool))
+                replies.check(reply, replies.LEASES, Refused(pool))
                 found.extend(
                     replies.lease_from(pool, obj, rec)
                     for obj, rec in zip(reply[2::2], reply[3::2], strict=True)
@@ -153,7 +137,7 @@ class RedisStore(Store):
     def lease(self, pool: str, obj: int) -> Lease | None:
         with wire.deadline(self._timeout):
             reply = self._script("lease", pool, str(obj))
-        self._check(reply, replies.LEASE, Refused(pool, obj=obj))
+        replies.check(reply, replies.LEASE, Refused(pool, obj=obj))
         return replies.lease_from(pool, reply[1], reply[2]) if len(reply) > 1 else None
 
     @staticmethod
@@ -177,9 +161,9 @@ class RedisStore(Store):
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
                 reply = self._script("acquire", request.pool, *args)
-                if _text(reply[0]) != "RETRY":
+                if text(reply[0]) != "RETRY":
                     break
-        self._check(reply, replies.ACQUIRE, Refused(request.pool))
+        replies.check(reply, replies.ACQUIRE, Refused(request.pool))
         if ticket is not None:
             self._queues.forget(ticket)
         lease = replies.lease_from(request.pool, reply[1], reply[2])
@@ -191,7 +175,7 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             given = _opt(None if token is None else str(token))
             reply = self._script("free", pool, str(obj), *_caller(caller), given)
-        self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
+        replies.check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
         return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
@@ -204,7 +188,7 @@ class RedisStore(Store):
                 _opt(str(token)),
                 "" if ttl is None else repr(float(ttl)),
             )
-        self._check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
+        replies.check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
         lease = replies.lease_from(pool, reply[1], reply[2])
         if lease.expires_at is not None:
             self._reaper.expiring_in(pool)

@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .model import CHANNEL, SESSION_REFRESH, SESSION_TTL, session_key
+from .replies import text
 from .wire import LOST
 
 log = logging.getLogger(__name__)
@@ -185,8 +186,7 @@ class Listener:
                     # Whatever changed while we were not listening.
                     self._on_reconnect()
                 elif kind == "message":
-                    data = message["data"]
-                    self._on_change(data.decode() if isinstance(data, bytes) else str(data))
+                    self._on_change(text(message["data"]))
         finally:
             pubsub.close()
             client.close()

@@ -28,13 +28,18 @@ class PoolRow(NamedTuple):
     waiting: int
 
 
-def pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow:
+def find_pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow | None:
     row = conn.execute(
         "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?", (pool,)
     ).fetchone()
+    return None if row is None else PoolRow(*row)
+
+
+def pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow:
+    row = find_pool_row(conn, pool)
     if row is None:
         raise pool_not_found(pool)
-    return PoolRow(*row)
+    return row
 
 
 def stats(conn: sqlite3.Connection, name: str, row: PoolRow, now: float, waiting: int) -> PoolStats:

@@ -254,12 +254,9 @@ class SQLiteStore(SQLiteCore, Store):
 
         def change(conn: sqlite3.Connection, fx: Effects) -> bool:
             pool = waiters.drop_ticket(conn, ticket.id)
-            row = conn.execute(
-                "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?",
-                (ticket.pool,),
-            ).fetchone()
+            row = objects.find_pool_row(conn, ticket.pool)
             if pool is not None and row is not None:
-                self._wake_head(conn, ticket.pool, PoolRow(*row), self._clock(), fx)
+                self._wake_head(conn, ticket.pool, row, self._clock(), fx)
             return row is not None
 
         try:
@@ -299,7 +296,7 @@ class SQLiteStore(SQLiteCore, Store):
                 return head[0]
             with self._lock:
                 local = sorted(self._local.get(pool, ()))
-            if local and pool_missing(conn, pool):
+            if local and objects.find_pool_row(conn, pool) is None:
                 return local[0]
             return None
 
@@ -336,14 +333,9 @@ class SQLiteStore(SQLiteCore, Store):
         def change(conn: sqlite3.Connection, fx: Effects) -> int:
             freed = objects.reclaim_oldest(conn, now, limit)
             for pool, count in freed.items():
-                if count:
-                    row = conn.execute(
-                        "SELECT size, next_fresh, held, held_above, waiting FROM pools "
-                        "WHERE name = ?",
-                        (pool,),
-                    ).fetchone()
-                    if row is not None:
-                        self._wake_head(conn, pool, PoolRow(*row), now, fx)
+                row = objects.find_pool_row(conn, pool) if count else None
+                if row is not None:
+                    self._wake_head(conn, pool, row, now, fx)
             return sum(freed.values())
 
         self._commit(change)
@@ -359,12 +351,9 @@ class SQLiteStore(SQLiteCore, Store):
                 pools.add(pool)
         now = self._clock()
         for pool in pools:
-            row = conn.execute(
-                "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?",
-                (pool,),
-            ).fetchone()
+            row = objects.find_pool_row(conn, pool)
             if row is not None:
-                self._wake_head(conn, pool, PoolRow(*row), now, fx)
+                self._wake_head(conn, pool, row, now, fx)
 
     # health -------------------------------------------------------------
     def ping(self) -> None:
@@ -386,7 +375,3 @@ class SQLiteStore(SQLiteCore, Store):
             )
         )
         self.ping()
-
-
-def pool_missing(conn: sqlite3.Connection, pool: str) -> bool:
-    return conn.execute("SELECT 1 FROM pools WHERE name = ?", (pool,)).fetchone() is None
