@@ -147,3 +147,17 @@ def test_a_refusal_is_not_sent_again(
     through = Client(proxy.url, retry_delay=0.01)
     assert _code(through.acquire, pool, ttl=0) == "BAD_USER_INPUT"
     assert len(proxy.requests) == 1
+
+
+def test_an_acquire_the_store_cannot_take_is_sent_again_with_its_request_id(
+    live_server: LiveServer, lossy_proxy: ProxyFactory
+) -> None:
+    # A file where the store's directory should be: every change answers STORE_UNAVAILABLE.
+    blocker = live_server.directory / "not-a-directory"
+    blocker.write_text("a file where the store's directory should be")
+    live_server.start({"OBJMGR_STORE": f"sqlite:///{blocker}/objmgr.sqlite3"})
+    proxy = lossy_proxy(live_server.port, 0)
+    through = Client(proxy.url, retry_delay=0.01)
+    assert _code(through.acquire, ttl=30, attempts=2) == "STORE_UNAVAILABLE"
+    ids = [body["variables"]["requestId"] for body in proxy.bodies()]
+    assert len(ids) == 2 and len(set(ids)) == 1 and ids[0]
