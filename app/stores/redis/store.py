@@ -50,7 +50,6 @@ class RedisStore(Store):
         clock: Callable[[], float] | None = None,
         socket_timeout: float = 1.0,
     ) -> None:
-        self.url = url
         self._timeout = socket_timeout
         self._commands = Commands(url, socket_timeout, clock)
         self._names = PoolNames(self._commands)
@@ -63,7 +62,8 @@ class RedisStore(Store):
             with wire.deadline(self._timeout):
                 self._opening.open()
         except OutcomeUnknown as error:
-            # Making the default pool again is harmless: the next operation does.
+            # Not open as far as this process knows: its next operation opens it,
+            # and making the default pool twice changes nothing.
             raise StoreUnavailable(error.message) from error
 
     def _script(self, name: str, pool: str, *args: str) -> list[Any]:
