@@ -10,17 +10,24 @@ from .history import History, LeaseRecord, Renewal, Violation
 T0 = 1_800_000_000.0
 
 
+def granted(obj: int, token: int, ack: float, kw: dict[str, Any]) -> dict[str, Any]:
+    """What every made-up lease holds: granted at T0 + ack (times in seconds after T0)."""
+    return {
+        "pool": kw.pop("pool", "default"),
+        "obj": obj,
+        "token": token,
+        "client": kw.pop("client", f"c{token}"),
+        "t_sent": T0 + kw.pop("sent", ack - 0.001),
+        "t_ack": T0 + ack,
+    }
+
+
 def freed(
     obj: int, token: int, ack: float, free_sent: float, free_ack: float | None = None, **kw: Any
 ) -> LeaseRecord:
-    """A lease granted at T0 + ack and freed at T0 + free_sent (times in seconds after T0)."""
+    """A lease granted at T0 + ack and freed at T0 + free_sent."""
     return LeaseRecord(
-        pool=kw.pop("pool", "default"),
-        obj=obj,
-        token=token,
-        client=kw.pop("client", f"c{token}"),
-        t_sent=T0 + kw.pop("sent", ack - 0.001),
-        t_ack=T0 + ack,
+        **granted(obj, token, ack, kw),
         end="freed",
         t_free_sent=T0 + free_sent,
         t_free_ack=T0 + (free_ack if free_ack is not None else free_sent + 0.001),
@@ -30,12 +37,7 @@ def freed(
 
 def expired(obj: int, token: int, ack: float, expires: float, **kw: Any) -> LeaseRecord:
     return LeaseRecord(
-        pool=kw.pop("pool", "default"),
-        obj=obj,
-        token=token,
-        client=kw.pop("client", f"c{token}"),
-        t_sent=T0 + kw.pop("sent", ack - 0.001),
-        t_ack=T0 + ack,
+        **granted(obj, token, ack, kw),
         end=kw.pop("end", "expired"),
         granted_expires_at=T0 + expires,
         **kw,

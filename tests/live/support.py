@@ -208,6 +208,23 @@ class LiveServer:
         """A new client, hence a new connection (see `only_worker`)."""
         return GraphQL(self.base_url, token)
 
+    def acquire_once(self, **variables: Any) -> dict[str, Any]:
+        """One acquire on a connection of its own, closed after its answer."""
+        client = self.client()
+        try:
+            return client.acquire(**variables)
+        finally:
+            client.close()
+
+    def waiting(self, pool: str = "default") -> int:
+        """The pool's waiters, asked on a new connection: under `only_worker`, the worker
+        let through answers."""
+        observer = self.client()
+        try:
+            return int(observer.pool(pool)["waiting"])
+        finally:
+            observer.close()
+
     @contextlib.contextmanager
     def only_worker(self, pid: int) -> Iterator[None]:
         """Let one worker take new connections by stopping (SIGSTOP) the others.

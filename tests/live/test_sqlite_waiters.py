@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from typing import Any
 
 import pytest
 import requests
@@ -28,27 +27,13 @@ def test_a_stopped_worker_keeps_its_waiters_places(live_server: LiveServer) -> N
     assert holder.acquire(owner="holder")["success"]
     stalled, running = live_server.workers()
 
-    def wait_for_object(owner: str) -> dict[str, Any]:
-        client = live_server.client()
-        try:
-            return client.acquire(owner=owner, wait=25)
-        finally:
-            client.close()
-
-    def waiting() -> int:
-        observer = live_server.client()
-        try:
-            return int(observer.pool()["waiting"])
-        finally:
-            observer.close()
-
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as executor:
         with live_server.only_worker(stalled):
-            first = executor.submit(wait_for_object, "first")
-            wait_until(lambda: waiting() == 1, 10, "the first waiter to queue")
+            first = executor.submit(live_server.acquire_once, owner="first", wait=25)
+            wait_until(lambda: live_server.waiting() == 1, 10, "the first waiter to queue")
         with live_server.only_worker(running):
-            second = executor.submit(wait_for_object, "second")
-            wait_until(lambda: waiting() == 2, 10, "the second waiter to queue")
+            second = executor.submit(live_server.acquire_once, owner="second", wait=25)
+            wait_until(lambda: live_server.waiting() == 2, 10, "the second waiter to queue")
             # The first waiter's worker is stopped (a long request, SIGSTOP), not dead.
             freer = live_server.client()
             assert freer.free(1)["success"] is True
@@ -56,7 +41,7 @@ def test_a_stopped_worker_keeps_its_waiters_places(live_server: LiveServer) -> N
             time.sleep(1.5)
             assert not second.done()
             assert freer.lease(1) is None
-            assert waiting() == 2
+            assert live_server.waiting() == 2
         got = first.result(timeout=HTTP_TIMEOUT)
         assert (got["success"], got["lease"]["obj"]) == (True, 1), got
         assert holder.free(1)["success"] is True

@@ -42,21 +42,6 @@ def test_waiters_are_served_in_arrival_order_across_workers(live_server: LiveSer
     assert held["success"] is True
     worker_a, worker_b = live_server.workers()
 
-    def wait_for_object(owner: str) -> dict[str, Any]:
-        client = live_server.client()
-        try:
-            return client.acquire(owner=owner, wait=20)
-        finally:
-            client.close()
-
-    def queue_length() -> int:
-        # A new connection each time, so that only the pinned worker can answer.
-        observer = live_server.client()
-        try:
-            return observer.pool()["waiting"]
-        finally:
-            observer.close()
-
     # Waiters on both workers, w0 and w2 on one and w1 on the other, so that
     # the order is kept by the shared store and not by one worker's memory.
     placements = {"w0": worker_a, "w1": worker_b, "w2": worker_a}
@@ -64,8 +49,8 @@ def test_waiters_are_served_in_arrival_order_across_workers(live_server: LiveSer
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as executor:
         for owner, worker in placements.items():
             with live_server.only_worker(worker):
-                waiters[owner] = executor.submit(wait_for_object, owner)
-                wait_until(lambda: queue_length() == len(waiters), 10, f"{owner} to queue")
+                waiters[owner] = executor.submit(live_server.acquire_once, owner=owner, wait=20)
+                wait_until(lambda: live_server.waiting() == len(waiters), 10, f"{owner} to queue")
 
         order = []
         lease = held["lease"]
