@@ -1,6 +1,6 @@
 """Leases on every store checked against a model of the contract's rules:
-ascending then FIFO order, TTL reclamation by expiry time, fencing tokens,
-ownership and stale tokens.
+ascending then FIFO order (rule R1 of app/stores/base.py), TTL reclamation by
+expiry time (R4), fencing tokens (R3), ownership and stale tokens (R8).
 """
 
 from __future__ import annotations
