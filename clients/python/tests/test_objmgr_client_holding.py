@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -58,6 +59,21 @@ def test_hold_on_an_exhausted_pool_with_wait_times_out(client: Client, pool: str
         pytest.fail("the body ran without an object")
     assert caught.value.code == "ACQUIRE_TIMEOUT"
     assert _renewers() == []
+
+
+def test_a_lease_waited_for_past_its_ttl_is_confirmed_not_lost(client: Client) -> None:
+    client.create_pool("client-one-object", 1)
+    # Nobody renews this one: the server takes it back when its TTL runs out.
+    first = client.acquire("client-one-object", ttl=1.5)
+    sent = time.monotonic()
+    with client.hold("client-one-object", ttl=0.5, wait=20) as held:
+        assert time.monotonic() - sent > 0.5, "the wait outlasted the TTL of the lease"
+        # Counted from the acquire's sending its deadline had passed; the grant came
+        # later, and a renewal before the block proved the object ours.
+        assert not held.lost and held.renewals >= 1 and held.obj == first.obj
+        assert held.token > first.token
+        held.check()
+    assert client.get_lease(first.obj, "client-one-object") is None
 
 
 def test_hold_frees_when_the_body_raises(client: Client, pool: str) -> None:

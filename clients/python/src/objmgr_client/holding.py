@@ -129,13 +129,29 @@ class HeldLease:
 
     def renew_once(self) -> None:
         """One renewal (the renewer's): the lease and deadline on success, else a retry or lost."""
+        if not self.lost:
+            self._renew(confirming=False)
+
+    def confirm(self) -> None:
+        """Renew before the lease is handed to its holder, its deadline passed or not.
+
+        An acquire that waited in line may be answered after the deadline
+        counted from its sending; the grant itself came later, and a renewal
+        that succeeds with the same token shows the object stayed ours, so the
+        deadline is counted from this renewal instead.
+        """
+        self._renew(confirming=True)
+
+    def _renew(self, confirming: bool) -> None:
         interval, ttl, time_left = self.renew_every, self.ttl, self.time_left
-        if interval is None or ttl is None or time_left is None or self.lost:
+        if interval is None or ttl is None or time_left is None:
             return
         lease = self.lease
         sent_at = time.monotonic()
-        # An answer that arrives after the deadline is of no use.
-        timeout = min(self._client.timeout, max(time_left, MIN_RETRY_DELAY))
+        # An answer that arrives after the deadline is of no use, but to a confirmation.
+        timeout = self._client.timeout
+        if not confirming:
+            timeout = min(timeout, max(time_left, MIN_RETRY_DELAY))
         try:
             renewed = self._client.renew(lease.obj, lease.token, lease.pool, ttl, timeout=timeout)
         except ObjmgrError as error:
@@ -150,7 +166,7 @@ class HeldLease:
                 self.next_renewal = time.monotonic() + min(interval, max(MIN_RETRY_DELAY, left / 4))
             return
         with self._lock:
-            if time.monotonic() >= (self._deadline or sent_at):
+            if not confirming and time.monotonic() >= (self._deadline or sent_at):
                 self._lost = True
             self._lease = renewed
             self._deadline = sent_at + ttl
@@ -280,9 +296,12 @@ def hold(
         raise ValueError(f"renew_every must be positive, not {renew_every}")
     granted, sent_at = client.acquire_timed(pool, owner, label, ttl, wait, request_id, attempts)
     held = HeldLease(client, granted, ttl, renew_every, sent_at)
-    client.renewer.add(held)
     body_failed = True
     try:
+        time_left, interval = held.time_left, held.renew_every
+        if time_left is not None and interval is not None and time_left < interval:
+            held.confirm()
+        client.renewer.add(held)
         yield held
         body_failed = False
     finally:
