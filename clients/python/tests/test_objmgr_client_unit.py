@@ -20,7 +20,7 @@ from pathlib import Path
 import objmgr_client
 import pytest
 from conftest import ProxyFactory
-from objmgr_client import Client, HeldLease, Lease, ObjmgrError
+from objmgr_client import Client, HeldLease, Lease, ObjmgrError, Pool
 from objmgr_client.holding import MIN_RETRY_DELAY
 from objmgr_client.transport import decode_answer
 
@@ -61,6 +61,14 @@ def test_answers_become_codes() -> None:
     assert crashed.code == "BAD_RESPONSE" and crashed.transport
     assert _error(413, {"errors": [{"message": "big"}]}).code == "HTTP_413"
     assert decode_answer(200, b'{"data": {"version": "1"}}') == {"version": "1"}
+
+
+def test_an_answer_without_the_fields_of_a_lease_is_a_bad_response() -> None:
+    with pytest.raises(ObjmgrError) as caught:
+        Lease.from_json({"pool": "p", "obj": "one"})
+    assert caught.value.code == "BAD_RESPONSE" and caught.value.retryable
+    with pytest.raises(ObjmgrError, match="BAD_RESPONSE"):
+        Pool.from_json({"name": "p", "size": None})
 
 
 @pytest.mark.parametrize(

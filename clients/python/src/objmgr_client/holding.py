@@ -227,7 +227,7 @@ class Renewer:
             # Not alive with a thread set: this is a forked child, where it never ran.
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
-                    target=self._run, name=f"objmgr-renewer {self._client.url}", daemon=True
+                    target=self._run, name="objmgr-renewer", daemon=True
                 )
                 self._thread.start()
             self._changed.notify_all()

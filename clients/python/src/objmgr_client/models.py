@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .errors import BAD_RESPONSE, ObjmgrError
+
 
 def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+@contextmanager
+def _reading(what: str, data: object) -> Iterator[None]:
+    """A field missing or of the wrong type: an answer that is not objmgr's."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as error:
+        raise ObjmgrError(BAD_RESPONSE, f"not a {what}: {data!r} ({error!r})") from error
 
 
 @dataclass(frozen=True)
@@ -26,15 +38,16 @@ class Lease:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Lease:
-        return cls(
-            pool=str(data["pool"]),
-            obj=int(data["obj"]),
-            token=int(data["token"]),
-            owner=data.get("owner"),
-            label=data.get("label"),
-            acquired_at=datetime.fromisoformat(data["acquiredAt"]),
-            expires_at=_time(data.get("expiresAt")),
-        )
+        with _reading("lease", data):
+            return cls(
+                pool=str(data["pool"]),
+                obj=int(data["obj"]),
+                token=int(data["token"]),
+                owner=data.get("owner"),
+                label=data.get("label"),
+                acquired_at=datetime.fromisoformat(data["acquiredAt"]),
+                expires_at=_time(data.get("expiresAt")),
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The lease as the API spells it."""
@@ -61,13 +74,14 @@ class Pool:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Pool:
-        return cls(
-            name=str(data["name"]),
-            size=int(data["size"]),
-            available=int(data["available"]),
-            in_use=int(data["inUse"]),
-            waiting=int(data["waiting"]),
-        )
+        with _reading("pool", data):
+            return cls(
+                name=str(data["name"]),
+                size=int(data["size"]),
+                available=int(data["available"]),
+                in_use=int(data["inUse"]),
+                waiting=int(data["waiting"]),
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The pool as the API spells it."""
