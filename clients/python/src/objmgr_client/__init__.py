@@ -16,9 +16,9 @@ Every refusal raises `ObjmgrError` with `.code` (see `objmgr_client.errors`).
 from __future__ import annotations
 
 import contextlib
+from typing import Unpack
 
 from .client import (
-    DEFAULT_ACQUIRE_ATTEMPTS,
     DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
@@ -27,52 +27,30 @@ from .client import (
 )
 from .errors import (
     BAD_RESPONSE,
+    DEFAULT_ACQUIRE_ATTEMPTS,
     GONE_CODES,
     LEASE_LOST,
     RETRY_CODES,
     UNREACHABLE,
     ObjmgrError,
 )
-from .holding import DEFAULT_LEASE_TTL, HeldLease, Renewer
+from .holding import DEFAULT_LEASE_TTL, HeldLease, HoldOptions, Renewer
 from .models import Lease, Pool
 from .operations import OPERATIONS
 from .version import __version__
 
 
 def lease(
-    pool: str = "default",
-    *,
-    client: Client | None = None,
-    owner: str | None = None,
-    label: str | None = None,
-    ttl: float | None = DEFAULT_LEASE_TTL,
-    wait: float | None = None,
-    request_id: str | None = None,
-    renew_every: float | None = None,
-    attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    pool: str = "default", *, client: Client | None = None, **options: Unpack[HoldOptions]
 ) -> contextlib.AbstractContextManager[HeldLease]:
     """Hold an object of `pool` for as long as the `with` block runs.
 
     On `client`, or on a new client for $OBJMGR_URL and $OBJMGR_TOKEN. The
-    acquire carries `request_id` (a new one unless given) and is sent again,
-    up to `attempts` times, while its answer is lost or the store is out, so a
-    lost reply leaks nothing. With a `ttl`, the client's renewer renews the
-    lease every `renew_every` seconds (a third of the TTL by default). When a
-    renewal is refused with a code that says the lease is gone, or none is
-    answered before the lease's local deadline, `held.lost` turns true and
-    `held.check()` raises `ObjmgrError(LEASE_LOST)`. On exit the object is
-    freed with its token.
+    options, and what holding promises, are those of `objmgr_client.holding.hold`:
+    `owner`, `label`, `ttl` (30 s by default; None for none), `wait`,
+    `request_id`, `renew_every` (a third of the TTL by default) and `attempts`.
     """
-    return (client or Client()).hold(
-        pool,
-        owner=owner,
-        label=label,
-        ttl=ttl,
-        wait=wait,
-        request_id=request_id,
-        renew_every=renew_every,
-        attempts=attempts,
-    )
+    return (client or Client()).hold(pool, **options)
 
 
 __all__ = [
@@ -89,6 +67,7 @@ __all__ = [
     "UNREACHABLE",
     "Client",
     "HeldLease",
+    "HoldOptions",
     "Lease",
     "ObjmgrError",
     "Pool",

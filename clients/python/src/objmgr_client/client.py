@@ -8,10 +8,10 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from . import holding
-from .errors import ObjmgrError
+from .errors import DEFAULT_ACQUIRE_ATTEMPTS, ObjmgrError
 from .models import Lease, Pool
 from .operations import OPERATIONS
 from .transport import Transport, payload
@@ -20,8 +20,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 DEFAULT_TIMEOUT = 10.0
-DEFAULT_ACQUIRE_ATTEMPTS = 3
-"""How many times an acquire is sent, at most, when its answers are lost or the store is out."""
 DEFAULT_RETRY_DELAY = 0.25
 """Seconds before the second attempt of an acquire; each later one waits twice as long."""
 
@@ -85,24 +83,6 @@ class Client:
         server answers a repeat with the lease it granted, never a second one.
         The last such error is raised when every attempt failed.
         """
-        lease, _sent_at = self.acquire_timed(pool, owner, label, ttl, wait, request_id, attempts)
-        return lease
-
-    def acquire_timed(
-        self,
-        pool: str = "default",
-        owner: str | None = None,
-        label: str | None = None,
-        ttl: float | None = None,
-        wait: float | None = None,
-        request_id: str | None = None,
-        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
-    ) -> tuple[Lease, float]:
-        """`acquire`, and the `time.monotonic()` from just before its first attempt was sent.
-
-        A repeat may answer with the grant of the first attempt, whose TTL runs
-        from then: the lease expires `ttl` seconds after that moment at the latest.
-        """
         if attempts < 1:
             raise ValueError(f"attempts must be at least 1, not {attempts}")
         variables = {
@@ -115,11 +95,10 @@ class Client:
         }
         # The server holds the request open while it waits.
         timeout = self.timeout + (wait or 0.0)
-        sent_at = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
                 data = self.execute(OPERATIONS["Acquire"], variables, timeout)
-                return Lease.from_json(payload(data, "acquireObject")["lease"]), sent_at
+                return Lease.from_json(payload(data, "acquireObject")["lease"])
             except ObjmgrError as error:
                 if not error.retryable or attempt == attempts:
                     raise
@@ -190,28 +169,11 @@ class Client:
 
     # holding ------------------------------------------------------------
     def hold(
-        self,
-        pool: str = "default",
-        owner: str | None = None,
-        label: str | None = None,
-        ttl: float | None = holding.DEFAULT_LEASE_TTL,
-        wait: float | None = None,
-        request_id: str | None = None,
-        renew_every: float | None = None,
-        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+        self, pool: str = "default", **options: Unpack[holding.HoldOptions]
     ) -> contextlib.AbstractContextManager[holding.HeldLease]:
         """Acquire an object, keep its lease renewed while the block runs, free it on exit.
 
-        See `objmgr_client.lease`, the same on a client of its own.
+        The options are `lease()`'s (see there): `owner`, `label`, `ttl` (30 s
+        by default; None for none), `wait`, `request_id`, `renew_every`, `attempts`.
         """
-        return holding.hold(
-            self,
-            pool,
-            owner=owner,
-            label=label,
-            ttl=ttl,
-            wait=wait,
-            request_id=request_id,
-            renew_every=renew_every,
-            attempts=attempts,
-        )
+        return holding.hold(self, pool, **options)

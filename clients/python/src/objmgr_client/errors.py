@@ -1,4 +1,4 @@
-"""What a refused or unanswered request raises: `ObjmgrError` and its codes."""
+"""What a refused or unanswered request raises, `ObjmgrError`; its codes, and which are retried."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ RETRY_CODES = frozenset({"STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"})
 """Answers after which asking again is safe and may succeed: nothing changed
 (STORE_UNAVAILABLE), or the change may have been made and a retry with the same
 request id tells (OUTCOME_UNKNOWN)."""
+
+DEFAULT_ACQUIRE_ATTEMPTS = 3
+"""How many times an acquire is sent, at most, while its answers are lost or retryable."""
 
 
 class ObjmgrError(Exception):

@@ -15,9 +15,9 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
-from .errors import LEASE_LOST, ObjmgrError
+from .errors import DEFAULT_ACQUIRE_ATTEMPTS, LEASE_LOST, ObjmgrError
 from .models import Lease
 
 if TYPE_CHECKING:
@@ -32,6 +32,18 @@ MIN_RETRY_DELAY = 0.05
 RELEASE_ATTEMPTS = 3
 STOP_MARGIN = 1.0
 """Seconds, beyond one request's timeout, that leaving a block waits for the renewer to end."""
+
+
+class HoldOptions(TypedDict, total=False):
+    """What `lease()` and `Client.hold` take beside the pool (see `hold`)."""
+
+    owner: str | None
+    label: str | None
+    ttl: float | None
+    wait: float | None
+    request_id: str | None
+    renew_every: float | None
+    attempts: int
 
 
 class HeldLease:
@@ -289,12 +301,25 @@ def hold(
     wait: float | None = None,
     request_id: str | None = None,
     renew_every: float | None = None,
-    attempts: int,
+    attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
 ) -> Iterator[HeldLease]:
-    """`Client.hold`: acquire, renew in the client's renewer while the block runs, free."""
+    """Acquire an object of `pool` on `client`, renew it while the block runs, free it on exit.
+
+    The acquire carries `request_id` (a new one unless given) and is sent
+    again, up to `attempts` times, while its answer is lost or the store is
+    out (see `Client.acquire`). With a `ttl`, the client's renewer renews the
+    lease every `renew_every` seconds (a third of the TTL by default); the
+    lease's deadline counts from just before the acquire was sent. When a
+    renewal is refused with a code that says the lease is gone, or none is
+    answered before that deadline, `held.lost` turns true and `held.check()`
+    raises `ObjmgrError(LEASE_LOST)`. On exit the object is freed with its token.
+    """
     if renew_every is not None and renew_every <= 0:
         raise ValueError(f"renew_every must be positive, not {renew_every}")
-    granted, sent_at = client.acquire_timed(pool, owner, label, ttl, wait, request_id, attempts)
+    # Before the first attempt: a repeat may answer with the grant of the first, whose
+    # TTL runs from then.
+    sent_at = time.monotonic()
+    granted = client.acquire(pool, owner, label, ttl, wait, request_id, attempts)
     held = HeldLease(client, granted, ttl, renew_every, sent_at)
     body_failed = True
     try:
