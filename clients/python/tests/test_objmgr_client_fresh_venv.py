@@ -34,6 +34,8 @@ with objmgr_client.lease(ttl=10, renew_every=0.2, label="fresh venv") as held:
     seen = objmgr_client.Client().get_lease(held.obj)
 print(json.dumps({
     "file": objmgr_client.__file__,
+    "typed": (Path(objmgr_client.__file__).parent / "py.typed").is_file(),
+    "version": importlib.metadata.version("objmgr-client") == objmgr_client.__version__,
     "site": str(site),
     "top_level": sorted(p.name for p in site.iterdir() if not p.name.endswith("-info")),
     "distributions": sorted(d.metadata["Name"] for d in importlib.metadata.distributions()),
@@ -94,6 +96,7 @@ def test_a_fresh_venv_has_the_client_alone_and_holds_a_lease(
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["file"].startswith(found["site"]), "imported from the venv, not the checkout"
+    assert found["typed"] and found["version"]
     assert not found["app"] and "app" not in found["top_level"], "no top-level app installed"
     assert set(found["distributions"]) <= {"objmgr-client", "pip", "setuptools"}, found
     assert "objmgr-client" in found["distributions"]
