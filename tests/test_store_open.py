@@ -220,4 +220,5 @@ def test_a_default_pool_deleted_stays_deleted_for_the_store_that_deleted_it(
     store.delete_pool("default", force=False)
     store.ping()
     store.check_ready()
+    store.open()
     assert store.pool("default") is None

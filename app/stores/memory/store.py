@@ -66,7 +66,9 @@ class MemoryStore(Store):
 
     def open(self) -> None:
         with self._lock:
-            if not self._opened and self._default_pool is not None:
+            if self._opened:
+                return
+            if self._default_pool is not None:
                 name, size = self._default_pool
                 if name not in self._pools:
                     self._pools[name] = _Pool(ObjectMgr(size, name))

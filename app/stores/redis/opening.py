@@ -35,6 +35,8 @@ class Opening:
 
     def open(self) -> None:
         with self._lock:
+            if self._opened:
+                return
             self._commands.load_scripts()
             self._make_default()
             self._opened = True

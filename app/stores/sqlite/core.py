@@ -126,6 +126,9 @@ class SQLiteCore:
             self._guard.check(self._writer_file)
 
     def open(self) -> None:
+        if self._opened:
+            return
+
         def make_default(conn: sqlite3.Connection, fx: Effects) -> None:
             if self._default_pool is not None:
                 name, size = self._default_pool
