@@ -173,7 +173,8 @@ class Client:
     ) -> contextlib.AbstractContextManager[holding.HeldLease]:
         """Acquire an object, keep its lease renewed while the block runs, free it on exit.
 
-        The options are `lease()`'s (see there): `owner`, `label`, `ttl` (30 s
-        by default; None for none), `wait`, `request_id`, `renew_every`, `attempts`.
+        The options, and what holding promises, are those of
+        `objmgr_client.holding.hold`: `owner`, `label`, `ttl` (30 s by default;
+        None for none), `wait`, `request_id`, `renew_every`, `attempts`.
         """
         return holding.hold(self, pool, **options)
