@@ -40,10 +40,13 @@ class Opening:
             self._commands.load_scripts()
             self._make_default()
             self._opened = True
-            # Writing, it needs no look at the mark from the connections it made.
+            # It wrote the default pool and the mark itself: the connections it
+            # made need no look at the mark.
             self._connects_seen = self._commands.connects
 
     def ensure_open(self) -> None:
+        """Before every operation: open, or make the default pool again where a
+        new connection finds that Redis lost its data."""
         if self._opened and (
             self._default_pool is None or self._connects_seen == self._commands.connects
         ):
