@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -106,8 +107,11 @@ def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> 
 # Document cache micro-benchmark -------------------------------------------------------------------
 def cache_micro(iterations: int) -> None:
     """Per-request microseconds of parse+validate against a DocumentCache hit, in-process."""
+    from flask import Request
     from graphql import execute
+    from werkzeug.test import EnvironBuilder
 
+    from app.api.context import RequestContext
     from app.api.documents import DocumentCache
     from app.api.schema import schema
     from app.pool.lease import Caller
@@ -116,8 +120,14 @@ def cache_micro(iterations: int) -> None:
 
     graphql_schema = schema.graphql_schema
     cache = DocumentCache(graphql_schema, introspection=True)
-    service = LeaseService(MemoryStore())
-    service.store.ensure_pool("default", POOL_SIZE)
+    service = LeaseService(MemoryStore(default_pool=("default", POOL_SIZE)))
+    service.store.open()
+    context = RequestContext(
+        request=Request(EnvironBuilder(path="/graphql", method="POST").get_environ()),
+        caller=Caller.auth_off(),
+        service=service,
+        client_connected=lambda: True,
+    )
 
     def per_call_us(action: Callable[[], object]) -> float:
         action()
@@ -133,15 +143,14 @@ def cache_micro(iterations: int) -> None:
     )
     print(header)
     print("-" * len(header))
-    context = {"service": service, "caller": Caller.auth_off(), "request": None}
     for label, query in (("acquireObject", ACQUIRE), ("{ version }", VERSION)):
         prepared = cache.get(query)
         assert not isinstance(prepared, tuple), prepared
         document = prepared.document
-        uncached = per_call_us(lambda q=query: cache._load(q))
-        cached = per_call_us(lambda q=query: cache.get(q))
+        uncached = per_call_us(functools.partial(cache._load, query))
+        cached = per_call_us(functools.partial(cache.get, query))
         executed = per_call_us(
-            lambda d=document: execute(graphql_schema, d, context_value=context)  # type: ignore[arg-type]
+            functools.partial(execute, graphql_schema, document, context_value=context)
         )
         print(
             f"{label:<20} {uncached:>14.1f} {cached:>10.2f} {executed:>9.1f} "

@@ -28,6 +28,7 @@ Everything it starts is stopped at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import queue
 import statistics
 import sys
@@ -183,7 +184,7 @@ def in_use_cost(server: RedisServer, held: int) -> tuple[float, float]:
         store.ensure_pool(name, count + 10)
         make_leases(server, name, count)
         assert (stats := store.pool(name)) is not None and stats.in_use == count
-        medians.append(statistics.median(timed(lambda n=name: store.pool(n), 1000)))
+        medians.append(statistics.median(timed(functools.partial(store.pool, name), 1000)))
     store.close()
     return medians[0], medians[1]
 

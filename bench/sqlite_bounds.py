@@ -97,7 +97,8 @@ def pool_read_seconds(scratch: Path, held: int) -> float:
     store = SQLiteStore(path, reaper=False)
     store.create_pool("p", 2 * held)
     fill_sqlite_leases(path, "p", held, time.time())
-    assert store.pool("p").in_use == held
+    stats = store.pool("p")
+    assert stats is not None and stats.in_use == held
     began = time.perf_counter()
     for _ in range(READS):
         store.pool("p")

@@ -16,6 +16,7 @@ from flask import Flask, Request, Response
 from graphql_server.flask.views import GraphQLView
 
 from app import create_app as create_objmgr_app
+from app.api.context import RequestContext
 from app.api.schema import schema
 from app.pool.lease import Caller
 from app.service import LeaseService
@@ -28,14 +29,13 @@ class StockView(GraphQLView):
         super().__init__(**options)
         self.service = service
 
-    def get_context(self, request: Request, response: Response) -> dict[str, Any]:
-        return {
-            "request": request,
-            "response": response,
-            "service": self.service,
-            "caller": Caller.auth_off(),
-            "client_connected": lambda: True,
-        }
+    def get_context(self, request: Request, response: Response) -> RequestContext:  # type: ignore[override]
+        return RequestContext(
+            request=request,
+            caller=Caller.auth_off(),
+            service=self.service,
+            client_connected=lambda: True,
+        )
 
 
 def create_app() -> Flask:

@@ -146,7 +146,7 @@ def test_every_graphiql_asset_is_served_with_a_js_or_css_type(http: Api) -> None
     for asset in assets:
         response = http.request("GET", asset)
         assert response.status_code == 200, asset
-        assert response.get_data(), asset
+        assert response.get_data() and response.mimetype is not None, asset
         types.setdefault(asset.rsplit(".", 1)[1], set()).add(response.mimetype)
 
     # Which of the two JavaScript types depends on the host's mime.types.

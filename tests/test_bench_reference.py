@@ -33,6 +33,17 @@ def test_the_documents_wrk_sends_are_valid_against_the_live_schema() -> None:
         assert validate(schema.graphql_schema, parse(document)) == [], document
 
 
+def test_the_document_cache_micro_benchmark_runs_in_process(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bench import acquire_vs_healthz
+
+    acquire_vs_healthz.cache_micro(iterations=3)
+
+    table = capsys.readouterr().out
+    assert "acquireObject" in table and "{ version }" in table
+
+
 @pytest.fixture
 def stock_graphql() -> ModuleType:
     return importlib.import_module("bench.stock_graphql")

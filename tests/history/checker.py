@@ -207,14 +207,14 @@ class History:
                     )
                 )
         for _obj, token in sorted(listed.items()):
-            record = by_token.get(token)
-            latest = None if record is None else record.t_end_latest
-            if record is not None and latest is not None and latest + slack < t_sent:
+            known = by_token.get(token)
+            latest = None if known is None else known.t_end_latest
+            if known is not None and latest is not None and latest + slack < t_sent:
                 found.append(
                     Violation(
                         "ended-lease-listed",
                         f"a listing sent at {t_sent:.6f} still shows this lease",
-                        (record,),
+                        (known,),
                     )
                 )
         return found

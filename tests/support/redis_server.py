@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import redis
 from redis.backoff import NoBackoff
@@ -157,7 +157,11 @@ class DebuggableRedisServer(RedisServer):
 R = TypeVar("R", bound=RedisServer)
 
 
-def launch_redis(datadir: Path, kind: type[R] = RedisServer) -> R:  # type: ignore[assignment]
+@overload
+def launch_redis(datadir: Path) -> RedisServer: ...
+@overload
+def launch_redis(datadir: Path, kind: type[R]) -> R: ...
+def launch_redis(datadir: Path, kind: type[RedisServer] = RedisServer) -> RedisServer:
     """A started server of `kind`; another free port if the one picked was taken meanwhile."""
     for attempt in range(3):
         server = kind(datadir)
