@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -25,13 +24,6 @@ BASE_ENV = {
     "OBJMGR_WORKERS": "1",
     "OBJMGR_POOL_SIZE": "3",
 }
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
-        return "memory://"
-    return f"sqlite:///{tmp_path}/objmgr.sqlite3"
 
 
 def build(store_url: str, **env: str) -> Flask:

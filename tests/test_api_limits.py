@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from graphql import get_introspection_query
+from objmgr_client import operations
 
 from app.api.documents import DocumentCache, Prepared
 from app.api.schema import schema
 from app.api.shape import MAX_FIELDS, MAX_FRAGMENTS, MAX_TOKENS
 
-from . import operations
 from .api_support import Api, code_of, error_of, granted, memory_app, refused
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,6 +25,7 @@ from app.stores.redis.model import FREE_SCAN, RECLAIM_BATCH, pool_keys
 
 from .conditions import wait_until
 from .conftest import Clock
+from .support.fills import fill_redis_leases
 from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 ANYONE = Caller.auth_off()
@@ -35,22 +36,6 @@ ANSWERED_WITHIN = 1.5
 MASS = 100_000
 # Redis-side CPU of one script, however many leases expired: generous.
 SCRIPT_USEC_BOUND = 50_000
-
-# Leases for objects 1..ARGV[2] of the pool, each expiring at ARGV[1], written
-# as the acquire script writes them: how a test gets a hundred thousand fast.
-MAKE_LEASES = """
-local expires, count = ARGV[1], tonumber(ARGV[2])
-for obj = 1, count do
-  local rec = cjson.encode({token = tostring(obj), acquired_at = '0', ttl = '1',
-                            expires_at = expires})
-  redis.call('HSET', KEYS[4], obj, rec)
-  redis.call('ZADD', KEYS[5], obj, obj)
-  redis.call('ZADD', KEYS[6], expires, string.format('%010d', obj))
-end
-redis.call('HSET', KEYS[1], 'next_fresh', count + 1)
-redis.call('HSET', KEYS[2], 'token', count)
-return count
-"""
 
 
 @pytest.fixture
@@ -72,7 +57,7 @@ def test_a_mass_expiry_costs_the_next_acquire_a_bounded_batch(
     store = RedisStore(redis_url, clock=clock)
     store.ensure_pool("mass", MASS)
     keys = pool_keys("mass")
-    client.eval(MAKE_LEASES, len(keys), *keys, repr(clock.now + 10), MASS)
+    fill_redis_leases(client, "mass", MASS, ttl=1, expires_at=clock.now + 10, acquired_at=0)
     clock.advance(11)
     client.config_resetstat()
     client.config_set("slowlog-log-slower-than", SCRIPT_USEC_BOUND)

@@ -19,6 +19,7 @@ from app.pool.lease import AcquireRequest
 from app.stores.sqlite import RECLAIM_PER_WRITE, SQLiteStore, objects
 
 from .conftest import Clock
+from .support.fills import fill_sqlite_leases
 
 EXPIRING = 100_000
 
@@ -172,33 +173,6 @@ def test_a_full_disk_is_not_ready(tmp_path: Path) -> None:
         store.close()
 
 
-def expiring_leases(path: Path, pool: str, count: int, now: float) -> None:
-    """`count` leases of `pool` that expire together, written in one statement;
-    object `count` expires first, object 1 last."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
-            "INSERT INTO leases (pool, obj, token, acquired_at, expires_at, ttl) "
-            "SELECT :pool, i, i, :now, :now + 10 + (:count - i) * 1e-6, 10 FROM n",
-            {"pool": pool, "count": count, "now": now},
-        )
-        conn.execute(
-            "UPDATE pools SET next_fresh = :next, held = held + :count WHERE name = :pool",
-            {"next": count + 1, "count": count, "pool": pool},
-        )
-        conn.execute("INSERT INTO fencing (pool, last_token) VALUES (?, ?)", (pool, count))
-        conn.execute(
-            "INSERT INTO expiries (pool, second, leases) SELECT pool, CAST(expires_at AS INTEGER), "
-            "count(*) FROM leases WHERE pool = ? AND expires_at IS NOT NULL GROUP BY 1, 2",
-            (pool,),
-        )
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
-
-
 def table_count(path: Path, table: str) -> int:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -208,7 +182,7 @@ def test_a_mass_expiry_costs_a_write_one_bounded_batch(tmp_path: Path, clock: Cl
     path = tmp_path / "objmgr.sqlite3"
     store = SQLiteStore(path, clock=clock, reaper=False)
     store.create_pool("p", 2 * EXPIRING)
-    expiring_leases(path, "p", EXPIRING, clock())
+    fill_sqlite_leases(path, "p", EXPIRING, clock(), expires_in=10, ttl=10, stagger=1e-6)
     clock.advance(11)
 
     lease = store.acquire(AcquireRequest("p"))
@@ -233,7 +207,7 @@ def test_reading_the_counts_during_a_mass_expiry_touches_few_rows(
     path = tmp_path / "objmgr.sqlite3"
     store = SQLiteStore(path, clock=clock, reaper=False)
     store.create_pool("p", 2 * EXPIRING)
-    expiring_leases(path, "p", EXPIRING, clock())
+    fill_sqlite_leases(path, "p", EXPIRING, clock(), expires_in=10, ttl=10, stagger=1e-6)
     clock.advance(11)
     steps = 0
 
@@ -255,7 +229,7 @@ def test_the_reaper_reclaims_a_mass_expiry_in_the_background(tmp_path: Path, clo
     path = tmp_path / "objmgr.sqlite3"
     store = SQLiteStore(path, clock=clock)
     store.create_pool("p", EXPIRING)
-    expiring_leases(path, "p", EXPIRING, clock())
+    fill_sqlite_leases(path, "p", EXPIRING, clock(), expires_in=10, ttl=10, stagger=1e-6)
     clock.advance(11)
     store.ping()
     for _ in range(600):
