@@ -183,26 +183,25 @@ class SQLiteCore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """An operation's read: on an opened store, as `_look`."""
+        """An operation's read: on an opened store, as `_look`, and in one read
+        transaction, so that its SELECTs all see one snapshot: counts read in two
+        statements never straddle a commit (a reaper batch, say)."""
         self._ensure_open()
         with self._look() as conn:
-            yield conn
-
-    @contextmanager
-    def _look(self) -> Iterator[sqlite3.Connection]:
-        """A read that writes nothing, on the reader's connection, in one read
-        transaction: its SELECTs all see one snapshot, so counts read in two
-        statements never straddle a commit (a reaper batch, say)."""
-        with self._lock, self._unavailable_on_error():
-            if self._closed:
-                raise StoreUnavailable("the SQLite store is closed")
-            conn = self._reader()
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
+
+    @contextmanager
+    def _look(self) -> Iterator[sqlite3.Connection]:
+        """A read that writes nothing, on the reader's connection."""
+        with self._lock, self._unavailable_on_error():
+            if self._closed:
+                raise StoreUnavailable("the SQLite store is closed")
+            yield self._reader()
 
     @contextmanager
     def _unavailable_on_error(self) -> Iterator[None]:
