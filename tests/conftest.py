@@ -16,7 +16,7 @@ from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
 
 from .api_support import Api, MakeApi, memory_app
-from .support.redis_server import RedisServer, launch_redis
+from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 
 class Clock:
@@ -69,6 +69,14 @@ def redis_url(redis_server: RedisServer) -> str:
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, free to be killed, paused and restarted."""
     server = launch_redis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
+    """As `own_redis`, with DEBUG commands enabled (DEBUG SLEEP hangs it for real)."""
+    server = launch_redis(tmp_path / "redis", DebuggableRedisServer)
     yield server
     server.stop()
 

@@ -11,6 +11,9 @@ from .api_support import Api, code_of, in_use
 
 # Every way a document can reach the root field `getObject` of its operation.
 REACHING_GET_OBJECT = [
+    pytest.param("{ getObject }", id="plain"),
+    pytest.param("query Q { version b: getObject }", id="beside-a-harmless-field"),
+    pytest.param("query($yes: Boolean = true) { getObject @include(if: $yes) }", id="include"),
     pytest.param("query { ...Take } fragment Take on Query { getObject }", id="fragment"),
     pytest.param("{ taken: getObject }", id="alias"),
     pytest.param("{ ... on Query { getObject } }", id="inline-fragment"),
@@ -37,6 +40,7 @@ def test_a_get_reaching_get_object_is_refused_and_takes_nothing(api: Api, query:
     assert code_of(response) == "METHOD_NOT_ALLOWED"
     assert "POST" in response.headers["Allow"]
     assert in_use(api) == 0
+    assert api.get_object() == 1
 
 
 @pytest.mark.parametrize("query", REACHING_GET_OBJECT)

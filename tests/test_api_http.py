@@ -25,26 +25,6 @@ from .api_support import (
 
 # --- methods: state changes only over POST ------------------------------------------
 
-HIDDEN_GET_OBJECT = [
-    pytest.param("{ getObject }", id="plain"),
-    pytest.param("{ a: getObject }", id="alias"),
-    pytest.param("query { ...F } fragment F on Query { getObject }", id="fragment"),
-    pytest.param("{ ... on Query { getObject } }", id="inline-fragment"),
-    pytest.param("query Q { version b: getObject }", id="beside-a-harmless-field"),
-    pytest.param("query($yes: Boolean = true) { getObject @include(if: $yes) }", id="include"),
-]
-
-
-@pytest.mark.parametrize("query", HIDDEN_GET_OBJECT)
-def test_get_object_over_get_is_405_and_allocates_nothing(http: Api, query: str) -> None:
-    response = http.get(query)
-
-    assert response.status_code == 405
-    assert code_of(response) == "METHOD_NOT_ALLOWED"
-    assert "POST" in response.headers["Allow"]
-    assert in_use(http) == 0
-    assert http.get_object() == 1
-
 
 def test_a_browser_get_with_get_object_gets_the_playground_not_an_object(http: Api) -> None:
     response = http.request(

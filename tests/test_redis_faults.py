@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from app.stores.redis.model import FREE_SCAN, RECLAIM_BATCH, pool_keys
 from .conditions import wait_until
 from .conftest import Clock
 from .support.fills import fill_redis_leases
-from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
+from .support.redis_server import DebuggableRedisServer, RedisServer
 
 ANYONE = Caller.auth_off()
 ROOT = Caller("root", is_admin=True)
@@ -36,13 +35,6 @@ ANSWERED_WITHIN = 1.5
 MASS = 100_000
 # Redis-side CPU of one script, however many leases expired: generous.
 SCRIPT_USEC_BOUND = 50_000
-
-
-@pytest.fixture
-def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
-    server = launch_redis(tmp_path / "redis", DebuggableRedisServer)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

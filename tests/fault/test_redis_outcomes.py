@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,19 +22,12 @@ from objmgr_client.operations import ACQUIRE
 from app.stores.redis.model import SESSION_TTL
 
 from ..live.support import HTTP_TIMEOUT, GraphQL, LiveServer, wait_until
-from ..support.redis_server import DebuggableRedisServer, launch_redis
+from ..support.redis_server import DebuggableRedisServer
 
 pytestmark = pytest.mark.live
 
 CLIENTS = 6
 SLEEP = 3
-
-
-@pytest.fixture
-def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
-    server = launch_redis(tmp_path / "redis", DebuggableRedisServer)
-    yield server
-    server.stop()
 
 
 def test_acquires_in_flight_during_a_stall_are_outcome_unknown_and_none_leaks(
