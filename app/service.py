@@ -89,8 +89,10 @@ class LeaseService:
                     woken = self.store.wait_until_woken(ticket, min(remaining, CLIENT_CHECK_EVERY))
             finally:
                 self.store.leave_queue(ticket)
+        # In hundredths: the request's deadline was read a moment before this
+        # acquire began, so the wait granted is a hair under the one asked for.
         raise AcquireTimeout(
-            f"no object of pool {request.pool!r} came free within {seconds:.3g} seconds"
+            f"no object of pool {request.pool!r} came free within {round(seconds, 2):g} seconds"
         )
 
     def free(
