@@ -14,8 +14,9 @@ import pytest
 from app.pool.errors import AcquireTimeout, PoolExhausted, PoolNotFound
 from app.service import LeaseService
 
+from .conditions import wait_until
 from .conftest import Clock, StoreFactory
-from .test_store_contract import ANYONE, ROOT, Waiter, take, wait_until
+from .store_support import ANYONE, ROOT, Waiter, take
 
 
 def test_pools_come_a_page_at_a_time_in_name_order(service: LeaseService) -> None:

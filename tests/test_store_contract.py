@@ -22,21 +22,11 @@ from app.pool.errors import (
     PoolNotFound,
     StaleToken,
 )
-from app.pool.lease import Caller
 from app.pool.limits import MAX_INT
 from app.service import LeaseService
 
 from .conftest import Clock, StoreFactory
-
-ANYONE = Caller.auth_off()
-ALICE = Caller("alice", is_admin=False)
-BOB = Caller("bob", is_admin=False)
-ROOT = Caller("root", is_admin=True)
-
-
-def take(service: LeaseService, count: int, pool: str = "default") -> list[int]:
-    return [service.acquire(ANYONE, pool).obj for _ in range(count)]
-
+from .store_support import ALICE, ANYONE, BOB, ROOT, take
 
 # Handing out --------------------------------------------------------------
 
