@@ -54,12 +54,13 @@ class DatabaseGuard:
         first start (no marker). Raises `DatabaseRefused`."""
         marked = self._marked_id()
         exists = self.path.exists()
-        if not exists and not (marked or self.known_id) and not create:
+        made_before = bool(marked or self.known_id)
+        if not exists and not made_before and not create:
             raise DatabaseRefused(
                 f"the SQLite database {self.path} is not made yet: the service makes it "
                 "when it opens the store"
             )
-        if not exists and (marked or self.known_id or not create):
+        if not exists and made_before:
             raise DatabaseRefused(
                 f"the SQLite database {self.path} is missing, but {self.marker} shows that "
                 "this service made it: restore the file, or remove the marker to start afresh "
