@@ -183,17 +183,10 @@ class SQLiteCore:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        """An operation's read: on an opened store, as `_look`, and in one read
-        transaction, so that its SELECTs all see one snapshot: counts read in two
-        statements never straddle a commit (a reaper batch, say)."""
+        """An operation's read: on an opened store, as `_look`."""
         self._ensure_open()
         with self._look() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+            yield conn
 
     @contextmanager
     def _look(self) -> Iterator[sqlite3.Connection]:
@@ -281,9 +274,33 @@ class SQLiteCore:
         return row, lease
 
     def _stats(self, conn: sqlite3.Connection, name: str, row: PoolRow, now: float) -> PoolStats:
-        dead = self._liveness.dead(conn) if row.waiting else []
-        waiting = waiters.waiting_of(conn, name, row.waiting, dead)
-        return objects.stats(conn, name, row, now, waiting)
+        """A pool's counts inside a write transaction (which sees one snapshot)."""
+        return objects.stats(conn, name, row, now, self._waiting(conn, name, row, None))
+
+    def _counted(
+        self,
+        conn: sqlite3.Connection,
+        now: float,
+        *,
+        name: str | None = None,
+        after: str = "",
+        first: int = 1,
+    ) -> list[PoolStats]:
+        """Pools' counts outside a write transaction, their rows and expiry counts
+        read in one statement (`objects.counted_pools`)."""
+        counted = objects.counted_pools(conn, now, name=name, after=after, first=first)
+        dead = self._liveness.dead(conn) if any(row.waiting for _, row, _, _ in counted) else []
+        return [
+            objects.counted_stats(pool, row, expired, above, self._waiting(conn, pool, row, dead))
+            for pool, row, expired, above in counted
+        ]
+
+    def _waiting(
+        self, conn: sqlite3.Connection, name: str, row: PoolRow, dead: list[int] | None
+    ) -> int:
+        if dead is None:
+            dead = self._liveness.dead(conn) if row.waiting else []
+        return waiters.waiting_of(conn, name, row.waiting, dead)
 
     def _head(self, pool: str) -> int | None:
         """The ticket id heading `pool`'s queue, for the wait room (the store's own)."""

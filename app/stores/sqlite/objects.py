@@ -56,8 +56,51 @@ def stats(conn: sqlite3.Connection, name: str, row: PoolRow, now: float, waiting
             "SELECT count(*) FROM leases WHERE pool = ? AND obj > ? AND expires_at <= ?",
             (name, row.size, now),
         ).fetchone()
+    return counted_stats(name, row, expired, expired_above, waiting)
+
+
+def counted_stats(
+    name: str, row: PoolRow, expired: int, expired_above: int, waiting: int
+) -> PoolStats:
     held_within = row.held - row.held_above - (expired - expired_above)
     return PoolStats(name, row.size, row.held - expired, row.size - held_within, waiting)
+
+
+# `stats`' reads in one statement, for reads outside a write transaction: a
+# statement sees one snapshot, so a pool's row and its expiry counts never
+# straddle a commit (a reaper batch, say), which would put the counts off by it.
+_COUNTED_POOLS = """
+SELECT p.name, p.size, p.next_fresh, p.held, p.held_above, p.waiting,
+  (SELECT coalesce(sum(e.leases), 0) FROM expiries e WHERE e.pool = p.name AND e.second < :second)
+  + (SELECT count(*) FROM leases l
+     WHERE l.pool = p.name AND l.expires_at >= :second AND l.expires_at <= :now),
+  CASE WHEN p.held_above > 0 THEN
+    (SELECT count(*) FROM leases l
+     WHERE l.pool = p.name AND l.obj > p.size AND l.expires_at <= :now)
+  ELSE 0 END
+FROM pools p
+"""
+
+
+def counted_pools(
+    conn: sqlite3.Connection,
+    now: float,
+    *,
+    name: str | None = None,
+    after: str = "",
+    first: int = 1,
+) -> list[tuple[str, PoolRow, int, int]]:
+    """Pools (the one named, or a page in name order after `after`) with their
+    expired and expired-above-size counts, read in one statement."""
+    where = "WHERE p.name = :name" if name is not None else "WHERE p.name > :after"
+    rows = conn.execute(
+        f"{_COUNTED_POOLS} {where} ORDER BY p.name LIMIT :first",
+        {"second": int(now), "now": now, "name": name, "after": after, "first": first},
+    ).fetchall()
+    return [
+        (pool, PoolRow(size, next_fresh, held, held_above, waiting), expired, expired_above)
+        for pool, size, next_fresh, held, held_above, waiting, expired, expired_above in rows
+    ]
 
 
 def expired_count(conn: sqlite3.Connection, pool: str, now: float) -> int:

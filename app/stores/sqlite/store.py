@@ -17,7 +17,6 @@ import sqlite3
 from ...pool.errors import (
     PoolExists,
     PoolInUse,
-    PoolNotFound,
     StoreUnavailable,
     exhausted,
     out_of_range,
@@ -26,7 +25,7 @@ from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_releas
 from ..base import Store, Ticket
 from . import objects, waiters
 from .core import Effects, SQLiteCore
-from .objects import LEASE_COLUMNS, LIVE, PoolRow
+from .objects import LEASE_COLUMNS, LIVE
 
 
 class SQLiteStore(SQLiteCore, Store):
@@ -99,27 +98,12 @@ class SQLiteStore(SQLiteCore, Store):
 
     def pool(self, name: str) -> PoolStats | None:
         with self._read() as conn:
-            try:
-                row = objects.pool_row(conn, name)
-            except PoolNotFound:
-                return None
-            return self._stats(conn, name, row, self._clock())
+            found = self._counted(conn, self._clock(), name=name)
+        return found[0] if found else None
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
         with self._read() as conn:
-            now = self._clock()
-            rows = conn.execute(
-                "SELECT name, size, next_fresh, held, held_above, waiting FROM pools "
-                "WHERE name > ? ORDER BY name LIMIT ?",
-                (after, first),
-            ).fetchall()
-            dead = self._liveness.dead(conn) if any(row[5] for row in rows) else []
-            return [
-                objects.stats(
-                    conn, name, PoolRow(*rest), now, waiters.waiting_of(conn, name, rest[4], dead)
-                )
-                for name, *rest in rows
-            ]
+            return self._counted(conn, self._clock(), after=after, first=first)
 
     # leases -------------------------------------------------------------
     def leases(self, pool: str, first: int, after: int) -> list[Lease]:
