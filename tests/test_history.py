@@ -119,6 +119,17 @@ def test_a_lost_free_holds_until_the_expiry_or_the_free() -> None:
     assert kinds(History([unknown, freed(1, 2, ack=0.29, free_sent=0.4)]).check()) == ["overlap"]
 
 
+def test_a_lost_renew_may_have_shortened_the_lease() -> None:
+    # A renew sets the expiry to now + ttl: one sent at 0.2 with a ttl of 0.4
+    # whose answer was lost may have moved an expiry of 1.0 back to 0.6, never
+    # before it.
+    unknown = expired(1, 1, ack=0.0, expires=1.0, end="unknown", lost_renewal_floor=T0 + 0.6)
+    assert unknown.t_end == T0 + 0.6
+    assert History([unknown, freed(1, 2, ack=0.61, free_sent=0.7)]).check() == []
+    assert kinds(History([unknown, freed(1, 2, ack=0.59, free_sent=0.7)]).check()) == ["overlap"]
+    assert "lost renew" in unknown.describe()
+
+
 def test_a_lease_held_without_ttl_never_ends() -> None:
     held = LeaseRecord("default", 1, 1, "c1", T0, T0 + 0.01, "held")
     assert held.t_end is None

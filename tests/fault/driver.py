@@ -201,19 +201,16 @@ class Client:
 
     def _renew(self, lease: _Lease) -> bool:
         """Renew the lease; False when it ended (and was recorded)."""
+        ttl = self._ttl()
         payload, t_sent, t_ack = self._post(
             "renew",
             RENEW,
-            {
-                "pool": self.workload.pool,
-                "obj": lease.obj,
-                "token": lease.token,
-                "ttl": self._ttl(),
-            },
+            {"pool": self.workload.pool, "obj": lease.obj, "token": lease.token, "ttl": ttl},
         )
         if payload is None:
-            # It may have been renewed: the lease's end is unknown from here on.
-            self._record(lease, "unknown")
+            # It may have been renewed, to an expiry later or earlier than the
+            # one acknowledged: the lease's end is unknown from here on.
+            self._record(lease, "unknown", lost_renewal_floor=t_sent + ttl)
             return False
         if not payload["success"]:
             self._record(lease, "expired" if payload["code"] in GONE else "unknown", refused=t_ack)
@@ -247,6 +244,7 @@ class Client:
         free_sent: float | None = None,
         free_ack: float | None = None,
         refused: float | None = None,
+        lost_renewal_floor: float | None = None,
     ) -> None:
         self.history.add(
             LeaseRecord(
@@ -262,6 +260,7 @@ class Client:
                 t_free_sent=free_sent,
                 t_free_ack=free_ack,
                 refused_at=refused,
+                lost_renewal_floor=lost_renewal_floor,
             )
         )
 

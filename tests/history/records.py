@@ -32,8 +32,10 @@ from its acknowledgement until its free was sent, `[t_ack, t_end]`, where
 - expired: `expires_at`, the server's own deadline (a correct server reclaims
   the object only once its clock reached it);
 - unknown (the answer to a free or a renew was lost): the earliest of the
-  free's send time and the last acknowledged expiry; a lost renew may have
-  extended the lease, which only makes the true end later;
+  free's send time, the last acknowledged expiry and, after a lost renew, that
+  renew's send time plus its ttl. A renew sets the expiry to *now* + ttl, so a
+  lost one may have shortened the lease as well as extended it; it cannot have
+  set an expiry before it was sent;
 - held at the end of the run without a TTL: no end (`None`, for ever).
 
 Two leases of one object certainly overlap when each was acknowledged before the
@@ -78,7 +80,8 @@ class LeaseRecord:
     expiries the server acknowledged; `t_free_sent`/`t_free_ack` the same for
     the holder's free, when it sent one; `refused_at` when the server's answer
     that the lease was gone (NOT_ALLOCATED, STALE_TOKEN) to the holder's free
-    or renew came back.
+    or renew came back; `lost_renewal_floor` the send time plus the ttl of a
+    renew whose answer was lost, the earliest expiry it can have set.
 
     `end` says how it ended:
 
@@ -102,6 +105,7 @@ class LeaseRecord:
     t_free_sent: float | None = None
     t_free_ack: float | None = None
     refused_at: float | None = None
+    lost_renewal_floor: float | None = None
 
     @property
     def expires_at(self) -> float | None:
@@ -118,8 +122,10 @@ class LeaseRecord:
         if self.end == "freed":
             assert self.t_free_sent is not None, self
             return self.t_free_sent
-        if self.end == "unknown" and self.t_free_sent is not None:
-            return self.t_free_sent if expiry is None else min(self.t_free_sent, expiry)
+        if self.end == "unknown":
+            bounds = (self.t_free_sent, expiry, self.lost_renewal_floor)
+            known = [bound for bound in bounds if bound is not None]
+            return min(known) if known else None
         return expiry
 
     @property
@@ -151,6 +157,8 @@ class LeaseRecord:
             parts.append(f"free ack {self.t_free_ack:.6f}")
         if self.refused_at is not None:
             parts.append(f"refused at {self.refused_at:.6f}")
+        if self.lost_renewal_floor is not None:
+            parts.append(f"a lost renew may have set the expiry from {self.lost_renewal_floor:.6f}")
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
