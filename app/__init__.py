@@ -27,7 +27,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app, timeout=settings.body_timeout, max_body=MAX_BODY
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = open_store(settings.store, default_pool=("default", settings.pool_size))
+    store = open_store(
+        settings.store,
+        default_pool=("default", settings.pool_size),
+        events_keep=settings.events_keep,
+    )
     try:
         # The default pool and what else must exist; operations finish it if this fails.
         store.open()

@@ -12,10 +12,14 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from .pool.events import DEFAULT_EVENTS_KEEP
 from .pool.limits import MAX_INT
 
 ENVIRONMENTS = ("development", "production", "testing")
+LOG_FORMATS = ("json", "text")
+D = TypeVar("D", str, None)
 
 MIN_SECRET_LENGTH = 16
 # The example files' placeholders: a copied example must not serve with a secret
@@ -49,10 +53,22 @@ class Settings:
     body_timeout: float = 10.0
     # A file of name:secret lines, read at start and again on SIGHUP.
     tokens_file: str | None = None
+    # The journal keeps at least this many events per pool.
+    events_keep: int = DEFAULT_EVENTS_KEEP
+    # sha256 of the bearer secret /metrics requires; None: /metrics is open.
+    metrics_token: bytes | None = None
+    # "json" or "text"; None: json in production, else text.
+    log_format: str | None = None
 
     @property
     def auth_on(self) -> bool:
         return bool(self.tokens) and not self.auth_disabled
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is None:
+            return self.env == "production"
+        return self.log_format == "json"
 
     @property
     def graphiql(self) -> bool:
@@ -110,6 +126,11 @@ class Settings:
                 "OBJMGR_BODY_TIMEOUT", get("OBJMGR_BODY_TIMEOUT"), cls.body_timeout
             ),
             tokens_file=tokens_file,
+            events_keep=_int(
+                "OBJMGR_EVENTS_KEEP", get("OBJMGR_EVENTS_KEEP"), cls.events_keep, 10**8
+            ),
+            metrics_token=_metrics_token(get("OBJMGR_METRICS_TOKEN"), production),
+            log_format=_choice("OBJMGR_LOG_FORMAT", get("OBJMGR_LOG_FORMAT"), LOG_FORMATS, None),
         )
         settings.check_serving()
         return settings
@@ -239,7 +260,7 @@ def _seconds(name: str, value: str | None, default: float) -> float:
     return number
 
 
-def _choice(name: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+def _choice(name: str, value: str | None, choices: tuple[str, ...], default: D) -> str | D:
     if value is None:
         return default
     if value not in choices:
@@ -298,6 +319,15 @@ def _check_strength(variable: str, where: str, name: str, secret: str) -> None:
             f"{where}: the secret of {name!r} is shorter than {MIN_SECRET_LENGTH} characters; "
             f"production needs long random secrets ({MAKE_A_SECRET})",
         )
+
+
+def _metrics_token(value: str | None, production: bool) -> bytes | None:
+    """sha256 of the /metrics secret; held to the bearer tokens' rules in production."""
+    if value is None:
+        return None
+    if production:
+        _check_strength("OBJMGR_METRICS_TOKEN", "the value", "/metrics", value)
+    return hashlib.sha256(value.encode()).digest()
 
 
 def _admins(value: str | None) -> frozenset[str] | None:

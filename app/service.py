@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .pool import limits
 from .pool.errors import AcquireTimeout, Forbidden, PoolExhausted
+from .pool.events import Event
 from .pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from .stores.base import Store
 from .stores.waking import CLIENT_CHECK_EVERY
@@ -58,6 +59,7 @@ class LeaseService:
             label=limits.label(label),
             ttl=limits.ttl(ttl),
             request_id=limits.request_id(request_id),
+            principal=caller.principal,
         )
         seconds = limits.wait(wait, self.max_wait)
         if deadline is not None:
@@ -114,6 +116,10 @@ class LeaseService:
         first, after = limits.page(first, after)
         return self.store.leases(limits.pool_name(pool), first, after)
 
+    def events(self, pool: str = "default", after: int = 0, first: int = 100) -> list[Event]:
+        first, _ = limits.page(first, 0)
+        return self.store.events(limits.pool_name(pool), limits.event_seq(after), first)
+
     # pools --------------------------------------------------------------
     def pool(self, name: str = "default") -> PoolStats | None:
         return self.store.pool(limits.pool_name(name))
@@ -124,15 +130,19 @@ class LeaseService:
 
     def create_pool(self, caller: Caller, name: str, size: int) -> PoolStats:
         self._require_admin(caller, "create")
-        return self.store.create_pool(limits.pool_name(name), limits.pool_size(size))
+        return self.store.create_pool(
+            limits.pool_name(name), limits.pool_size(size), caller.principal
+        )
 
     def resize_pool(self, caller: Caller, name: str, size: int) -> PoolStats:
         self._require_admin(caller, "resize")
-        return self.store.resize_pool(limits.pool_name(name), limits.pool_size(size))
+        return self.store.resize_pool(
+            limits.pool_name(name), limits.pool_size(size), caller.principal
+        )
 
     def delete_pool(self, caller: Caller, name: str, force: bool = False) -> PoolStats:
         self._require_admin(caller, "delete")
-        return self.store.delete_pool(limits.pool_name(name), force)
+        return self.store.delete_pool(limits.pool_name(name), force, caller.principal)
 
     @staticmethod
     def _require_admin(caller: Caller, verb: str) -> None:

@@ -85,6 +85,8 @@ class AcquireRequest:
     label: str | None = None
     ttl: float | None = None
     request_id: str | None = None
+    # Who asked, for the journal: the owner is whatever the caller named when auth is off.
+    principal: str | None = None
 
 
 def check_release(lease: Lease, caller: Caller, token: int | None) -> None:

@@ -95,3 +95,15 @@ def token(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise BadUserInput(f"token must be a positive integer, got {value}")
     return value
+
+
+# A seq is a BigInt like a token; JSON carries it exactly up to 2**53 in most
+# clients, far beyond what any journal reaches.
+MAX_SEQ = 2**63 - 1
+
+
+def event_seq(value: int) -> int:
+    """An `events(after:)` bound: 0 for the whole journal kept."""
+    if not 0 <= value <= MAX_SEQ:
+        raise BadUserInput(f"after must be between 0 and {MAX_SEQ}, got {value}")
+    return value

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+from ..pool.events import DEFAULT_EVENTS_KEEP
 from .base import Store, Ticket
 
 SCHEMES = ("sqlite:///", "redis://", "memory://")
 
 
-def open_store(url: str, default_pool: tuple[str, int] | None = None) -> Store:
-    """The store an `OBJMGR_STORE` URL names; its `open()` makes `default_pool`."""
+def open_store(
+    url: str, default_pool: tuple[str, int] | None = None, events_keep: int = DEFAULT_EVENTS_KEEP
+) -> Store:
+    """The store an `OBJMGR_STORE` URL names; its `open()` makes `default_pool`.
+
+    The journal keeps at least `events_keep` events per pool (rule R9)."""
     if url == "memory://":
         from .memory import MemoryStore
 
-        return MemoryStore(default_pool=default_pool)
+        return MemoryStore(default_pool=default_pool, events_keep=events_keep)
     if url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"), default_pool=default_pool)
+        return SQLiteStore(
+            url.removeprefix("sqlite:///"), default_pool=default_pool, events_keep=events_keep
+        )
     if url.startswith("redis://"):
         from .redis import RedisStore
 
-        return RedisStore(url, default_pool=default_pool)
+        return RedisStore(url, default_pool=default_pool, events_keep=events_keep)
     raise ValueError(f"unknown store {url!r}: expected one of {', '.join(SCHEMES)}")
 
 

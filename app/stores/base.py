@@ -49,14 +49,28 @@ R8  Free and renew refuse, in this order: POOL_NOT_FOUND; for an object with
     token, so a stranger learns nothing of another holder's token. A renewal
     sets the expiry to now + ttl (the lease's last ttl when none is given;
     no expiry when it never had one).
+R9  The journal. Every change writes its event (`pool.events.Event`) in the
+    same transaction or script: GRANTED, FREED, RENEWED, EXPIRED (as each
+    lease is reclaimed, `at` its expiry), POOL_CREATED, POOL_RESIZED,
+    POOL_DELETED. A refused change, a replayed acquire (R2) and queue moves
+    write none. `seq` comes from a counter per pool name that, like the token
+    counter (R3), is never deleted. The journal keeps at least the last
+    `events_keep` events of each pool and trims older ones a bounded batch
+    per write. Once a change committed, the store tells its listeners of the
+    events it wrote, in the calling thread (or greenlet): the reaper's
+    events in the reaper's.
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from ..pool.events import Event, EventListener
 from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,8 @@ class Ticket:
 
 
 class Store(ABC):
+    _listeners: tuple[EventListener, ...] = ()
+
     # opening ----------------------------------------------------------
     @abstractmethod
     def open(self) -> None:
@@ -85,13 +101,14 @@ class Store(ABC):
         """Create the pool unless it exists (its size is then left alone)."""
 
     @abstractmethod
-    def create_pool(self, name: str, size: int) -> PoolStats: ...
+    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
+        """`principal` is who asked, for the journal (rule R9); so for the two below."""
 
     @abstractmethod
-    def resize_pool(self, name: str, size: int) -> PoolStats: ...
+    def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats: ...
 
     @abstractmethod
-    def delete_pool(self, name: str, force: bool) -> PoolStats:
+    def delete_pool(self, name: str, force: bool, principal: str | None = None) -> PoolStats:
         """Delete the pool; its leases and waiters go with it when `force`."""
 
     @abstractmethod
@@ -140,6 +157,27 @@ class Store(ABC):
         seconds passed; True when woken. Costs nothing while it blocks: stores wake
         waiters through `waking.WaitRoom`, never by polling. Spurious wake-ups are
         allowed: the caller tries again and waits again."""
+
+    # the journal (rule R9) ---------------------------------------------
+    @abstractmethod
+    def events(self, pool: str, after: int, first: int) -> list[Event]:
+        """The journal's events of pool name `pool` with `seq > after`, ascending,
+        at most `first`. A deleted pool's events stay readable while kept."""
+
+    def listen(self, listener: EventListener) -> None:
+        """Have `listener` told of every event this store commits from now on."""
+        self._listeners = (*self._listeners, listener)
+
+    def _published(self, events: list[Event]) -> None:
+        """Tell the listeners of `events`, committed already. A listener that
+        raises is logged and skipped: the change stands whatever it does."""
+        if not events:
+            return
+        for listener in self._listeners:
+            try:
+                listener(events)
+            except Exception:
+                log.exception("an event listener failed")
 
     # health -----------------------------------------------------------
     @abstractmethod

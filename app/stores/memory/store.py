@@ -29,9 +29,11 @@ from ...pool.errors import (
     out_of_range,
     pool_not_found,
 )
+from ...pool.events import DEFAULT_EVENTS_KEEP, Event, EventKind
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from ..base import Store, Ticket
 from ..waking import Reaper, WaitRoom
+from .journal import MemoryJournal
 from .objects import ObjectMgr
 
 #: Expired leases one change reclaims before it acts; the reaper does the rest.
@@ -53,8 +55,12 @@ class MemoryStore(Store):
         *,
         default_pool: tuple[str, int] | None = None,
         clock: Callable[[], float] = time.time,
+        events_keep: int = DEFAULT_EVENTS_KEEP,
     ) -> None:
         self._clock = clock
+        self._journal = MemoryJournal(events_keep)
+        # The events of the step under way, told to the listeners once the lock is let go.
+        self._written: list[Event] = []
         self._default_pool = default_pool
         self._opened = False
         self._pools: dict[str, _Pool] = {}
@@ -69,18 +75,40 @@ class MemoryStore(Store):
             if self._opened:
                 return
             if self._default_pool is not None:
-                name, size = self._default_pool
-                if name not in self._pools:
-                    self._pools[name] = _Pool(ObjectMgr(size, name))
+                self._create(*self._default_pool, principal=None)
             self._opened = True
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Every operation's step: under the lock, on an opened store."""
-        with self._lock:
-            if not self._opened:
-                self.open()
-            yield
+        """Every operation's step: under the lock, on an opened store. The
+        events the step wrote (rule R9) are told once the lock is let go,
+        whether the step then succeeded or was refused after reclaiming."""
+        written: list[Event] = []
+        try:
+            with self._lock:
+                try:
+                    if not self._opened:
+                        self.open()
+                    yield
+                finally:
+                    written, self._written = self._written, []
+        finally:
+            self._published(written)
+
+    def _record(
+        self,
+        name: str,
+        kind: EventKind,
+        at: float,
+        lease: Lease | None = None,
+        principal: str | None = None,
+        reason: str | None = None,
+        size: int | None = None,
+    ) -> None:
+        event = self._journal.record(
+            name, kind, at, lease=lease, principal=principal, reason=reason, size=size
+        )
+        self._written.append(event)
 
     # helpers ------------------------------------------------------------
     def _get(self, name: str) -> _Pool:
@@ -101,6 +129,7 @@ class MemoryStore(Store):
             if self._current(lease, expires_at, token):
                 assert lease is not None
                 self._release(name, pool, lease)
+                self._record(name, EventKind.EXPIRED, expires_at, lease)
                 reclaimed += 1
         return reclaimed
 
@@ -112,7 +141,7 @@ class MemoryStore(Store):
 
     def _reclaim_all(self, limit: int) -> float | None:
         """The reaper's step: a bounded batch over every pool; seconds to the next expiry."""
-        with self._lock:
+        with self._locked():
             left = limit
             for name, pool in list(self._pools.items()):
                 left -= self._reclaim(name, pool, left)
@@ -180,28 +209,35 @@ class MemoryStore(Store):
             return pool.waiters[0] if pool is not None and pool.waiters else None
 
     # pools --------------------------------------------------------------
+    def _create(self, name: str, size: int, principal: str | None) -> _Pool:
+        self._pools[name] = pool = _Pool(ObjectMgr(size, name))
+        self._record(name, EventKind.POOL_CREATED, self._clock(), principal=principal, size=size)
+        return pool
+
     def ensure_pool(self, name: str, size: int) -> None:
         with self._locked():
             # rule R7: an existing pool is left alone
             if name not in self._pools:
-                self._pools[name] = _Pool(ObjectMgr(size, name))
+                self._create(name, size, principal=None)
 
-    def create_pool(self, name: str, size: int) -> PoolStats:
+    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         with self._locked():
             if name in self._pools:
                 raise PoolExists(f"pool {name!r} exists already")
-            self._pools[name] = pool = _Pool(ObjectMgr(size, name))
-            return self._stats(name, pool)
+            return self._stats(name, self._create(name, size, principal))
 
-    def resize_pool(self, name: str, size: int) -> PoolStats:
+    def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         with self._locked():
             pool = self._get(name)
             # rule R6: held objects above the size stay held; freed ones retire
             pool.objects.resize(size)
+            self._record(
+                name, EventKind.POOL_RESIZED, self._clock(), principal=principal, size=size
+            )
             self._room.changed(name)
             return self._stats(name, pool)
 
-    def delete_pool(self, name: str, force: bool) -> PoolStats:
+    def delete_pool(self, name: str, force: bool, principal: str | None = None) -> PoolStats:
         with self._locked():
             pool = self._get(name)
             stats = self._stats(name, pool)
@@ -212,6 +248,10 @@ class MemoryStore(Store):
                     "delete with force: true to drop them"
                 )
             del self._pools[name]
+            reason = "forced" if stats.in_use else None
+            self._record(
+                name, EventKind.POOL_DELETED, self._clock(), principal=principal, reason=reason
+            )
             # Its waiters wake, find no pool and are told so.
             self._room.wake_all(name)
             return stats
@@ -267,6 +307,7 @@ class MemoryStore(Store):
             self._store_lease(pool, lease)
             if request.request_id is not None:
                 pool.by_request[(request.owner, request.request_id)] = obj
+            self._record(request.pool, EventKind.GRANTED, now, lease, request.principal)
             if ticket is not None:
                 # The next waiter may be served too.
                 self._drop_ticket(request.pool, pool, ticket)
@@ -284,6 +325,7 @@ class MemoryStore(Store):
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
             self._release(pool, state, lease)
+            self._record(pool, EventKind.FREED, self._clock(), lease, caller.principal)
             return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
@@ -291,8 +333,10 @@ class MemoryStore(Store):
             state = self._get(pool)
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
-            renewed = lease.renewed(self._clock(), ttl)
+            now = self._clock()
+            renewed = lease.renewed(now, ttl)
             self._store_lease(state, renewed)
+            self._record(pool, EventKind.RENEWED, now, renewed, caller.principal)
             return renewed
 
     # waiting ------------------------------------------------------------
@@ -322,6 +366,10 @@ class MemoryStore(Store):
 
     def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         return self._room.wait(ticket, timeout)
+
+    def events(self, pool: str, after: int, first: int) -> list[Event]:
+        with self._locked():
+            return self._journal.events(pool, after, first)
 
     def ping(self) -> None:
         return None
