@@ -6,12 +6,14 @@ import graphene
 
 from ..pool import limits
 from ..pool.errors import PoolExhausted
+from ..pool.events import Event as DomainEvent
 from ..pool.lease import Lease as DomainLease
 from ..pool.lease import PoolStats
 from ..version import __version__
 from .context import context_of
+from .events import Event
 from .outcomes import query_errors
-from .types import DEFAULT_PAGE, MAX_CURSOR, Lease, Pool, given, pool_argument
+from .types import DEFAULT_PAGE, MAX_CURSOR, BigInt, Lease, Pool, given, pool_argument
 
 
 class Query(graphene.ObjectType):
@@ -56,6 +58,32 @@ class Query(graphene.ObjectType):
             "1..size is an OUT_OF_RANGE error."
         ),
     )
+    events = graphene.List(
+        graphene.NonNull(Event),
+        required=True,
+        pool=pool_argument("The name of the pool whose journal to read."),
+        after=BigInt(
+            default_value=0,
+            description=(
+                "Only events with a `seq` above this one: the last `seq` of the previous page, "
+                "or 0 for the oldest event kept. Default: 0."
+            ),
+        ),
+        first=graphene.Int(
+            default_value=DEFAULT_PAGE,
+            description=(
+                f"The most events to return, 0..{limits.MAX_PAGE}. Default: {DEFAULT_PAGE}."
+            ),
+        ),
+        description=(
+            "The pool's journal: its events with seq > after, in ascending `seq` order. The "
+            "journal keeps at least the last OBJMGR_EVENTS_KEEP events of each pool name "
+            "(10,000 by default); older ones are trimmed, so the first page may start above "
+            "after + 1. A deleted pool's events stay readable; a name that never had a pool "
+            "has none (an empty list, not an error). With auth on, any authenticated "
+            "principal may read the journal of any pool, as it may read `pool`."
+        ),
+    )
     version = graphene.String(required=True, description="The version of the objmgr server.")
 
     @staticmethod
@@ -90,6 +118,17 @@ class Query(graphene.ObjectType):
         _root: None, info: graphene.ResolveInfo, obj: int, pool: str
     ) -> DomainLease | None:
         return context_of(info).service.lease(obj, pool)
+
+    @staticmethod
+    @query_errors
+    def resolve_events(
+        _root: None,
+        info: graphene.ResolveInfo,
+        pool: str,
+        after: int | None = 0,
+        first: int | None = DEFAULT_PAGE,
+    ) -> list[DomainEvent]:
+        return context_of(info).service.events(pool, given(after, 0), given(first, DEFAULT_PAGE))
 
     @staticmethod
     def resolve_version(_root: None, _info: graphene.ResolveInfo) -> str:

@@ -127,7 +127,8 @@ def _error_code_description(code: DomainErrorCode | None) -> str:
 ErrorCode = graphene.Enum.from_enum(DomainErrorCode, description=_error_code_description)
 
 
-def _time(seconds: float | None) -> datetime | None:
+def seconds_to_datetime(seconds: float | None) -> datetime | None:
+    """A store's time (seconds since the epoch) as the schema's DateTime, in UTC."""
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
@@ -172,11 +173,11 @@ class Lease(graphene.ObjectType):
 
     @staticmethod
     def resolve_acquired_at(lease: DomainLease, _info: graphene.ResolveInfo) -> datetime | None:
-        return _time(lease.acquired_at)
+        return seconds_to_datetime(lease.acquired_at)
 
     @staticmethod
     def resolve_expires_at(lease: DomainLease, _info: graphene.ResolveInfo) -> datetime | None:
-        return _time(lease.expires_at)
+        return seconds_to_datetime(lease.expires_at)
 
 
 class Pool(graphene.ObjectType):
