@@ -81,20 +81,30 @@ def debug_redis(tmp_path: Path) -> Iterator[DebuggableRedisServer]:
     server.stop()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "events_keep(n): the stores of `store_factory` keep n events per pool"
+    )
+
+
 def _factory(
     kind: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
 ) -> StoreFactory:
+    # Only a test that asks for a journal's length passes one: the others open
+    # every store as the server does, with its default.
+    keep = request.node.get_closest_marker("events_keep")
+    options: dict[str, int] = {} if keep is None else {"events_keep": int(keep.args[0])}
     if kind == "memory":
-        shared = MemoryStore(clock=clock)
+        shared = MemoryStore(clock=clock, **options)
         return lambda: shared
     if kind == "sqlite":
         path = tmp_path / "objmgr.sqlite3"
-        return lambda: SQLiteStore(path, clock=clock)
+        return lambda: SQLiteStore(path, clock=clock, **options)
     if kind == "redis":
         redis_url = request.getfixturevalue("redis_url")
         from app.stores.redis import RedisStore
 
-        return lambda: RedisStore(redis_url, clock=clock)
+        return lambda: RedisStore(redis_url, clock=clock, **options)
     raise ValueError(kind)
 
 
