@@ -188,6 +188,24 @@ def _deleted(response: requests.Response, _variables: Variables) -> None:
     assert _data(response)["pool"] is None
 
 
+def _events(response: requests.Response, variables: Variables) -> None:
+    events = _data(response)["events"]
+    seqs = [event["seq"] for event in events]
+    assert seqs == sorted(set(seqs)), seqs
+    run = events[-6:]
+    assert [event["kind"] for event in run] == [
+        "POOL_CREATED",
+        "GRANTED",
+        "RENEWED",
+        "FREED",
+        "POOL_RESIZED",
+        "POOL_DELETED",
+    ], events
+    lease = [variables["obj"], variables["leaseToken"]]
+    assert all([event["obj"], event["token"]] == lease for event in run[1:4]), run
+    assert [run[0]["size"], run[4]["size"]] == [3, 5], run
+
+
 def _graphql_version(response: requests.Response, variables: Variables) -> None:
     assert _data(response)["version"] == variables["serverVersion"]
 
@@ -214,6 +232,7 @@ CHECKS: dict[str, Check] = {
     "deletePool": _delete,
     "pool (deleted)": _deleted,
     "version": _graphql_version,
+    "events": _events,
 }
 
 

@@ -5,6 +5,8 @@
     client = Client("http://127.0.0.1:5000", token="s3cret")
     got = client.acquire("ports", owner="ci-7", ttl=60)
     client.free(got.obj, "ports", token=got.token)
+    for event in client.events("ports"):            # the pool's journal
+        print(event.seq, event.kind, event.obj)
 
     with lease("ports", ttl=30, wait=10) as held:   # acquires, renews, frees
         held.check()                                # raises once the lease was lost
@@ -19,6 +21,7 @@ import contextlib
 from typing import Unpack
 
 from .client import (
+    DEFAULT_FOLLOW_INTERVAL,
     DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     DEFAULT_URL,
@@ -35,7 +38,7 @@ from .errors import (
     ObjmgrError,
 )
 from .holding import DEFAULT_LEASE_TTL, HeldLease, HoldOptions, Renewer
-from .models import Lease, Pool
+from .models import Event, Lease, Pool
 from .operations import OPERATIONS
 from .version import __version__
 
@@ -56,6 +59,7 @@ def lease(
 __all__ = [
     "BAD_RESPONSE",
     "DEFAULT_ACQUIRE_ATTEMPTS",
+    "DEFAULT_FOLLOW_INTERVAL",
     "DEFAULT_LEASE_TTL",
     "DEFAULT_RETRY_DELAY",
     "DEFAULT_TIMEOUT",
@@ -66,6 +70,7 @@ __all__ = [
     "RETRY_CODES",
     "UNREACHABLE",
     "Client",
+    "Event",
     "HeldLease",
     "HoldOptions",
     "Lease",

@@ -7,12 +7,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Unpack
 
 from . import holding
 from .errors import DEFAULT_ACQUIRE_ATTEMPTS, ObjmgrError
-from .models import Lease, Pool
+from .models import Event, Lease, Pool
 from .operations import OPERATIONS
 from .transport import Transport, payload
 
@@ -22,6 +22,9 @@ DEFAULT_URL = "http://127.0.0.1:5000"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRY_DELAY = 0.25
 """Seconds before the second attempt of an acquire; each later one waits twice as long."""
+DEFAULT_FOLLOW_INTERVAL = 1.0
+"""Seconds `Client.follow` waits after a look that found nothing new."""
+MAX_FOLLOW_INTERVAL = 60.0
 
 
 def new_request_id() -> str:
@@ -162,6 +165,45 @@ class Client:
         """Delete the pool; with leases in use only when `force`. Returns its last counts."""
         data = self.execute(OPERATIONS["DeletePool"], {"name": name, "force": force})
         return Pool.from_json(payload(data, "deletePool")["pool"])
+
+    # the journal ----------------------------------------------------------
+    def events(self, pool: str = "default", after: int = 0, first: int = 100) -> list[Event]:
+        """The pool's journal: events with seq > `after`, ascending, at most `first`.
+
+        A name that never had a pool has no events (an empty list); a deleted
+        pool's stay readable while the journal keeps them.
+        """
+        variables = {"pool": pool, "after": after, "first": first}
+        return [
+            Event.from_json(item)
+            for item in self.execute(OPERATIONS["Events"], variables)["events"]
+        ]
+
+    def follow(
+        self,
+        pool: str = "default",
+        after: int = 0,
+        first: int = 100,
+        interval: float = DEFAULT_FOLLOW_INTERVAL,
+    ) -> Iterator[Event]:
+        """Every event of the pool with seq > `after`, then each new one, for ever.
+
+        Reads the journal a page of `first` at a time, at once while pages
+        come full, and `interval` seconds (at most a minute) after a page that
+        was not. An error of a read is raised, and the generator ends; resume
+        with `after` the last `seq` it gave.
+        """
+        if not 0 < interval <= MAX_FOLLOW_INTERVAL:
+            raise ValueError(f"interval must be more than 0 and at most {MAX_FOLLOW_INTERVAL:g}")
+        if first < 1:
+            raise ValueError(f"first must be at least 1, not {first}")
+        while True:
+            page = self.events(pool, after, first)
+            for event in page:
+                after = event.seq
+                yield event
+            if len(page) < first:
+                time.sleep(interval)
 
     def version(self) -> str:
         """The server's version."""

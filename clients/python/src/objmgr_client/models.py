@@ -92,3 +92,67 @@ class Pool:
             "inUse": self.in_use,
             "waiting": self.waiting,
         }
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change of a pool, from its journal; `seq` numbers the pool's events, only growing.
+
+    `kind` is one of the schema's `EventKind` values (GRANTED, FREED, EXPIRED,
+    RENEWED, REVOKED, POOL_CREATED, POOL_RESIZED, POOL_DELETED, POLICY_CHANGED),
+    kept as the server's text so that a kind added later reads too. Lease
+    events carry `obj`, `token`, `owner`, `label`; POOL_CREATED and
+    POOL_RESIZED the pool's new `size`; RENEWED the new `expires_at`.
+    """
+
+    seq: int
+    pool: str
+    kind: str
+    at: datetime
+    obj: int | None = None
+    token: int | None = None
+    owner: str | None = None
+    label: str | None = None
+    principal: str | None = None
+    reason: str | None = None
+    size: int | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Event:
+        with _reading("event", data):
+            return cls(
+                seq=int(data["seq"]),
+                pool=str(data["pool"]),
+                kind=str(data["kind"]),
+                at=datetime.fromisoformat(data["at"]),
+                obj=_optional_int(data.get("obj")),
+                token=_optional_int(data.get("token")),
+                owner=data.get("owner"),
+                label=data.get("label"),
+                principal=data.get("principal"),
+                reason=data.get("reason"),
+                size=_optional_int(data.get("size")),
+                expires_at=_time(data.get("expiresAt")),
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the API spells it."""
+        return {
+            "seq": self.seq,
+            "pool": self.pool,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "obj": self.obj,
+            "token": self.token,
+            "owner": self.owner,
+            "label": self.label,
+            "principal": self.principal,
+            "reason": self.reason,
+            "size": self.size,
+            "expiresAt": None if self.expires_at is None else self.expires_at.isoformat(),
+        }

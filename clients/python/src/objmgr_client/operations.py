@@ -13,6 +13,7 @@ from types import MappingProxyType
 
 LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt"
 POOL_FIELDS = "name size available inUse waiting"
+EVENT_FIELDS = "seq pool kind at obj token owner label principal reason size expiresAt"
 
 ACQUIRE = f"""\
 mutation Acquire($pool: String! = "default", $owner: String, $label: String, $ttl: Float,
@@ -68,6 +69,11 @@ mutation DeletePool($name: String!, $force: Boolean = false) {{
   deletePool(name: $name, force: $force) {{ success code message pool {{ {POOL_FIELDS} }} }}
 }}
 """
+EVENTS = f"""\
+query Events($pool: String! = "default", $after: BigInt = 0, $first: Int = 100) {{
+  events(pool: $pool, after: $after, first: $first) {{ {EVENT_FIELDS} }}
+}}
+"""
 VERSION = """\
 query Version { version }
 """
@@ -91,6 +97,7 @@ OPERATIONS: Mapping[str, str] = MappingProxyType(
         "CreatePool": CREATE_POOL,
         "ResizePool": RESIZE_POOL,
         "DeletePool": DELETE_POOL,
+        "Events": EVENTS,
         "Version": VERSION,
         "GetObject": GET_OBJECT,
         "FreeDefault": FREE_DEFAULT,
