@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from objmgr_client import DEFAULT_TIMEOUT, DEFAULT_URL, Client, Lease, ObjmgrError, Pool
+from objmgr_client import (
+    DEFAULT_FOLLOW_INTERVAL,
+    DEFAULT_TIMEOUT,
+    DEFAULT_URL,
+    Client,
+    Event,
+    Lease,
+    ObjmgrError,
+    Pool,
+)
 
 from .config import ConfigError, Settings
 from .version import __version__
@@ -281,6 +290,98 @@ def delete_pool(client: Client, name: str, force: bool) -> Result:
     """Delete pool NAME."""
     pool = client.delete_pool(name, force)
     return f"deleted pool {pool.name!r}", pool.to_json()
+
+
+def _event_value(value: object) -> str:
+    text = str(value)
+    # Free text (labels, reasons) quoted when it would not read as one word.
+    if not text or any(c.isspace() or c in "\"'=" for c in text):
+        return json.dumps(text)
+    return text
+
+
+def _event_text(event: Event) -> str:
+    fields: list[tuple[str, object]] = [
+        ("obj", event.obj),
+        ("token", event.token),
+        ("owner", event.owner),
+        ("label", event.label),
+        ("size", event.size),
+        ("expires", event.expires_at and event.expires_at.isoformat(timespec="milliseconds")),
+        ("principal", event.principal),
+        ("reason", event.reason),
+    ]
+    given = " ".join(f"{name}={_event_value(value)}" for name, value in fields if value is not None)
+    at = event.at.isoformat(timespec="milliseconds")
+    return f"{event.seq} {at} {event.kind:<14} {given}".rstrip()
+
+
+@main.command()
+@pool_option
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Only events with a seq above this one (the last seq seen).",
+)
+@click.option(
+    "--first",
+    type=click.IntRange(min=1, max=1000),
+    default=100,
+    show_default=True,
+    help="The most events to print; with --follow, the most read at a time.",
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep printing new events as they come, until Ctrl-C (exit status 0).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05, max=60),
+    default=DEFAULT_FOLLOW_INTERVAL,
+    show_default=True,
+    help="With --follow: seconds between looks for new events when none came.",
+)
+@json_option
+def events(pool: str, after: int, first: int, follow: bool, interval: float) -> None:
+    """Print the journal of a pool: one line per event, oldest first.
+
+    \b
+    Each line: seq, time, kind, then what the event carries (obj, token, owner,
+    label, size, expires, principal, reason). --json prints one JSON object per
+    line. A pool that never existed has no events; a deleted pool's stay.
+    """
+    context = click.get_current_context().find_object(Context)
+    assert context is not None
+    client = context.client()
+    show = (lambda e: json.dumps(e.to_json())) if context.json else _event_text
+    try:
+        found = (
+            client.follow(pool, after, first, interval)
+            if follow
+            else client.events(pool, after, first)
+        )
+        for event in found:
+            click.echo(show(event))
+    except ObjmgrError as error:
+        click.echo(f"{error.code}: {error.message}", err=True)
+        sys.exit(EXIT_UNREACHABLE if error.retryable else EXIT_REFUSED)
+    except KeyboardInterrupt:
+        # Ctrl-C is how --follow ends: not a failure.
+        return
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing left to print to.
+        _quiet_stdout()
+        return
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit finds no broken pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @client_command("server-version")
