@@ -45,6 +45,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import api
 
     api.register(app, settings, service)
+    # Imported here, in the worker: see app.metrics on why prometheus_client must wait.
+    from .metrics.wiring import install as install_metrics
+
+    install_metrics(app, settings, service)
     return app
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import gevent
 
 from app.config import ConfigError, Settings, set_serving_settings
+from app.metrics import multiprocess as metrics_files
 
 try:
     _settings = Settings.from_env()
@@ -86,6 +87,18 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
 def on_starting(server: Any) -> None:
     # Workers forked from now on serve these settings (see app.config.serving_settings).
     set_serving_settings(_settings)
+    # Before any worker forks and imports prometheus_client: every worker counts
+    # in this directory, and any worker's scrape sums them all (app.metrics).
+    metrics_files.make_fresh_directory()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # The dead worker's counts stay in the host's totals; only live gauges go.
+    metrics_files.process_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    metrics_files.remove_directory()
 
 
 def when_ready(server: Any) -> None:

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from .pool import limits
-from .pool.errors import AcquireTimeout, Forbidden, PoolExhausted
+from .pool.errors import AcquireTimeout, ErrorCode, Forbidden, PoolError, PoolExhausted
 from .pool.events import Event
 from .pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from .stores.base import Store
 from .stores.waking import CLIENT_CHECK_EVERY
+
+
+class AcquireObserver(Protocol):
+    """Told how each acquire ended, for the metrics; called on the acquire's path,
+    so it must only count."""
+
+    def waited(self, pool: str, seconds: float) -> None:
+        """An acquire of `pool` got a lease, or ACQUIRE_TIMEOUT, after `seconds` in
+        its queue: 0 for one that never queued."""
+
+    def refused(self, pool: str, code: ErrorCode) -> None:
+        """An acquire was answered `code`; `pool` is the name the client sent,
+        checked or not."""
 
 
 class LeaseService:
@@ -23,10 +37,12 @@ class LeaseService:
         store: Store,
         max_wait: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
+        observer: AcquireObserver | None = None,
     ) -> None:
         self.store = store
         self.max_wait = max_wait
         self._monotonic = monotonic
+        self.observer = observer
 
     def request_deadline(self) -> float:
         """The deadline of a request that starts waiting now, for `acquire(deadline=)`."""
@@ -47,12 +63,35 @@ class LeaseService:
     ) -> Lease:
         """Grant an object, waiting up to `wait` seconds in the pool's queue.
 
+        The observer, when there is one, is told of the wait or the refusal.
+
         `still_wanted` is asked before every try and every few seconds while
         waiting: a waiter whose client hung up leaves the queue instead of
         taking an object nobody would ever be told about. `deadline` (on this service's
         monotonic clock) ends the wait earlier: every wait of one request
         shares one deadline, so aliased waits cannot add up.
         """
+        try:
+            return self._acquire(
+                caller, pool, owner, label, ttl, wait, request_id, still_wanted, deadline
+            )
+        except PoolError as error:
+            if self.observer is not None:
+                self.observer.refused(pool, error.code)
+            raise
+
+    def _acquire(
+        self,
+        caller: Caller,
+        pool: str,
+        owner: str | None,
+        label: str | None,
+        ttl: float | None,
+        wait: float | None,
+        request_id: str | None,
+        still_wanted: Callable[[], bool],
+        deadline: float | None,
+    ) -> Lease:
         request = AcquireRequest(
             pool=limits.pool_name(pool),
             owner=caller.principal if caller.principal is not None else limits.owner(owner),
@@ -65,11 +104,26 @@ class LeaseService:
         if deadline is not None:
             seconds = min(seconds, deadline - self._monotonic())
         try:
-            return self.store.acquire(request)
+            lease = self.store.acquire(request)
         except PoolExhausted:
             if not wait:
                 raise
-        return self._wait_for_object(request, max(0.0, seconds), still_wanted)
+        else:
+            if self.observer is not None:
+                self.observer.waited(request.pool, 0.0)
+            return lease
+        started = self._monotonic()
+        try:
+            lease = self._wait_for_object(request, max(0.0, seconds), still_wanted)
+        except AcquireTimeout:
+            self._waited(request.pool, started)
+            raise
+        self._waited(request.pool, started)
+        return lease
+
+    def _waited(self, pool: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer.waited(pool, max(0.0, self._monotonic() - started))
 
     def _wait_for_object(
         self, request: AcquireRequest, seconds: float, still_wanted: Callable[[], bool]

@@ -29,6 +29,7 @@ from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from graphql_server.http.types import HTTPMethod
 
+from ..request_record import current_request
 from ..service import LeaseService
 from .auth import Authenticator, Unauthenticated
 from .connection import client_connected
@@ -38,6 +39,7 @@ from .errors import error_response
 from .get_policy import calls_state_changing_query_field
 from .graphiql import graphiql_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
+from .operation_names import GRAPHIQL, GRAPHQL, root_fields
 from .shape import TooComplex
 
 if TYPE_CHECKING:
@@ -97,7 +99,13 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         # Flask types its proxy as the Request it stands for.
         request = cast("LocalProxy[Request]", flask_request)._get_current_object()
         adapter = RequestAdapter(request)
+        record = current_request()
+        if record is not None:
+            # Until the operation is known (execute_request names it).
+            record.operation = GRAPHQL
         if self.graphql_ide and self.should_render_graphql_ide(adapter):
+            if record is not None:
+                record.operation = GRAPHIQL
             return graphiql_response()
         try:
             caller = self.authenticator.caller(request.headers.get("Authorization"))
@@ -105,6 +113,8 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             return error_response(
                 401, str(error), "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="objmgr"'}
             )
+        if record is not None:
+            record.principal = caller.principal
         accept = request.headers.get("Accept", "")
         media_type = choose(accept) if accept.strip() else JSON
         if media_type is None:
@@ -223,6 +233,9 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
                 if name
                 else "the document holds several operations: name one in 'operationName'"
             )
+        record = current_request()
+        if record is not None:
+            record.operation = root_fields(document, operation)
         if operation.operation is OperationType.SUBSCRIPTION:
             _refuse("objmgr has no subscriptions")
         # Only GET and POST get this far (`answer`).

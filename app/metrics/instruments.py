@@ -1,0 +1,105 @@
+"""The counters and histograms, and what moves them: committed events, acquires,
+requests. Each is one increment or one observation: nothing reads the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from ..pool.errors import ErrorCode
+from ..pool.events import Event, EventKind
+from .labels import refusal_pool
+
+# A grant without a wait observes 0 and lands in the first bucket; waits are
+# capped by OBJMGR_MAX_WAIT (30 s by default, at most an hour).
+WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+# Most requests take milliseconds; a waiting acquire lasts as long as its wait.
+DURATION_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+
+_LEASE_COUNTERS = {
+    EventKind.GRANTED: ("objmgr_leases_granted", "Leases granted (GRANTED events)."),
+    EventKind.FREED: ("objmgr_leases_freed", "Leases given back (FREED events)."),
+    EventKind.EXPIRED: (
+        "objmgr_leases_expired",
+        "Leases that ran out of time and were reclaimed (EXPIRED events).",
+    ),
+    EventKind.RENEWED: ("objmgr_leases_renewed", "Leases renewed (RENEWED events)."),
+    EventKind.REVOKED: ("objmgr_leases_revoked", "Leases ended by an admin (REVOKED events)."),
+}
+
+
+class Instruments:
+    """One app's counters and histograms, registered in `registry`.
+
+    Under gunicorn their values also go to this worker's files of the
+    multiprocess directory, which is what a scrape reads there.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.lease_counters = {
+            kind: Counter(name, description, ["pool"], registry=registry)
+            for kind, (name, description) in _LEASE_COUNTERS.items()
+        }
+        self.acquire_refused = Counter(
+            "objmgr_acquire_refused",
+            "Acquires answered without a lease, by code; pool is '_unknown' unless the "
+            "code shows the pool exists.",
+            ["pool", "code"],
+            registry=registry,
+        )
+        self.acquire_wait = Histogram(
+            "objmgr_acquire_wait_seconds",
+            "Seconds an acquire waited in its pool's queue before a lease or "
+            "ACQUIRE_TIMEOUT; 0 for a grant that did not wait.",
+            ["pool"],
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.request_duration = Histogram(
+            "objmgr_request_duration_seconds",
+            "Seconds from a request's start to its response, by operation.",
+            ["operation"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        # Children by label, so an event costs a dict lookup and an increment.
+        self._lease_children: dict[tuple[EventKind, str], Counter] = {}
+
+    # store.listen -------------------------------------------------------
+    def count_events(self, events: Sequence[Event]) -> None:
+        for event in events:
+            key = (event.kind, event.pool)
+            child = self._lease_children.get(key)
+            if child is None:
+                counter = self.lease_counters.get(event.kind)
+                if counter is None:  # a pool's own change
+                    continue
+                child = self._lease_children[key] = counter.labels(event.pool)
+            child.inc()
+
+    # LeaseService's AcquireObserver -------------------------------------
+    def waited(self, pool: str, seconds: float) -> None:
+        self.acquire_wait.labels(pool).observe(seconds)
+
+    def refused(self, pool: str, code: ErrorCode) -> None:
+        self.acquire_refused.labels(refusal_pool(pool, code), code.value).inc()
+
+    # requests -----------------------------------------------------------
+    def request_served(self, operation: str, seconds: float) -> None:
+        self.request_duration.labels(operation).observe(seconds)
