@@ -15,7 +15,7 @@ from app import create_app
 from app.config import Settings
 from app.pool.errors import StoreUnavailable
 from app.pool.lease import AcquireRequest, Caller
-from app.stores.sqlite import SQLiteStore
+from app.stores.sqlite import SQLiteStore, schema
 
 PROCESSES = 4
 
@@ -126,7 +126,7 @@ def test_a_file_of_the_first_layout_opens_and_keeps_everything(tmp_path: Path) -
     grown = store.resize_pool("shrunk", 4)
     assert (grown.in_use, grown.available) == (2, 2)
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.VERSION
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     store.close()
     # Opened again, nothing is migrated twice.

@@ -32,11 +32,13 @@ from ...pool.errors import (
     not_allocated,
     out_of_range,
 )
+from ...pool.events import DEFAULT_EVENTS_KEEP, Event, EventKind
 from ...pool.lease import Lease, PoolStats
 from ..group_commit import CommitRefused, GroupCommitter
 from ..waking import Reaper, WaitRoom
 from . import objects, schema, waiters
 from .guard import DatabaseGuard, FileIdentity
+from .journal import Journal
 from .objects import PoolRow
 from .wake import Listener
 
@@ -48,18 +50,23 @@ REAP_BATCH = 500
 
 
 class Effects:
-    """What a change asks for once it committed: the listeners to wake, per pool."""
+    """What a change asks for once it committed: the listeners to wake, per pool,
+    and the events it wrote (rule R9), told to the store's listeners."""
 
-    __slots__ = ("wakes",)
+    __slots__ = ("journal", "wakes")
 
     def __init__(self) -> None:
         self.wakes: set[tuple[str, bytes]] = set()
+        self.journal = Journal()
 
 
 Change = Callable[[sqlite3.Connection, Effects], T]
 
 
 class SQLiteCore:
+    # `Store._published`, which the store mixes in beside this class.
+    _published: Callable[[list[Event]], None]
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -69,10 +76,13 @@ class SQLiteCore:
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
         reaper: bool = True,
+        events_keep: int = DEFAULT_EVENTS_KEEP,
     ) -> None:
         """`reaper=False` leaves reclamation to the writes alone, a bounded batch each
-        (benchmarks and tests measure them so)."""
+        (benchmarks and tests measure them so). The journal keeps at least the last
+        `events_keep` events of each pool (rule R9)."""
         self.path = Path(path)
+        self._events_keep = events_keep
         self._default_pool = default_pool
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
@@ -131,16 +141,24 @@ class SQLiteCore:
 
         def make_default(conn: sqlite3.Connection, fx: Effects) -> None:
             if self._default_pool is not None:
-                name, size = self._default_pool
-                # rule R7: an existing pool is left alone
-                conn.execute(
-                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    (name, size, self._clock()),
-                )
+                self._ensure(conn, fx, *self._default_pool)
 
         self._commit(make_default)
         self._opened = True
+
+    def _ensure(self, conn: sqlite3.Connection, fx: Effects, name: str, size: int) -> None:
+        """Make the pool unless it exists; nobody asked for it, so no principal."""
+        now = self._clock()
+        # rule R7: an existing pool is left alone
+        made = conn.execute(
+            "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING RETURNING name",
+            (name, size, now),
+        ).fetchone()
+        if made is not None:
+            fx.journal.pool_event(
+                conn, name, EventKind.POOL_CREATED, now, principal=None, size=size
+            )
 
     def _ensure_open(self) -> None:
         if not self._opened:
@@ -170,15 +188,25 @@ class SQLiteCore:
         return self._commit(change)
 
     def _commit(self, change: Change[T]) -> T:
-        """Run `change` in a write transaction; answer once it is durable, then wake."""
+        """Run `change` in a write transaction; answer once it is durable, then wake
+        and tell the listeners, in the calling thread (rule R9)."""
         if self._closed:
             raise StoreUnavailable("the SQLite store is closed")
         effects = Effects()
+        keep = self._events_keep
+
+        def journaled(conn: sqlite3.Connection) -> T:
+            # In the change's own SAVEPOINT: its trim is undone with it.
+            result = change(conn, effects)
+            effects.journal.trim(conn, keep)
+            return result
+
         with self._unavailable_on_error():
-            result = self._committer.run(lambda conn: change(conn, effects))
+            result = self._committer.run(journaled)
         self._reaper.start()
         for pool, address in effects.wakes:
             self._listener.send(address, pool)
+        self._published(effects.journal.events)
         return result
 
     @contextmanager
@@ -238,7 +266,7 @@ class SQLiteCore:
         """The pool's row once a bounded batch of its expired leases is reclaimed."""
         row = objects.pool_row(conn, pool)
         # rule R4: every change reclaims before it reads or grants
-        freed = objects.reclaim(conn, pool, row.size, now, objects.RECLAIM_PER_WRITE)
+        freed = objects.reclaim(conn, pool, row.size, now, objects.RECLAIM_PER_WRITE, fx.journal)
         if freed:
             row = objects.pool_row(conn, pool)
             self._wake_head(conn, pool, row, now, fx)

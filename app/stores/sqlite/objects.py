@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from ...pool.errors import pool_not_found
 from ...pool.lease import Lease, PoolStats
+from .journal import Journal
 
 #: Expired leases a write reclaims from the pool it touches before its own work.
 RECLAIM_PER_WRITE = 32
@@ -132,59 +133,68 @@ def count_expiry(conn: sqlite3.Connection, pool: str, expires_at: float | None, 
         )
 
 
-def reclaim(conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int) -> int:
+def reclaim(
+    conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int, journal: Journal
+) -> int:
     """Reclaim at most `limit` expired leases of `pool`, oldest expiry first;
     the number of objects within `size` that came free."""
     # rule R4: a bounded batch, the earliest expiry first (ties by object, rule R1)
     rows = conn.execute(
-        "SELECT obj, expires_at FROM leases WHERE pool = ? AND expires_at <= ? "
+        f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = ? AND expires_at <= ? "
         "ORDER BY expires_at, obj LIMIT ?",
         (pool, now, limit),
     ).fetchall()
-    return return_expired(conn, pool, size, rows)
+    return return_expired(conn, pool, size, [Lease(*row) for row in rows], journal)
 
 
-def reclaim_oldest(conn: sqlite3.Connection, now: float, limit: int) -> dict[str, int]:
+def reclaim_oldest(
+    conn: sqlite3.Connection, now: float, limit: int, journal: Journal
+) -> dict[str, int]:
     """Reclaim at most `limit` expired leases of every pool, oldest expiry first;
     per pool, the objects within its size that came free."""
     rows = conn.execute(
-        "SELECT pool, obj, expires_at FROM leases WHERE expires_at <= ? "
-        "ORDER BY expires_at LIMIT ?",
+        f"SELECT {LEASE_COLUMNS} FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
         (now, limit),
     ).fetchall()
-    by_pool: dict[str, list[tuple[int, float]]] = {}
-    for pool, obj, expires_at in rows:
-        by_pool.setdefault(pool, []).append((obj, expires_at))
+    by_pool: dict[str, list[Lease]] = {}
+    for row in rows:
+        lease = Lease(*row)
+        by_pool.setdefault(lease.pool, []).append(lease)
     freed = {}
     for pool, expired in by_pool.items():
         row = conn.execute("SELECT size FROM pools WHERE name = ?", (pool,)).fetchone()
-        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired)
+        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired, journal)
     return freed
 
 
 def return_expired(
-    conn: sqlite3.Connection, pool: str, size: int, rows: list[tuple[int, float]]
+    conn: sqlite3.Connection, pool: str, size: int, leases: list[Lease], journal: Journal
 ) -> int:
-    if not rows:
+    if not leases:
         return 0
-    rows = sorted(rows, key=lambda row: (row[1], row[0]))
-    conn.executemany("DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, o) for o, _ in rows])
+    leases = sorted(leases, key=lambda lease: (lease.expires_at or 0.0, lease.obj))
+    conn.executemany(
+        "DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, lease.obj) for lease in leases]
+    )
     # rule R1: an expired lease counts as freed at its expiry time
     conn.executemany(
         "INSERT INTO free_objects (pool, obj, freed_at) VALUES (?, ?, ?)",
-        [(pool, obj, expires_at) for obj, expires_at in rows],
+        [(pool, lease.obj, lease.expires_at) for lease in leases],
     )
     seconds: dict[int, int] = {}
-    for _, expires_at in rows:
-        seconds[int(expires_at)] = seconds.get(int(expires_at), 0) + 1
+    for lease in leases:
+        second = int(lease.expires_at or 0.0)
+        seconds[second] = seconds.get(second, 0) + 1
     for second, count in seconds.items():
         count_expiry(conn, pool, second, -count)
-    above = sum(1 for obj, _ in rows if obj > size)
+    above = sum(1 for lease in leases if lease.obj > size)
     conn.execute(
         "UPDATE pools SET held = held - ?, held_above = held_above - ? WHERE name = ?",
-        (len(rows), above, pool),
+        (len(leases), above, pool),
     )
-    return len(rows) - above
+    # rule R9: each reclaimed lease is an EXPIRED event, `at` its expiry
+    journal.expired(conn, pool, leases)
+    return len(leases) - above
 
 
 def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> None:

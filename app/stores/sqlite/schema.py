@@ -40,13 +40,22 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         waiter is live while its listener's process lives.
     health(id PK, checked_at)
         One row that `/readyz` writes to prove the file takes a write.
+    events(pool, seq; PK both, kind, at, obj, token, owner, label,
+           principal, reason, size, expires_at)
+        The journal (rule R9, `journal.py`): each change's events, written in
+        its transaction, read a page at a time by key range. Kept per pool
+        name, so a deleted pool's stay readable; each write trims a bounded
+        batch of its pool's events older than the last `events_keep`.
+    journal_seqs(pool PK, last_seq)
+        The last seq written per pool name. Never deleted, like `fencing`, so
+        seq grows across restarts and re-creations.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 2
+VERSION = 3
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -105,6 +114,25 @@ TABLES = (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         checked_at REAL NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS events (
+        pool TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        obj INTEGER,
+        token INTEGER,
+        owner TEXT,
+        label TEXT,
+        principal TEXT,
+        reason TEXT,
+        size INTEGER,
+        expires_at REAL,
+        PRIMARY KEY (pool, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS journal_seqs (
+        pool TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    ) WITHOUT ROWID""",
 )
 
 INDEXES = (
@@ -133,8 +161,10 @@ def prepare(conn: sqlite3.Connection) -> None:
     existing = {
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
-    if "pools" in existing:
+    if "pools" in existing and version < 2:
         _migrate_from_the_first_layout(conn)
+    # Layout 2 lacked only the journal's tables, which the statements below make;
+    # the pools it holds begin their journal with their next change.
     for statement in TABLES + INDEXES:
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {VERSION}")

@@ -21,9 +21,10 @@ from ...pool.errors import (
     exhausted,
     out_of_range,
 )
+from ...pool.events import Event, EventKind
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from ..base import Store, Ticket
-from . import objects, waiters
+from . import journal, objects, waiters
 from .core import Effects, SQLiteCore
 from .objects import LEASE_COLUMNS, LIVE
 
@@ -31,34 +32,33 @@ from .objects import LEASE_COLUMNS, LIVE
 class SQLiteStore(SQLiteCore, Store):
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
-        def change(conn: sqlite3.Connection, fx: Effects) -> None:
-            # rule R7: an existing pool is left alone
-            conn.execute(
-                "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO NOTHING",
-                (name, size, self._clock()),
-            )
+        return self._transact(lambda conn, fx: self._ensure(conn, fx, name, size))
 
-        return self._transact(change)
-
-    def create_pool(self, name: str, size: int) -> PoolStats:
+    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
+            now = self._clock()
             try:
                 conn.execute(
                     "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?)",
-                    (name, size, self._clock()),
+                    (name, size, now),
                 )
             except sqlite3.IntegrityError:
                 raise PoolExists(f"pool {name!r} exists already") from None
+            fx.journal.pool_event(
+                conn, name, EventKind.POOL_CREATED, now, principal=principal, size=size
+            )
             return PoolStats(name, size, 0, size, 0)
 
         return self._transact(change)
 
-    def resize_pool(self, name: str, size: int) -> PoolStats:
+    def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
             now = self._clock()
             before = self._row_after_reclaim(conn, name, now, fx)
             objects.resize(conn, name, before, size)
+            fx.journal.pool_event(
+                conn, name, EventKind.POOL_RESIZED, now, principal=principal, size=size
+            )
             row = objects.pool_row(conn, name)
             if size > before.size:
                 self._wake_head(conn, name, row, now, fx)
@@ -66,7 +66,7 @@ class SQLiteStore(SQLiteCore, Store):
 
         return self._transact(change)
 
-    def delete_pool(self, name: str, force: bool) -> PoolStats:
+    def delete_pool(self, name: str, force: bool, principal: str | None = None) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
             now = self._clock()
             stats = self._stats(conn, name, self._row_after_reclaim(conn, name, now, fx), now)
@@ -92,6 +92,15 @@ class SQLiteStore(SQLiteCore, Store):
                 ("pools", "name"),
             ):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (name,))
+            # rule R9: the journal and its counter stay, as the token counter does
+            fx.journal.pool_event(
+                conn,
+                name,
+                EventKind.POOL_DELETED,
+                now,
+                principal=principal,
+                reason="forced" if stats.in_use else None,
+            )
             return stats
 
         return self._transact(change)
@@ -151,6 +160,7 @@ class SQLiteStore(SQLiteCore, Store):
                 raise exhausted(pool)
             lease = Lease.granted(request, obj, objects.next_token(conn, pool), now)
             objects.insert_lease(conn, lease)
+            fx.journal.lease_event(conn, EventKind.GRANTED, now, lease, request.principal)
             self._served(conn, ticket, now, fx)
             return lease
 
@@ -192,6 +202,7 @@ class SQLiteStore(SQLiteCore, Store):
             row, lease = self._held(conn, pool, obj, now, fx)
             check_release(lease, caller, token)
             objects.put_free(conn, lease, row.size, now)
+            fx.journal.lease_event(conn, EventKind.FREED, now, lease, caller.principal)
             if obj <= row.size:
                 self._wake_head(conn, pool, objects.pool_row(conn, pool), now, fx)
             return obj
@@ -205,6 +216,7 @@ class SQLiteStore(SQLiteCore, Store):
             check_release(lease, caller, token)
             renewed = lease.renewed(now, ttl)
             objects.renew(conn, lease, renewed)
+            fx.journal.lease_event(conn, EventKind.RENEWED, now, renewed, caller.principal)
             return renewed
 
         renewed = self._transact(change)
@@ -315,7 +327,7 @@ class SQLiteStore(SQLiteCore, Store):
             return None if next_expiry is None else next_expiry - now
 
         def change(conn: sqlite3.Connection, fx: Effects) -> int:
-            freed = objects.reclaim_oldest(conn, now, limit)
+            freed = objects.reclaim_oldest(conn, now, limit, fx.journal)
             for pool, count in freed.items():
                 row = objects.find_pool_row(conn, pool) if count else None
                 if row is not None:
@@ -338,6 +350,11 @@ class SQLiteStore(SQLiteCore, Store):
             row = objects.find_pool_row(conn, pool)
             if row is not None:
                 self._wake_head(conn, pool, row, now, fx)
+
+    # the journal (rule R9) ---------------------------------------------
+    def events(self, pool: str, after: int, first: int) -> list[Event]:
+        with self._read() as conn:
+            return journal.read(conn, pool, after, first)
 
     # health -------------------------------------------------------------
     def ping(self) -> None:
