@@ -8,6 +8,7 @@ from flask import Flask
 
 from .config import Settings, serving_settings
 from .http_limits import BodyDeadline
+from .logs import RequestIds, configure_logging, log_events
 from .pool.errors import StoreUnavailable
 from .service import LeaseService
 from .stores import open_store
@@ -21,17 +22,22 @@ MAX_BODY = 1024 * 1024
 def create_app(settings: Settings | None = None) -> Flask:
     """The WSGI app; gunicorn calls it once in each worker."""
     settings = serving_settings() if settings is None else settings
+    # Before Flask's logger is first used, which adds a handler of its own when none is set.
+    configure_logging(as_json=settings.logs_as_json)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
         app.wsgi_app, timeout=settings.body_timeout, max_body=MAX_BODY
     )
+    # Outermost: every answer carries the request id, a 408 or 413 of BodyDeadline too.
+    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = open_store(
         settings.store,
         default_pool=("default", settings.pool_size),
         events_keep=settings.events_keep,
     )
+    store.listen(log_events)
     try:
         # The default pool and what else must exist; operations finish it if this fails.
         store.open()

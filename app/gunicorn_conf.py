@@ -17,6 +17,8 @@ from typing import Any
 import gevent
 
 from app.config import ConfigError, Settings, set_serving_settings
+from app.logs.gunicorn_logger import GunicornLogger
+from app.logs.setup import configure_logging
 from app.metrics import multiprocess as metrics_files
 
 try:
@@ -24,6 +26,8 @@ try:
 except ConfigError as _error:
     print(f"objmgr: cannot start: {_error}", file=sys.stderr)
     sys.exit(2)
+# The master's lines and the workers' share one shape (the workers inherit it).
+configure_logging(as_json=_settings.logs_as_json)
 
 # Descriptors a worker keeps for other things than its clients: the listener,
 # store connections and files, logs, gunicorn's heartbeat file and pipes.
@@ -60,9 +64,11 @@ worker_connections = max(1, min(MAX_CONNECTIONS, raise_open_files_limit() - RESE
 timeout = int(max(30, _settings.max_wait + 30))
 graceful_timeout = int(max(30, _settings.max_wait + 5))
 keepalive = 5
+# One access line per request, gunicorn's, in the app's shape (app/logs/gunicorn_logger.py).
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+logger_class = GunicornLogger
 proc_name = "objmgr"
 # gunicorn's control socket defaults to one path per user, which a second
 # objmgr on the host would take over; nothing here uses it.
@@ -157,6 +163,10 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
+    # Imported here, as in _reload_worker_tokens: the worker's own modules.
+    from app.logs.hub_errors import log_hub_errors
+
+    log_hub_errors()
     gevent.signal_handler(signal.SIGHUP, _reload_worker_tokens, worker)
     if getattr(worker, "objmgr_reload_missed", False):
         _reload_worker_tokens(worker)

@@ -1,0 +1,99 @@
+"""The two shapes of a log line: one JSON object, or key=value pairs (logfmt).
+
+Both carry the same fields: `time` (ISO 8601, UTC), `level`, `logger`,
+`message`, then the record's own fields (passed as `extra={FIELDS: {...}}`),
+then `request_id` of the request being served when the record names none.
+Every value is escaped, so a client's text (a path, an owner, a label) can
+never end a line early or forge another one, and every line is scrubbed of
+secrets (`secrets.scrub`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ..request_record import current_request
+from .secrets import scrub
+
+#: The `extra` key under which a record carries its fields.
+FIELDS = "objmgr_fields"
+
+_BARE = re.compile(r"[A-Za-z0-9_.:/@+,-]+")
+
+
+def iso_time(seconds: float) -> str:
+    """`seconds` since the epoch in ISO 8601, UTC, to the millisecond (…T14:40:47.123Z)."""
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text.removesuffix("+00:00") + "Z"
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The line's fields in order: the fixed four, the record's own, the request id."""
+    fields: dict[str, Any] = {
+        "time": iso_time(record.created),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": record.getMessage(),
+    }
+    extra = getattr(record, FIELDS, None)
+    if extra:
+        for name, value in extra.items():
+            # The fixed fields cannot be overwritten by a record's own.
+            fields.setdefault(name, value)
+    if "request_id" not in fields:
+        serving = current_request()
+        if serving is not None:
+            fields["request_id"] = serving.request_id
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        fields.setdefault("error", f"{type(error).__name__}: {error}")
+    return fields
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; a traceback, when there is one, is its `traceback` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = record_fields(record)
+        if record.exc_info:
+            fields["traceback"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            fields["stack"] = self.formatStack(record.stack_info)
+        return scrub(json.dumps(fields, default=str))
+
+
+class TextFormatter(logging.Formatter):
+    """key=value pairs on one line; a traceback follows on lines of its own, indented."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = " ".join(
+            f"{name}={_text_value(value)}" for name, value in record_fields(record).items()
+        )
+        if record.exc_info:
+            line += "\n" + _indented(self.formatException(record.exc_info))
+        if record.stack_info:
+            line += "\n" + _indented(self.formatStack(record.stack_info))
+        return scrub(line)
+
+
+def _text_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    if _BARE.fullmatch(text) and text not in ("null", "true", "false"):
+        return text
+    # JSON's string escapes: quotes, backslashes and control characters escaped.
+    return json.dumps(text)
+
+
+def _indented(text: str) -> str:
+    # Indented, so that a line that starts at the margin is always a record's own.
+    return "\n".join(f"    {line}" for line in text.splitlines())
