@@ -9,7 +9,11 @@ by the earliest of them.
 Time is the server's `TIME` unless the store was given a clock, whose reading
 then travels as every script's first ARGV ("" means: ask Redis). Scripts are
 replicated by their effects (Redis 5 or later), so reading TIME before
-writing is safe.
+writing is safe. The journal's `keep` travels as every script's last ARGV.
+
+Every script replies [its reply, the journal entries it wrote] (`wire.py`);
+`journaled` tells the store's listeners of those events, in the caller's
+thread or greenlet, once the reply came back (rule R9), and hands on the reply.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from typing import Any, NamedTuple
 
 import redis
 
+from ...pool.events import Event
 from ..batching import Batch, Batcher
 from . import wire
 from .model import pool_keys
+from .replies import event_from
 
 CHANGING = ("ensure", "create", "resize", "delete", "acquire", "free", "renew", "join", "leave")
 # `reap` and `head` write (reclaimed leases, dropped dead waiters) but decide
@@ -39,9 +45,18 @@ class _Pending(NamedTuple):
 class Commands:
     """One process's way to Redis for one store: a connection pool and a batcher."""
 
-    def __init__(self, url: str, socket_timeout: float, clock: Callable[[], float] | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        socket_timeout: float,
+        clock: Callable[[], float] | None,
+        events_keep: int,
+        published: Callable[[list[Event]], None],
+    ) -> None:
         self.timeout = socket_timeout
         self._clock = clock
+        self.events_keep = str(events_keep)
+        self._published = published
         # No retries: a script whose reply was lost may have run, and running
         # it again could grant a second object. Callers retry with a requestId.
         self.pool = redis.ConnectionPool.from_url(
@@ -82,12 +97,24 @@ class Commands:
         return self._submit(wire.Command(args, changes))
 
     def script(self, name: str, pool: str, *args: str) -> list[Any]:
-        """The reply of script `name` run on `pool`'s keys, batched with the others."""
-        reply: list[Any] = self._submit(self.lua(name, pool, *args))
-        return reply
+        """The reply of script `name` run on `pool`'s keys, batched with the others;
+        the events it wrote told first."""
+        return self.journaled(pool, self._submit(self.lua(name, pool, *args)))
 
     def lua(self, name: str, pool: str, *args: str) -> wire.Command:
-        return wire.Command.lua(SCRIPTS[name], pool_keys(pool), (self.now(), *args))
+        return self.lua_of(SCRIPTS[name], pool, *args)
+
+    def lua_of(self, script: wire.LuaScript, pool: str, *args: str) -> wire.Command:
+        return wire.Command.lua(script, pool_keys(pool), (self.now(), *args, self.events_keep))
+
+    def journaled(self, pool: str, result: list[Any]) -> list[Any]:
+        """The reply of a script run on `pool`, once the listeners were told of the
+        events the script wrote (rule R9)."""
+        reply, written = result
+        if written:
+            self._published([event_from(pool, entry) for entry in written])
+        reply_list: list[Any] = reply
+        return reply_list
 
     def pipeline(self, commands: Sequence[wire.Command]) -> list[Any]:
         """Each command's reply or exception, in one pipeline of their own."""

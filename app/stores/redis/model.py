@@ -9,11 +9,11 @@ stands for `objmgr:{pool:NAME}`:
         next_fresh: the lowest object never handed out; every object below it
         is held, free or retired, every object from it up has never been
         used, so a pool of any size costs one small hash.
-    P:counters  hash   token, ticket, free_seq
-        The last fencing token, waiter ticket and free-queue sequence number.
-        Never deleted, not even with the pool, so tokens keep growing when a
-        pool is deleted and made again (rule R3), and a ticket id is never
-        used twice.
+    P:counters  hash   token, ticket, free_seq, event_seq
+        The last fencing token, waiter ticket, free-queue sequence number and
+        journal seq. Never deleted, not even with the pool, so tokens and seqs
+        keep growing when a pool is deleted and made again (rules R3, R9), and
+        a ticket id is never used twice.
     P:leases    hash   obj -> JSON {token, owner, label, request_id, rk,
                        acquired_at, expires_at, ttl}
         Held objects, expired ones included until they are reclaimed. Numbers
@@ -40,6 +40,21 @@ stands for `objmgr:{pool:NAME}`:
         only a process that stops altogether (killed, frozen) loses them, once
         Redis itself has let the key expire. Redis measures that TTL, so no
         host's clock step can end a session early or keep a dead one alive.
+    P:events    stream the journal (rule R9): one entry per event, its id
+                       "SEQ-0", its fields kind, at, and those of obj, token,
+                       owner, label, principal, reason, size, expires_at the
+                       event has. Written by the script that makes the change,
+                       so an event is in the journal exactly when its change
+                       is; not deleted with the pool, so a deleted pool's
+                       events stay readable while kept.
+        A stream rather than a list: its entries are found by id, so
+        `events(after, first)` is one XRANGE from "(after" in O(log n + page)
+        wherever it starts, where a list would walk to the offset; and
+        `XADD MAXLEN ~ keep` trims whole macro nodes, a bounded step that
+        keeps at least `keep` entries and at most about one node more (a
+        node holds up to `stream-node-max-entries`, 100 by default), instead
+        of an LTRIM that may shift the whole list. An entry with the same
+        fields as its node's first stores only its values.
     P:seen  zset  the waiters' heartbeats of an older version, whose
         waiters are gone by now: nothing reads it, and a pool's delete
         removes it with the pool's other keys.
@@ -90,6 +105,7 @@ KEY_PARTS = (
     "waiters",
     "sessions",
     "retired",
+    "events",
 )
 POOL_NAMES_KEY = "objmgr:pool-names"
 OLD_POOLS_KEY = "objmgr:pools"

@@ -52,9 +52,11 @@ class PoolNames:
                 if not names:
                     break
                 commands = [self._commands.lua("stats", name) for name in names]
-                for name, result in zip(names, self._commands.pipeline(commands), strict=True):
-                    if isinstance(result, BaseException):
-                        raise result
+                for name, raw in zip(names, self._commands.pipeline(commands), strict=True):
+                    if isinstance(raw, BaseException):
+                        raise raw
+                    # stats' reply: a code, or 'OK', size, in use, available, waiting
+                    result = self._commands.journaled(name, raw)
                     if text(result[0]) != "POOL_NOT_FOUND":
                         replies.refuse(text(result[0]), replies.STATS, Refused(name, reply=result))
                         found.append(replies.stats_from(name, result))

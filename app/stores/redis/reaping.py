@@ -7,23 +7,15 @@ reclaimed a batch at a time by every script, and its reads stay exact).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 from ..waking import Reaper
-from . import wire
-from .model import REAP_BATCH, REAP_PAUSE, pool_keys
+from .commands import SCRIPTS, Commands
+from .model import REAP_BATCH, REAP_PAUSE
 from .replies import text
-
-Run = Callable[[Sequence[wire.Command]], list[Any]]
 
 
 class ExpiryReaper:
-    def __init__(self, script: wire.LuaScript, run: Run, now: Callable[[], str]) -> None:
-        """`run(commands)` sends them in one pipeline; `now()` is the scripts' first ARGV."""
-        self._script = script
-        self._run = run
-        self._now = now
+    def __init__(self, commands: Commands) -> None:
+        self._commands = commands
         self._expiring: set[str] = set()
         self._reaper = Reaper(self._reap, batch=REAP_BATCH)
 
@@ -36,19 +28,19 @@ class ExpiryReaper:
         self._reaper.close()
 
     def _reap(self, limit: int) -> float | None:
-        """One bounded reaper script per pool, all in one pipeline."""
+        """One bounded reaper script per pool, all in one pipeline. The EXPIRED
+        events they wrote are told in this, the reaper's, thread (rule R9)."""
         pools = sorted(self._expiring)
         if not pools:
             return None
-        commands = [
-            wire.Command.lua(self._script, pool_keys(pool), (self._now(), str(limit)))
-            for pool in pools
-        ]
+        commands = [self._commands.lua_of(SCRIPTS["reap"], pool, str(limit)) for pool in pools]
         delays = []
-        for pool, result in zip(pools, self._run(commands), strict=True):
+        for pool, result in zip(pools, self._commands.pipeline(commands), strict=True):
             if isinstance(result, BaseException):
                 raise result
-            reclaimed, next_expiry = int(result[1]), text(result[2])
+            # reap's reply: 'OK', how many it reclaimed, seconds to the next expiry or ''
+            reply = self._commands.journaled(pool, result)
+            reclaimed, next_expiry = int(reply[1]), text(reply[2])
             if reclaimed >= limit:
                 # More are expired. A pause between batches leaves Redis, and
                 # its fsync with `appendfsync always`, to everyone else's

@@ -19,6 +19,7 @@ from ...pool.errors import (
     out_of_range,
     pool_not_found,
 )
+from ...pool.events import Event, EventKind
 from ...pool.lease import Caller, Lease, PoolStats, check_release
 
 
@@ -112,6 +113,44 @@ def lease_from(pool: str, obj: Any, record: bytes) -> Lease:
         expires_at=None if expires_at is None else float(expires_at),
         ttl=None if ttl is None else float(ttl),
         request_id=data.get("request_id"),
+    )
+
+
+def _number(fields: Mapping[bytes, bytes], name: bytes) -> float | None:
+    value = fields.get(name)
+    return None if value is None else float(value)
+
+
+def _integer(fields: Mapping[bytes, bytes], name: bytes) -> int | None:
+    value = fields.get(name)
+    return None if value is None else int(value)
+
+
+def _string(fields: Mapping[bytes, bytes], name: bytes) -> str | None:
+    value = fields.get(name)
+    return None if value is None else value.decode()
+
+
+def event_from(pool: str, entry: list[Any]) -> Event:
+    """The event of a journal entry, [b"SEQ-0", [field, value, ...]], as XRANGE
+    answers it and as the scripts reply the entries they wrote."""
+    entry_id, flat = entry
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    at = _number(fields, b"at")
+    assert at is not None, entry
+    return Event(
+        pool=pool,
+        seq=int(entry_id.split(b"-", 1)[0]),
+        kind=EventKind(fields[b"kind"].decode()),
+        at=at,
+        obj=_integer(fields, b"obj"),
+        token=_integer(fields, b"token"),
+        owner=_string(fields, b"owner"),
+        label=_string(fields, b"label"),
+        principal=_string(fields, b"principal"),
+        reason=_string(fields, b"reason"),
+        size=_integer(fields, b"size"),
+        expires_at=_number(fields, b"expires_at"),
     )
 
 

@@ -9,6 +9,9 @@ listener in `waiting.py`), its reaper in `reaping.py`.
 
 Scripts answer a list whose first element is "OK" or a code, which the
 table named where the script is called turns into the domain exception.
+Beside its reply every script sends the journal entries it wrote (rule R9),
+which `Commands.journaled` tells the listeners of before the reply is read
+here, in the caller's thread or greenlet.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ...pool.errors import OutcomeUnknown, StoreUnavailable
+from ...pool.events import DEFAULT_EVENTS_KEEP, Event
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from . import replies, wire
-from .commands import SCRIPTS, Commands
-from .model import MAX_STEPS, READY_KEY, READY_TTL_MS
+from .commands import Commands
+from .model import MAX_STEPS, READY_KEY, READY_TTL_MS, pool_keys
 from .names import PoolNames
 from .opening import Opening
 from .queues import Queues
@@ -49,13 +53,14 @@ class RedisStore(Store):
         default_pool: tuple[str, int] | None = None,
         clock: Callable[[], float] | None = None,
         socket_timeout: float = 1.0,
+        events_keep: int = DEFAULT_EVENTS_KEEP,
     ) -> None:
         self._timeout = socket_timeout
-        self._commands = Commands(url, socket_timeout, clock)
+        self._commands = Commands(url, socket_timeout, clock, events_keep, self._published)
         self._names = PoolNames(self._commands)
         self._opening = Opening(self._commands, self._names, default_pool)
         self._queues = Queues(url, socket_timeout, self._script, self._commands.script)
-        self._reaper = ExpiryReaper(SCRIPTS["reap"], self._commands.pipeline, self._commands.now)
+        self._reaper = ExpiryReaper(self._commands)
 
     def open(self) -> None:
         try:
@@ -80,25 +85,32 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             self._names.around_create(name, lambda: self._script("ensure", name, str(size)))
 
-    def create_pool(self, name: str, size: int) -> PoolStats:
+    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         with wire.deadline(self._timeout):
-            reply = self._names.around_create(name, lambda: self._script("create", name, str(size)))
+            reply = self._names.around_create(
+                name, lambda: self._script("create", name, str(size), _opt(principal))
+            )
+        # create's reply: 'OK' and the stats, or POOL_EXISTS (POOL_CREATED written on 'OK')
         replies.check(reply, replies.CREATE, Refused(name))
         return replies.stats_from(name, reply)
 
-    def resize_pool(self, name: str, size: int) -> PoolStats:
-        # A deadline per step: each is a bounded script of its own.
-        for _ in range(MAX_STEPS):
+    def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
+        # A deadline per step: each is a bounded script of its own. The first
+        # step writes POOL_RESIZED ("1"), the ones after only move retired objects.
+        for step in range(MAX_STEPS):
             with wire.deadline(self._timeout):
-                reply = self._script("resize", name, str(size))
+                first = "1" if step == 0 else "0"
+                reply = self._script("resize", name, str(size), _opt(principal), first)
+                # resize's reply: 'OK', the stats, then 1 while retired objects are left
                 replies.check(reply, replies.RESIZE, Refused(name))
                 if int(reply[-1]) == 0:
                     break
         return replies.stats_from(name, reply)
 
-    def delete_pool(self, name: str, force: bool) -> PoolStats:
+    def delete_pool(self, name: str, force: bool, principal: str | None = None) -> PoolStats:
         with wire.deadline(self._timeout):
-            reply = self._script("delete", name, "1" if force else "0")
+            reply = self._script("delete", name, "1" if force else "0", _opt(principal))
+            # delete's reply: 'OK' and the stats before (POOL_DELETED written), or a refusal
             replies.check(reply, replies.DELETE, Refused(name))
             self._names.after_delete(name)
         return replies.stats_from(name, reply)
@@ -156,10 +168,13 @@ class RedisStore(Store):
             _opt(request.label),
             _opt(request.request_id),
             "" if request.ttl is None else repr(float(request.ttl)),
+            _opt(request.principal),
         )
         # A deadline per step: each is a bounded script of its own.
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
+                # acquire's reply: 'OK', obj, the lease's record (GRANTED written
+                # unless it is a replay, rule R2), RETRY, or a refusal
                 reply = self._script("acquire", request.pool, *args)
                 if text(reply[0]) != "RETRY":
                     break
@@ -174,6 +189,7 @@ class RedisStore(Store):
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
         with wire.deadline(self._timeout):
             given = _opt(None if token is None else str(token))
+            # free's reply: 'OK' (FREED written), or a refusal
             reply = self._script("free", pool, str(obj), *_caller(caller), given)
         replies.check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
         return obj
@@ -188,6 +204,7 @@ class RedisStore(Store):
                 _opt(str(token)),
                 "" if ttl is None else repr(float(ttl)),
             )
+        # renew's reply: 'OK', obj, the renewed lease's record (RENEWED written), or a refusal
         replies.check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
         lease = replies.lease_from(pool, reply[1], reply[2])
         if lease.expires_at is not None:
@@ -203,6 +220,18 @@ class RedisStore(Store):
 
     def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         return self._queues.room.wait(ticket, timeout)
+
+    # the journal (rule R9) -----------------------------------------------
+    def events(self, pool: str, after: int, first: int) -> list[Event]:
+        if first <= 0:
+            return []
+        with wire.deadline(self._timeout):
+            self._opening.ensure_open()
+            # Entry ids are "SEQ-0": an exclusive range from `after`, found by id.
+            entries = self._commands.plain(
+                "XRANGE", pool_keys(pool)[-1], f"({after}", "+", "COUNT", first, changes=False
+            )
+        return [replies.event_from(pool, entry) for entry in entries]
 
     # health -------------------------------------------------------------
     def ping(self) -> None:

@@ -110,13 +110,18 @@ class LuaScript:
 
 
 def load_scripts(changing: Sequence[str], reading: Sequence[str]) -> dict[str, LuaScript]:
-    """The package's `lua/NAME.lua` files, each after the constants and the prelude."""
+    """The package's `lua/NAME.lua` files, each after the constants and the prelude.
+
+    Each file is the body of a function, so that whichever way it returns,
+    the script replies its reply and, beside it, the events it wrote.
+    """
     folder = resources.files(__package__).joinpath("lua")
     prelude = lua_constants() + folder.joinpath("prelude.lua").read_text()
     scripts = {}
     for names, changes in ((changing, True), (reading, False)):
         for name in names:
-            source = prelude + folder.joinpath(f"{name}.lua").read_text()
+            body = folder.joinpath(f"{name}.lua").read_text()
+            source = f"{prelude}local function main()\n{body}\nend\nreturn {{main(), written}}\n"
             sha = hashlib.sha1(source.encode()).hexdigest()
             scripts[name] = LuaScript(name, source, sha, changes)
     return scripts

@@ -3,10 +3,12 @@
 -- dead waiters dropped) and should run again.
 local ticket, session, rk = ARGV[2], ARGV[3], opt(ARGV[4])
 local owner, label, request_id, ttl = opt(ARGV[5]), opt(ARGV[6]), opt(ARGV[7]), ARGV[8]
+local principal = opt(ARGV[9])
 local size, next_fresh = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
 reclaim(RECLAIM_BATCH) -- rule R4
--- rule R2: the live lease of (owner, request id) comes back as it is
+-- rule R2: the live lease of (owner, request id) comes back as it is; rule R9:
+-- a replay is no change, and writes no event
 if rk then
   local obj = redis.call('HGET', requests_key, rk)
   local rec = obj and not expired(obj) and redis.call('HGET', leases_key, obj)
@@ -57,6 +59,7 @@ local rec = cjson.encode(lease)
 redis.call('HSET', leases_key, obj, rec)
 redis.call('ZADD', held_key, obj, obj)
 if rk then redis.call('HSET', requests_key, rk, obj) end
+record('GRANTED', now, lease_values(obj, lease, principal)) -- rule R9
 if ticket ~= '' then
   drop_ticket(ticket)
   -- The next waiter may be served too, if more is free.

@@ -1,4 +1,4 @@
-local force = ARGV[2] == '1'
+local force, principal = ARGV[2] == '1', opt(ARGV[3])
 local size = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
 reclaim(RECLAIM_BATCH) -- rule R4
@@ -9,4 +9,6 @@ changed()
 -- rule R3: counters_key stays. 'seen' is an older version's key (model.py).
 redis.call('UNLINK', meta_key, free_key, leases_key, held_key, expiry_key, requests_key,
            queue_key, waiters_key, sessions_key, retired_key, pool_prefix .. 'seen')
+-- rule R9: the journal stays (events_key is not deleted), readable while kept
+record('POOL_DELETED', now, {principal = principal, reason = result[3] > 0 and 'forced' or nil})
 return result

@@ -2,5 +2,6 @@ local size = ARGV[2]
 -- rule R7: an existing pool is left alone
 if redis.call('EXISTS', meta_key) == 0 then
   redis.call('HSET', meta_key, 'size', size, 'next_fresh', 1, 'created_at', num(now))
+  record('POOL_CREATED', now, {size = size}) -- rule R9: nobody asked
 end
 return {'OK'}

@@ -1,10 +1,13 @@
 -- Shared by every pool script. KEYS are the pool's keys (model.KEY_PARTS
 -- order); ARGV[1] is the time, or '' for Redis' own TIME; ARGV[2..] are the
--- script's own, named at its top.
+-- script's own, named at its top; the last ARGV is how many events the
+-- journal keeps at least. Each script's body runs as `main`, and the script
+-- replies {main's reply, the events it wrote} (wire.load_scripts).
 local meta_key, counters_key, free_key = KEYS[1], KEYS[2], KEYS[3]
 local leases_key, held_key, expiry_key = KEYS[4], KEYS[5], KEYS[6]
 local requests_key, queue_key, waiters_key = KEYS[7], KEYS[8], KEYS[9]
-local sessions_key, retired_key = KEYS[10], KEYS[11]
+local sessions_key, retired_key, events_key = KEYS[10], KEYS[11], KEYS[12]
+local events_keep = ARGV[#ARGV]
 
 -- 'objmgr:{pool:NAME}:meta' -> 'objmgr:{pool:NAME}:' and NAME.
 local pool_prefix = string.sub(meta_key, 1, -5)
@@ -24,6 +27,35 @@ local function int(x) return string.format('%d', x) end
 local function pad(obj) return string.format('%010d', tonumber(obj)) end
 -- Optional strings travel as '' (none) or '=' .. value.
 local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
+
+-- rule R9: the journal. Each event is a stream entry whose id is its seq,
+-- from a counter in counters_key, which is never deleted (as the token's,
+-- rule R3); XADD's MAXLEN ~ trims whole nodes, a bounded step that keeps at
+-- least events_keep. `written` is what this script wrote, for the reply.
+local written = {}
+local EVENT_FIELDS = {'obj', 'token', 'owner', 'label', 'principal', 'reason', 'size',
+                      'expires_at'}
+local function record(kind, at, values)
+  local entry = {'kind', kind, 'at', num(at)}
+  for _, name in ipairs(EVENT_FIELDS) do
+    local value = values[name]
+    if value ~= nil and value ~= cjson.null then
+      entry[#entry + 1] = name
+      -- Strings in the reply as in the stream: a number would come back cut to an integer.
+      entry[#entry + 1] = type(value) == 'number' and num(value) or value
+    end
+  end
+  local seq = redis.call('HINCRBY', counters_key, 'event_seq', 1)
+  local id = redis.call('XADD', events_key, 'MAXLEN', '~', events_keep, int(seq) .. '-0',
+                        unpack(entry))
+  written[#written + 1] = {id, entry}
+end
+
+-- A lease event's values, from the lease's record (decoded).
+local function lease_values(obj, lease, principal)
+  return {obj = obj, token = lease.token, owner = lease.owner, label = lease.label,
+          principal = principal}
+end
 
 local function pool_size()
   local row = redis.call('HMGET', meta_key, 'size', 'next_fresh')
@@ -45,11 +77,14 @@ local function expired(obj)
   return at ~= false and at ~= nil and tonumber(at) <= now
 end
 
--- rule R1: a freed (or reclaimed) object queues behind every earlier one
+-- rule R1: a freed (or reclaimed) object queues behind every earlier one.
+-- Returns the lease it ended (decoded), nil when none was recorded.
 local function release(obj)
   local rec = redis.call('HGET', leases_key, obj)
+  local lease
   if rec then
-    local rk = cjson.decode(rec).rk
+    lease = cjson.decode(rec)
+    local rk = lease.rk
     if rk and redis.call('HGET', requests_key, rk) == obj then
       redis.call('HDEL', requests_key, rk)
     end
@@ -58,6 +93,7 @@ local function release(obj)
   redis.call('ZREM', held_key, obj)
   redis.call('ZREM', expiry_key, pad(obj), obj)
   redis.call('ZADD', free_key, redis.call('HINCRBY', counters_key, 'free_seq', 1), obj)
+  return lease
 end
 
 -- rule R4: at most `limit` expired leases, the earliest expiry first (ties
@@ -75,7 +111,12 @@ local function reclaim(limit)
     if a[1] ~= b[1] then return a[1] < b[1] end
     return a[2] < b[2]
   end)
-  for _, item in ipairs(order) do release(int(item[2])) end
+  for _, item in ipairs(order) do
+    local obj = int(item[2])
+    local lease = release(obj)
+    -- rule R9: EXPIRED at the lease's expiry, by nobody
+    if lease then record('EXPIRED', item[1], lease_values(obj, lease, nil)) end
+  end
   changed()
   return #order
 end

@@ -13,4 +13,8 @@ if lease.ttl then
 end
 rec = cjson.encode(lease)
 redis.call('HSET', leases_key, obj, rec)
+-- rule R9: a lease without a TTL renews to no expiry
+local values = lease_values(obj, lease, principal)
+values.expires_at = lease.expires_at
+record('RENEWED', now, values)
 return {'OK', obj, rec}
