@@ -18,18 +18,23 @@ install: $(INSTALLED)
 run: install
 	$(VENV)/bin/gunicorn --config deploy/gunicorn.conf.py 'app:create_app()'
 
-# Debian packages: redis-server for the Redis store's tests, wrk for the benchmark,
-# shellcheck for deploy/install.sh. newman (npm) runs the Postman collection for real;
-# a check whose tool could not be installed says so and skips.
-SYSTEM_TOOLS := redis-server wrk shellcheck
+# Debian packages, as command:package: redis-server for the Redis store's tests, wrk for
+# the benchmark, shellcheck for deploy/install.sh, promtool (in the prometheus package) for
+# the alert rules, Prometheus' config and the dashboard's queries. Recommends stay out:
+# the prometheus package's would bring a node exporter. newman (npm) runs the Postman
+# collection for real; a check whose tool could not be installed says so and skips.
+SYSTEM_TOOLS := redis-server:redis-server wrk:wrk shellcheck:shellcheck promtool:prometheus
 NEWMAN := .tools/node_modules/.bin/newman
 
 system-deps:
 	@missing=""; \
-	for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for pair in $(SYSTEM_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 tools:

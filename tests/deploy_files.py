@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Mapping
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,11 @@ UNIT = ROOT / "deploy" / "objmgr.service"
 INSTALL = ROOT / "deploy" / "install.sh"
 ENV_EXAMPLE = ROOT / "deploy" / "objmgr.env.example"
 COLLECTION = ROOT / "deploy" / "objmgr.postman_collection.json"
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+PROMETHEUS_CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+ALERTS = PROMETHEUS_DIR / "alerts.yml"
+ALERTS_TEST = PROMETHEUS_DIR / "alerts_test.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "objmgr.json"
 
 VENV = ROOT / ".venv"
 
@@ -164,3 +171,60 @@ def mapped(word: str, mapping: Mapping[str, str | Path]) -> str:
     for prefix in sorted(mapping, key=len, reverse=True):
         word = word.replace(prefix, str(mapping[prefix]))
     return word
+
+
+# Prometheus and Grafana ------------------------------------------------------
+def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`promtool args...`, its output captured; an AssertionError naming the way to get it
+    when it is not installed, so that a machine without it fails rather than skips."""
+    binary = shutil.which("promtool")
+    assert binary is not None, (
+        "promtool is not installed: `make system-deps` installs it (Debian's prometheus package)"
+    )
+    return subprocess.run(
+        [binary, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+# What a PromQL expression names that is neither a metric nor a label's value.
+_PROMQL_WORDS = frozenset(
+    {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless"}
+    | {"bool", "offset", "inf", "nan"}
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects: label matchers, strings, ranges and the
+    label lists of by/on/... taken out, then every name not called as a function."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", text):
+        if match.group(1).lower() not in _PROMQL_WORDS:
+            names.add(match.group(1))
+    return names
+
+
+def dashboard_panels(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel, those inside rows included."""
+    for panel in document.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def grafana_to_promql(expr: str) -> str:
+    """A dashboard's expression with Grafana's variables given values Prometheus takes."""
+    for interval in ("$__rate_interval", "$__interval", "$__range"):
+        expr = expr.replace(interval, "5m")
+    return re.sub(r"\$\{?\w+\}?", ".*", expr)
+
+
+def objmgr_replicas(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services of a compose file that run objmgr: those given an OBJMGR_STORE."""
+    return {
+        name: service
+        for name, service in document["services"].items()
+        if "OBJMGR_STORE" in service_environment(service)
+    }

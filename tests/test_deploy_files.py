@@ -32,6 +32,7 @@ from .deploy_files import (
     final_stage,
     healthcheck_command,
     image_env,
+    objmgr_replicas,
     parse_env_file,
     service_environment,
 )
@@ -216,7 +217,8 @@ def test_prod_compose_replicas_on_redis() -> None:
     assert redis.get("restart") in ("always", "unless-stopped")
     assert "ports" not in redis, "Redis is reached by the replicas only"
 
-    replicas = {name: s for name, s in services.items() if name != "redis"}
+    replicas = objmgr_replicas(document)
+    assert set(services) == {"redis", "prometheus", *replicas}, "Prometheus: test_operators_files"
     assert len(replicas) >= 2
     host_ports = set()
     for name, service in replicas.items():
