@@ -341,6 +341,23 @@ def test_a_refused_change_records_nothing(
     assert {pool: journal(service, pool) for pool in ("default", "ports")} == before
 
 
+# rules R9, R3
+def test_the_journal_survives_reopening_the_store_and_seq_goes_on(
+    store_factory: StoreFactory, clock: Clock
+) -> None:
+    first = LeaseService(store_factory())
+    first.store.ensure_pool("default", 10)
+    lease = first.acquire(ANYONE, ttl=60)
+    kept = journal(first)
+    first.store.close()
+    again = LeaseService(store_factory())
+    assert journal(again) == kept
+    again.free(ANYONE, lease.obj)
+    assert since(again, 2) == [
+        Event("default", 3, EventKind.FREED, clock.now, obj=lease.obj, token=lease.token)
+    ]
+
+
 # Handles ------------------------------------------------------------------
 
 
@@ -442,6 +459,31 @@ def test_listeners_are_told_of_each_event_once_after_commit_in_the_caller(
     assert told.events == journal(service)[1:] + journal(service, "ports")
     assert all(told.committed)
     assert set(told.threads) == {threading.get_ident()}
+
+
+# rule R9
+def test_listeners_of_concurrent_changes_some_refused_are_told_the_journal(
+    service: LeaseService, store: Store
+) -> None:
+    """Concurrent callers share transactions where a store batches them; each
+    refused change is undone alone, and tells nothing."""
+    told = Told(store)
+
+    def grant_refuse_free() -> None:
+        for _ in range(10):
+            lease = service.acquire(ANYONE)
+            with pytest.raises(StaleToken):
+                service.free(ANYONE, lease.obj, token=lease.token + 1000)
+            service.free(ANYONE, lease.obj, token=lease.token)
+
+    threads = [threading.Thread(target=grant_refuse_free) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(told.events, key=lambda e: e.seq) == journal(service)[1:]
+    assert len(told.events) == 4 * 10 * 2
+    assert all(told.committed)
 
 
 # rule R9

@@ -28,6 +28,18 @@ TRIM_PER_EVENT = 2
 
 EVENT_COLUMNS = "pool, seq, kind, at, obj, token, owner, label, principal, reason, size, expires_at"
 
+# A page of the journal: one range of the primary key, O(page).
+READ_EVENTS = (
+    f"SELECT {EVENT_COLUMNS} FROM events WHERE pool = :pool AND seq > :after "
+    "ORDER BY seq LIMIT :first"
+)
+# rule R9: the oldest first, at most `batch` of those older than the last `keep`
+# (`cut` is the pool's last seq less `keep`); one range of the primary key.
+TRIM_EVENTS = (
+    "DELETE FROM events WHERE pool = :pool AND seq IN ("
+    "  SELECT seq FROM events WHERE pool = :pool AND seq <= :cut ORDER BY seq LIMIT :batch)"
+)
+
 
 class Journal:
     """The events a change wrote, as the change writes them; published after COMMIT."""
@@ -36,7 +48,8 @@ class Journal:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._appended: dict[str, int] = {}
+        # Per pool: the events appended by this change, and the last seq.
+        self._appended: dict[str, tuple[int, int]] = {}
 
     def pool_event(
         self,
@@ -133,17 +146,14 @@ class Journal:
             ],
         )
         self.events.extend(events)
-        self._appended[pool] = self._appended.get(pool, 0) + len(rows)
+        appended, _ = self._appended.get(pool, (0, 0))
+        self._appended[pool] = (appended + len(rows), int(last))
 
     def trim(self, conn: sqlite3.Connection, keep: int) -> None:
         """Delete a bounded batch of each touched pool's events older than the last `keep`."""
-        for pool, appended in self._appended.items():
-            last = next(e.seq for e in reversed(self.events) if e.pool == pool)
-            # rule R9: the oldest first, at most TRIM_PER_EVENT for each event appended
+        for pool, (appended, last) in self._appended.items():
             conn.execute(
-                "DELETE FROM events WHERE pool = :pool AND seq IN ("
-                "  SELECT seq FROM events WHERE pool = :pool AND seq <= :cut "
-                "  ORDER BY seq LIMIT :batch)",
+                TRIM_EVENTS,
                 {"pool": pool, "cut": last - keep, "batch": TRIM_PER_EVENT * appended},
             )
         self._appended.clear()
@@ -151,8 +161,5 @@ class Journal:
 
 def read(conn: sqlite3.Connection, pool: str, after: int, first: int) -> list[Event]:
     """Events of pool name `pool` with seq above `after`, ascending: one range of the key."""
-    rows = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM events WHERE pool = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (pool, after, first),
-    ).fetchall()
+    rows = conn.execute(READ_EVENTS, {"pool": pool, "after": after, "first": first}).fetchall()
     return [Event(pool, seq, EventKind(kind), *fields) for pool, seq, kind, *fields in rows]
