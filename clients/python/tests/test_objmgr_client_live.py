@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import queue
 import threading
 import time
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import ProxyFactory
-from objmgr_client import Client, Lease, ObjmgrError, Pool
+from objmgr_client import Client, Event, Lease, ObjmgrError, Pool
 
 from tests.conditions import wait_until
 from tests.live.support import LiveServer, free_port
@@ -98,6 +99,63 @@ def test_pools(client: Client) -> None:
     assert _code(client.leases, name) == "POOL_NOT_FOUND"
     assert _code(client.resize_pool, name, 3) == "POOL_NOT_FOUND"
     assert client.version() == "1.0.0"
+
+
+def test_events_read_the_journal_of_a_pool(client: Client, pool: str) -> None:
+    got = client.acquire(pool, owner="ci-7", label="job 42", ttl=60)
+    renewed = client.renew(got.obj, got.token, pool, ttl=120)
+    client.free(got.obj, pool, token=got.token)
+
+    found = client.events(pool)
+
+    assert all(isinstance(event, Event) for event in found)
+    assert [event.kind for event in found] == ["POOL_CREATED", "GRANTED", "RENEWED", "FREED"]
+    created, grant, renewal, free = found
+    assert created.size == 3 and created.obj is None
+    assert (grant.obj, grant.token, grant.owner, grant.label) == (
+        got.obj,
+        got.token,
+        "ci-7",
+        "job 42",
+    )
+    assert grant.at == got.acquired_at and grant.at.tzinfo is not None
+    assert renewal.expires_at == renewed.expires_at
+    assert free.token == got.token
+    seqs = [event.seq for event in found]
+    assert seqs == sorted(set(seqs))
+    assert client.events(pool, after=seqs[1]) == found[2:]
+    assert client.events(pool, after=seqs[0], first=1) == [grant]
+    assert client.events(f"{pool}-never-made") == []
+    assert _code(client.events, pool, first=1001) == "BAD_USER_INPUT"
+
+
+def test_follow_gives_what_the_journal_holds_then_each_new_event(client: Client, pool: str) -> None:
+    for _ in range(2):
+        client.free(client.acquire(pool).obj, pool)
+    followed: queue.Queue[Event] = queue.Queue()
+
+    def follow(count: int) -> None:
+        # Pages of 2: the journal's five events come in three reads, then a wait for more.
+        for event in client.follow(pool, first=2, interval=0.05):
+            followed.put(event)
+            count -= 1
+            if not count:
+                return
+
+    threading.Thread(target=follow, args=(6,), daemon=True).start()
+    kept = [followed.get(timeout=10) for _ in range(5)]
+    assert [event.kind for event in kept] == [
+        "POOL_CREATED",
+        "GRANTED",
+        "FREED",
+        "GRANTED",
+        "FREED",
+    ]
+
+    got = client.acquire(pool, label="after the journal was read")
+    new = followed.get(timeout=10)
+    assert (new.kind, new.obj, new.label) == ("GRANTED", got.obj, "after the journal was read")
+    assert new.seq > kept[-1].seq
 
 
 def test_unreachable_server_is_a_transport_error() -> None:

@@ -31,7 +31,7 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBJMGR_")}
     env["OBJMGR_URL"] = url
     blocks = _blocks("python")
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     outputs = []
     for block in blocks:
         result = subprocess.run(
@@ -43,9 +43,14 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
         )
         assert result.returncode == 0, f"{block}\n{result.stderr}"
         outputs.append(result.stdout)
-    first, second = outputs
+    first, second, journal = outputs
     assert "NOT_ALLOCATED object 1 of pool 'default' is not held" in first
     assert second.startswith("working with object ")
+    lines = journal.splitlines()
+    assert lines[0].startswith("1 POOL_CREATED None None ")
+    last_seq = int(lines[-4].split()[0])
+    assert lines[-4].split()[1:4] == ["FREED", "3", "ci-7"], journal
+    assert lines[-3:] == ["[]", f"followed {last_seq - 1} GRANTED", f"followed {last_seq} FREED"]
 
 
 def test_every_error_code_of_the_schema_is_in_the_table() -> None:

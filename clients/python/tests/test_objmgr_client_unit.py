@@ -20,7 +20,7 @@ from pathlib import Path
 import objmgr_client
 import pytest
 from conftest import ProxyFactory
-from objmgr_client import Client, HeldLease, Lease, ObjmgrError, Pool
+from objmgr_client import Client, Event, HeldLease, Lease, ObjmgrError, Pool
 from objmgr_client.holding import MIN_RETRY_DELAY
 from objmgr_client.transport import decode_answer
 
@@ -69,6 +69,68 @@ def test_an_answer_without_the_fields_of_a_lease_is_a_bad_response() -> None:
     assert caught.value.code == "BAD_RESPONSE" and caught.value.retryable
     with pytest.raises(ObjmgrError, match="BAD_RESPONSE"):
         Pool.from_json({"name": "p", "size": None})
+
+
+def test_an_event_reads_as_the_api_spells_it_and_back() -> None:
+    answer = {
+        "seq": 12,
+        "pool": "ports",
+        "kind": "RENEWED",
+        "at": "2026-11-22T05:30:02.125381+00:00",
+        "obj": 7,
+        "token": 2**40,
+        "owner": "ci-7",
+        "label": "job 42",
+        "principal": "ci-7",
+        "reason": None,
+        "size": None,
+        "expiresAt": "2026-11-22T05:32:02.125381+00:00",
+    }
+    event = Event.from_json(answer)
+    assert event == Event(
+        seq=12,
+        pool="ports",
+        kind="RENEWED",
+        at=datetime(2026, 11, 22, 5, 30, 2, 125381, tzinfo=UTC),
+        obj=7,
+        token=2**40,
+        owner="ci-7",
+        label="job 42",
+        principal="ci-7",
+        size=None,
+        expires_at=datetime(2026, 11, 22, 5, 32, 2, 125381, tzinfo=UTC),
+    )
+    assert event.to_json() == answer
+    created = Event.from_json(
+        {"seq": 1, "pool": "ports", "kind": "POOL_CREATED", "at": answer["at"], "size": 10}
+    )
+    assert (created.size, created.obj, created.expires_at) == (10, None, None)
+
+
+def test_an_answer_without_the_fields_of_an_event_is_a_bad_response() -> None:
+    with pytest.raises(ObjmgrError) as caught:
+        Event.from_json({"seq": 1, "pool": "p", "kind": "FREED"})
+    assert caught.value.code == "BAD_RESPONSE"
+    with pytest.raises(ObjmgrError, match="BAD_RESPONSE"):
+        Event.from_json({"seq": 1, "pool": "p", "kind": "FREED", "at": "yesterday"})
+
+
+def test_follow_refuses_an_interval_or_a_page_it_cannot_keep() -> None:
+    client = Client(f"http://127.0.0.1:{free_port()}")
+    for interval in (0.0, -1.0, 61.0):
+        with pytest.raises(ValueError, match="interval"):
+            next(client.follow("p", interval=interval))
+    with pytest.raises(ValueError, match="first"):
+        next(client.follow("p", first=0))
+
+
+def test_follow_raises_the_error_of_a_read_and_ends() -> None:
+    follower = Client(f"http://127.0.0.1:{free_port()}", timeout=2).follow("p")
+    with pytest.raises(ObjmgrError) as caught:
+        next(follower)
+    assert caught.value.code == "UNREACHABLE"
+    with pytest.raises(StopIteration):
+        next(follower)
 
 
 @pytest.mark.parametrize(
