@@ -5,7 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
+import signal
 import subprocess
+import threading
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from app.cli import main
 
-from .support import LiveServer, free_port
+from .support import GraphQL, LiveServer, free_port
 
 pytestmark = pytest.mark.live
 
@@ -174,3 +179,96 @@ def test_the_installed_console_script(server: LiveServer) -> None:
     assert run("free", "1", "--pool", name).returncode == 0
     assert run("serve", "--help").returncode == 0, "serve is still there"
     assert run("--url", "http://127.0.0.1:1", "pools").returncode == 3
+
+
+def test_events_print_the_journal_a_line_per_event(cli: Cli, pool: str) -> None:
+    held = cli.json("acquire", "--pool", pool, "--owner", "ci-7", "--label", "job 42")
+    cli.ok("free", str(held["obj"]), "--pool", pool)
+
+    lines = cli.ok("events", "--pool", pool).splitlines()
+
+    assert [line.split()[2:] for line in lines] == [
+        ["POOL_CREATED", "size=3"],
+        ["GRANTED", "obj=1", f"token={held['token']}", "owner=ci-7", 'label="job', '42"'],
+        ["FREED", "obj=1", f"token={held['token']}", "owner=ci-7", 'label="job', '42"'],
+    ]
+    seqs = [int(line.split()[0]) for line in lines]
+    assert seqs == sorted(set(seqs))
+    acquired = datetime.fromisoformat(held["acquiredAt"])
+    assert lines[1].split()[1] == acquired.isoformat(timespec="milliseconds")
+
+    as_json = [json.loads(line) for line in cli.ok("--json", "events", "--pool", pool).splitlines()]
+    assert [event["seq"] for event in as_json] == seqs
+    assert as_json[1] == {
+        "seq": seqs[1],
+        "pool": pool,
+        "kind": "GRANTED",
+        "at": held["acquiredAt"],
+        "obj": 1,
+        "token": held["token"],
+        "owner": "ci-7",
+        "label": "job 42",
+        "principal": None,
+        "reason": None,
+        "size": None,
+        "expiresAt": None,
+    }
+    after_first = cli.ok("events", "--pool", pool, "--after", str(seqs[0]), "--first", "1")
+    assert after_first.splitlines() == lines[1:2]
+    assert cli.ok("events", "--pool", f"{pool}-never-made") == ""
+    assert "1001 is not in the range" in cli.refused("events", "--first", "1001", status=2)
+
+
+def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    """The process's stdout, a line at a time, as it writes them."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _next_lines(lines: queue.Queue[str], count: int, timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    return [lines.get(timeout=max(0.0, deadline - time.monotonic())) for _ in range(count)]
+
+
+def test_follow_prints_new_events_until_ctrl_c_which_exits_0(server: LiveServer) -> None:
+    name = f"cli-{next(_names)}"
+    graphql = GraphQL(server.base_url)
+    assert Cli(server.base_url).ok("create-pool", name, "2")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBJMGR_")}
+    follow = ["events", "--pool", name, "--follow", "--interval", "0.1"]
+    process = subprocess.Popen(
+        [str(OBJMGR), "--url", server.base_url, *follow],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Ctrl-C reaches it as SIGINT even where the test run itself ignores SIGINT.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        lines = _lines_of(process)
+        (created,) = _next_lines(lines, 1)
+        assert created.split()[2:] == ["POOL_CREATED", "size=2"]
+
+        lease = graphql.acquire(pool=name, owner="follower-test")["lease"]
+        graphql.free(lease["obj"], pool=name)
+        granted, freed = _next_lines(lines, 2)
+        assert granted.split()[2:5] == ["GRANTED", "obj=1", f"token={lease['token']}"]
+        assert freed.split()[2:4] == ["FREED", "obj=1"]
+        assert int(created.split()[0]) < int(granted.split()[0]) < int(freed.split()[0])
+
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        assert process.stderr is not None and process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+        graphql.close()
