@@ -67,7 +67,10 @@ def _where(tb: TracebackType | None) -> str | None:
     """The innermost frame of `tb`: path/module.py:line in function."""
     if tb is None:
         return None
-    frame = traceback.extract_tb(tb)[-1]
+    frames = traceback.extract_tb(tb)
+    # The innermost frame outside gevent, where there is one: gevent's own say little.
+    outside = [frame for frame in frames if f"{os.sep}gevent{os.sep}" not in frame.filename]
+    frame = (outside or frames)[-1]
     path = os.sep.join(frame.filename.split(os.sep)[-2:])
     return f"{path}:{frame.lineno} in {frame.name}"
 
@@ -82,6 +85,6 @@ def _described(context: Any) -> str | None:
     function = getattr(context, "_run", context)
     name = getattr(function, "__qualname__", None) or type(function).__name__
     owner = getattr(function, "__self__", None)
-    if owner is not None and not isinstance(owner, ModuleType):
+    if owner is not None and not isinstance(owner, ModuleType) and "." not in name:
         return f"{type(owner).__name__}.{name}"
     return str(name)

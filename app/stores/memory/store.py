@@ -71,12 +71,15 @@ class MemoryStore(Store):
         self._reaper = Reaper(self._reclaim_all)
 
     def open(self) -> None:
-        with self._lock:
-            if self._opened:
-                return
-            if self._default_pool is not None:
-                self._create(*self._default_pool, principal=None)
-            self._opened = True
+        # A step of its own, so that the default pool's event is told now, not
+        # with the next operation's (and under that request's id).
+        with self._locked():
+            pass
+
+    def _open(self) -> None:
+        if self._default_pool is not None:
+            self._create(*self._default_pool, principal=None)
+        self._opened = True
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -88,7 +91,7 @@ class MemoryStore(Store):
             with self._lock:
                 try:
                     if not self._opened:
-                        self.open()
+                        self._open()
                     yield
                 finally:
                     written, self._written = self._written, []
