@@ -57,7 +57,11 @@ stands for `objmgr:{pool:NAME}`:
         fields as its node's first stores only its values.
     P:seen  zset  the waiters' heartbeats of an older version, whose
         waiters are gone by now: nothing reads it, and a pool's delete
-        removes it with the pool's other keys.
+        removes it with the pool's other keys (so it is one of the KEYS).
+
+Every key a script touches is one of its KEYS but the sessions
+`P:session:SID`, which `live_head` looks up by the ids the queue holds; they
+carry the pool's tag, so they are in its slot all the same.
 
     objmgr:pool-names  zset  every score 0: pool names, listed a page at a
         time in name order with ZRANGE BYLEX. It lives in a slot of its own,
@@ -106,6 +110,7 @@ KEY_PARTS = (
     "sessions",
     "retired",
     "events",
+    "seen",
 )
 POOL_NAMES_KEY = "objmgr:pool-names"
 OLD_POOLS_KEY = "objmgr:pools"
@@ -137,13 +142,21 @@ COUNT_SCAN = 1000
 MAX_STEPS = 1000
 
 
+def _tagged(pool: str, part: str) -> str:
+    return f"objmgr:{{pool:{pool}}}:{part}"
+
+
 def pool_keys(pool: str) -> list[str]:
-    tag = f"objmgr:{{pool:{pool}}}"
-    return [f"{tag}:{part}" for part in KEY_PARTS]
+    return [_tagged(pool, part) for part in KEY_PARTS]
+
+
+def events_key(pool: str) -> str:
+    """The journal of pool name `pool` (rule R9)."""
+    return _tagged(pool, "events")
 
 
 def session_key(pool: str, session: str) -> str:
-    return f"objmgr:{{pool:{pool}}}:session:{session}"
+    return _tagged(pool, f"session:{session}")
 
 
 def lua_constants() -> str:

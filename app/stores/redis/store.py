@@ -28,7 +28,7 @@ from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from . import replies, wire
 from .commands import Commands
-from .model import MAX_STEPS, READY_KEY, READY_TTL_MS, pool_keys
+from .model import MAX_STEPS, READY_KEY, READY_TTL_MS, events_key
 from .names import PoolNames
 from .opening import Opening
 from .queues import Queues
@@ -229,7 +229,7 @@ class RedisStore(Store):
             self._opening.ensure_open()
             # Entry ids are "SEQ-0": an exclusive range from `after`, found by id.
             entries = self._commands.plain(
-                "XRANGE", pool_keys(pool)[-1], f"({after}", "+", "COUNT", first, changes=False
+                "XRANGE", events_key(pool), f"({after}", "+", "COUNT", first, changes=False
             )
         return [replies.event_from(pool, entry) for entry in entries]
 

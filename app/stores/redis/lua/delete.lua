@@ -6,9 +6,9 @@ local result = stats(size)
 -- rule R7: live leases need force; its waiters hear of it and find the pool gone
 if result[3] > 0 and not force then return {'POOL_IN_USE', result[3]} end
 changed()
--- rule R3: counters_key stays. 'seen' is an older version's key (model.py).
+-- rule R3: counters_key stays. KEYS[13], 'seen', is an older version's key (model.py).
 redis.call('UNLINK', meta_key, free_key, leases_key, held_key, expiry_key, requests_key,
-           queue_key, waiters_key, sessions_key, retired_key, pool_prefix .. 'seen')
+           queue_key, waiters_key, sessions_key, retired_key, KEYS[13])
 -- rule R9: the journal stays (events_key is not deleted), readable while kept
 record('POOL_DELETED', now, {principal = principal, reason = result[3] > 0 and 'forced' or nil})
 return result

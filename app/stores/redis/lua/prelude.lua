@@ -7,6 +7,7 @@ local meta_key, counters_key, free_key = KEYS[1], KEYS[2], KEYS[3]
 local leases_key, held_key, expiry_key = KEYS[4], KEYS[5], KEYS[6]
 local requests_key, queue_key, waiters_key = KEYS[7], KEYS[8], KEYS[9]
 local sessions_key, retired_key, events_key = KEYS[10], KEYS[11], KEYS[12]
+-- KEYS[13], an older version's key, only delete.lua touches (model.py).
 local events_keep = ARGV[#ARGV]
 
 -- 'objmgr:{pool:NAME}:meta' -> 'objmgr:{pool:NAME}:' and NAME.
