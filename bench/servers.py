@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
+import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support import gunicorn
-from tests.support.processes import cpu_seconds
+from tests.support.ports import free_port
+from tests.support.processes import cpu_seconds, spawn, stop_group
 from tests.support.redis_server import RedisServer
 
 from .wrk import BenchError
@@ -110,19 +114,74 @@ def http_json(url: str, body: dict[str, object] | None = None, timeout: float = 
         return json.load(response)
 
 
-@contextlib.contextmanager
-def serving(store: StoreRun, scratch: Path) -> Iterator[Server]:
-    """gunicorn serving `store` on a free loopback port; the operator's own OBJMGR_* settings
-    (tokens, waits, ...) do not leak into the run."""
-    settings = {
+def http_status(url: str, timeout: float = 5.0) -> int:
+    """The status a GET of `url` answers, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def settings_of(store: StoreRun) -> dict[str, str]:
+    return {
         "OBJMGR_STORE": store.url,
         "OBJMGR_WORKERS": str(store.workers),
         "OBJMGR_POOL_SIZE": str(POOL_SIZE),
         "OBJMGR_ENV": "development",
         **store.env,
     }
+
+
+@contextlib.contextmanager
+def serving(store: StoreRun, scratch: Path) -> Iterator[Server]:
+    """gunicorn serving `store` on a free loopback port; the operator's own OBJMGR_* settings
+    (tokens, waits, ...) do not leak into the run."""
+    settings = settings_of(store)
     try:
         with gunicorn.serving(settings, scratch, f"gunicorn-{store.name}", store.wsgi_app) as live:
             yield Server(live.base_url, live.group, store.pids)
     except gunicorn.ServerDidNotStart as error:
         raise BenchError(str(error)) from None
+
+
+@contextlib.contextmanager
+def serving_tree(store: StoreRun, scratch: Path, tree: Path) -> Iterator[Server]:
+    """gunicorn serving `store` with the code of another checkout of the project, `tree`
+    (a git worktree), from this interpreter's environment.
+
+    `tree` comes first on the path (PYTHONPATH, the working directory, --chdir), so its
+    `app` and its deploy/gunicorn.conf.py are the ones imported, not the checkout's.
+    """
+    port = free_port()
+    log = scratch / f"gunicorn-{store.name}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(tree / "deploy" / "gunicorn.conf.py"),
+        "--chdir",
+        str(tree),
+        store.wsgi_app,
+    ]
+    with gunicorn.private_runtime_dir() as runtime:
+        env = gunicorn.clean_environment(
+            {
+                "OBJMGR_BIND": f"127.0.0.1:{port}",
+                "XDG_RUNTIME_DIR": str(runtime),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONPATH": str(tree),
+                **settings_of(store),
+            }
+        )
+        process = spawn(argv, tree, env, log)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            gunicorn.wait_until_serving(process, base_url, lambda: gunicorn.tail(log))
+            yield Server(base_url, process.pid, store.pids)
+        except gunicorn.ServerDidNotStart as error:
+            raise BenchError(str(error)) from None
+        finally:
+            stop_group(process, signal.SIGINT, gunicorn.STOP_TIMEOUT)
