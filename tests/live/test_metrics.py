@@ -20,7 +20,7 @@ ROUNDS = 25
 
 def rounds(base_url: str, count: int, start: Any, results: Any) -> None:
     """Body of a client process: `count` rounds, each on a connection of its own, of a
-    grant and its free, an acquire of the full pool `tiny` and one of a pool that
+    grant, its renewal and its free, an acquire of the full pool `tiny` and one of a pool that
     does not exist. Reports the rounds that went as expected."""
     try:
         start.wait(timeout=HTTP_TIMEOUT)
@@ -28,7 +28,13 @@ def rounds(base_url: str, count: int, start: Any, results: Any) -> None:
         for _ in range(count):
             client = GraphQL(base_url)
             try:
-                lease = client.acquire(label="round")["lease"]
+                lease = client.acquire(label="round", ttl=60)["lease"]
+                renewal = client.data(
+                    "mutation($obj: Int!, $token: BigInt!) "
+                    "{ renewLease(obj: $obj, token: $token) { success } }",
+                    {"obj": lease["obj"], "token": lease["token"]},
+                )
+                assert renewal["renewLease"]["success"], renewal
                 freed = client.free(lease["obj"], token=lease["token"])["success"]
                 full = client.acquire(pool="tiny")["code"]
                 missing = client.acquire(pool=f"missing-{os.getpid()}-{done}")["code"]
@@ -52,6 +58,8 @@ def host_counts(found: Scrape) -> dict[str, float]:
     return {
         "granted": found.value("objmgr_leases_granted_total", pool="default"),
         "freed": found.value("objmgr_leases_freed_total", pool="default"),
+        "renewed": found.value("objmgr_leases_renewed_total", pool="default"),
+        "expired": found.value("objmgr_leases_expired_total", pool="default"),
         "exhausted": found.value(
             "objmgr_acquire_refused_total", pool="tiny", code="POOL_EXHAUSTED"
         ),
@@ -62,9 +70,12 @@ def host_counts(found: Scrape) -> dict[str, float]:
 
 
 def expected(rounds_done: int) -> dict[str, float]:
+    # One more grant: the lease the test lets expire.
     return {
-        "granted": rounds_done,
+        "granted": rounds_done + 1,
         "freed": rounds_done,
+        "renewed": rounds_done,
+        "expired": 1,
         "exhausted": rounds_done,
         "not found": rounds_done,
     }
@@ -120,7 +131,13 @@ def test_every_scrape_counts_every_worker_and_a_killed_one_stays_counted(
     setup = GraphQL(base_url)
     assert setup.data('mutation { createPool(name: "tiny", size: 1) { success } }')
     assert setup.acquire(pool="tiny")["success"]
+    assert setup.acquire(ttl=0.1)["success"]
     setup.close()
+    # Reclaimed by whichever worker's reaper comes first, and counted by that worker.
+    wait_until(
+        lambda: scrape(base_url).value("objmgr_leases_expired_total", pool="default") == 1,
+        what="the short lease to be reclaimed",
+    )
 
     done = run_clients(base_url)
     # Both workers served some of those rounds, or there would be nothing to add up.
