@@ -11,7 +11,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gevent
@@ -176,7 +176,7 @@ def test_every_answer_echoes_the_request_id_errors_included() -> None:
     assert GENERATED.fullmatch(replaced.headers["X-Request-Id"])
 
 
-def _tokens() -> dict[str, bytes]:
+def _tokens() -> Mapping[str, bytes]:
     return Settings.from_env({"OBJMGR_TOKENS": f"alice:{ALICE},root:{ROOT}"}).tokens
 
 
