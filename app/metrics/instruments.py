@@ -78,8 +78,11 @@ class Instruments:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
-        # Children by label, so an event costs a dict lookup and an increment.
+        # Children by label, so an event or a request costs a dict lookup and an
+        # increment, not `labels()`'s lock; bounded as the labels are (labels.py).
         self._lease_children: dict[tuple[EventKind, str], Counter] = {}
+        self._wait_children: dict[str, Histogram] = {}
+        self._duration_children: dict[str, Histogram] = {}
 
     # store.listen -------------------------------------------------------
     def count_events(self, events: Sequence[Event]) -> None:
@@ -95,11 +98,17 @@ class Instruments:
 
     # LeaseService's AcquireObserver -------------------------------------
     def waited(self, pool: str, seconds: float) -> None:
-        self.acquire_wait.labels(pool).observe(seconds)
+        child = self._wait_children.get(pool)
+        if child is None:
+            child = self._wait_children[pool] = self.acquire_wait.labels(pool)
+        child.observe(seconds)
 
     def refused(self, pool: str, code: ErrorCode) -> None:
         self.acquire_refused.labels(refusal_pool(pool, code), code.value).inc()
 
     # requests -----------------------------------------------------------
     def request_served(self, operation: str, seconds: float) -> None:
-        self.request_duration.labels(operation).observe(seconds)
+        child = self._duration_children.get(operation)
+        if child is None:
+            child = self._duration_children[operation] = self.request_duration.labels(operation)
+        child.observe(seconds)
