@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .logs.secrets import masked_url
 from .pool.events import DEFAULT_EVENTS_KEEP
 from .pool.limits import MAX_INT
 
@@ -225,7 +226,7 @@ def _store(value: str) -> str:
         return value
     raise ConfigError(
         "OBJMGR_STORE",
-        f"{value!r} is not sqlite:///PATH, redis://HOST:PORT/DB or memory://",
+        f"{masked_url(value)!r} is not sqlite:///PATH, redis://HOST:PORT/DB or memory://",
     )
 
 

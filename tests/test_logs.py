@@ -18,6 +18,7 @@ import gevent
 import pytest
 
 from app import Settings, create_app
+from app.config import ConfigError
 from app.logs import configure_logging, log_events, masked_url
 from app.logs.hub_errors import log_hub_errors
 from app.logs.request_ids import MAX_REQUEST_ID, request_id_for
@@ -258,6 +259,13 @@ def test_every_store_logs_each_committed_event_with_the_request_that_caused_it(
 )
 def test_a_store_url_is_logged_with_its_password_masked(text: str, masked: str) -> None:
     assert masked_url(text) == masked
+
+
+def test_a_refused_store_url_is_quoted_with_its_password_masked() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"OBJMGR_STORE": "mysql://objmgr:s3cret-pw@db/objmgr"})
+    assert "s3cret-pw" not in str(refused.value)
+    assert "mysql://objmgr:***@db/objmgr" in str(refused.value)
 
 
 def test_a_bearer_token_is_masked_in_any_line(stderr_lines: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..logs.secrets import masked_url
 from ..pool.events import DEFAULT_EVENTS_KEEP
 from .base import Store, Ticket
 
@@ -28,7 +29,7 @@ def open_store(
         from .redis import RedisStore
 
         return RedisStore(url, default_pool=default_pool, events_keep=events_keep)
-    raise ValueError(f"unknown store {url!r}: expected one of {', '.join(SCHEMES)}")
+    raise ValueError(f"unknown store {masked_url(url)!r}: expected one of {', '.join(SCHEMES)}")
 
 
 __all__ = ["Store", "Ticket", "open_store"]
