@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -30,8 +31,15 @@ def make_fresh_directory() -> str:
     """A new, empty directory for this master's workers, named in the environment.
 
     Always a new one, never a directory given beforehand: files left by an
-    earlier server would be added to this one's counts.
+    earlier server would be added to this one's counts. Refused once
+    prometheus_client is imported (an app preloaded in the master): its values
+    would stay per process, each worker counting alone.
     """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError(
+            "prometheus_client was imported before the gunicorn master set "
+            f"{VARIABLE}: do not preload the app (preload_app)"
+        )
     directory = tempfile.mkdtemp(prefix="objmgr-metrics-")
     os.environ[VARIABLE] = directory
     return directory
