@@ -206,7 +206,7 @@ class SQLiteCore:
         self._reaper.start()
         for pool, address in effects.wakes:
             self._listener.send(address, pool)
-        self._published(effects.journal.events)
+        self._published(effects.journal.events())
         return result
 
     @contextmanager

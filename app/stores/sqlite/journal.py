@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ...pool.events import Event, EventKind
 from ...pool.lease import Lease
@@ -41,13 +42,36 @@ TRIM_EVENTS = (
 )
 
 
-class Journal:
-    """The events a change wrote, as the change writes them; published after COMMIT."""
+# What a change appends, less the pool and seq: kind, at, obj, token, owner, label,
+# principal, reason, size, expires_at (the columns of `events` after `seq`).
+EventRow = tuple[
+    str,
+    float,
+    int | None,
+    int | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    float | None,
+]
+# A reclaimed lease as `objects.reclaim` reads it: obj, expires_at, token, owner, label.
+ExpiredRow = tuple[int, float, int, str | None, str | None]
 
-    __slots__ = ("_appended", "events")
+
+class Journal:
+    """The events a change wrote, as the change writes them.
+
+    Kept as the rows written, and made `Event`s only once the change committed
+    (`events()`, in the caller's thread): nothing of that work holds the write
+    lock, which the reaper's batches of EXPIRED events would otherwise lengthen.
+    """
+
+    __slots__ = ("_appended", "_rows")
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
+        self._rows: list[tuple[object, ...]] = []
         # Per pool: the events appended by this change, and the last seq.
         self._appended: dict[str, tuple[int, int]] = {}
 
@@ -63,7 +87,7 @@ class Journal:
         reason: str | None = None,
     ) -> None:
         self._append(
-            conn, pool, [(kind, at, None, principal)], size=size, reason=reason, renewed=False
+            conn, pool, [(kind.value, at, None, None, None, None, principal, reason, size, None)]
         )
 
     def lease_event(
@@ -74,33 +98,26 @@ class Journal:
         lease: Lease,
         principal: str | None,
     ) -> None:
+        """A lease's event; a RENEWED one carries the new expiry."""
+        expires_at = lease.expires_at if kind is EventKind.RENEWED else None
+        row = (kind.value, at, lease.obj, lease.token, lease.owner, lease.label, principal)
+        self._append(conn, lease.pool, [(*row, None, None, expires_at)])
+
+    def expired(self, conn: sqlite3.Connection, pool: str, leases: Sequence[ExpiredRow]) -> None:
+        """EXPIRED events of reclaimed leases, `at` each lease's expiry, by nobody (rule R4)."""
+        kind = EventKind.EXPIRED.value
         self._append(
             conn,
-            lease.pool,
-            [(kind, at, lease, principal)],
-            renewed=kind is EventKind.RENEWED,
+            pool,
+            [
+                (kind, expires_at, obj, token, owner, label, None, None, None, None)
+                for obj, expires_at, token, owner, label in leases
+            ],
         )
 
-    def expired(self, conn: sqlite3.Connection, pool: str, leases: Iterable[Lease]) -> None:
-        """EXPIRED events of reclaimed leases, `at` each lease's expiry (rule R4)."""
-        rows = [
-            (EventKind.EXPIRED, lease.expires_at, lease, None)
-            for lease in leases
-            if lease.expires_at is not None
-        ]
-        if rows:
-            self._append(conn, pool, rows, renewed=False)
-
-    def _append(
-        self,
-        conn: sqlite3.Connection,
-        pool: str,
-        rows: Sequence[tuple[EventKind, float, Lease | None, str | None]],
-        *,
-        renewed: bool,
-        size: int | None = None,
-        reason: str | None = None,
-    ) -> None:
+    def _append(self, conn: sqlite3.Connection, pool: str, rows: Sequence[EventRow]) -> None:
+        if not rows:
+            return
         # rule R9: the pool name's counter, never deleted, so seq never goes back
         (last,) = conn.execute(
             "INSERT INTO journal_seqs (pool, last_seq) VALUES (?, ?) ON CONFLICT (pool) "
@@ -108,44 +125,12 @@ class Journal:
             (pool, len(rows)),
         ).fetchone()
         first = int(last) - len(rows) + 1
-        events = [
-            Event(
-                pool=pool,
-                seq=first + offset,
-                kind=kind,
-                at=at,
-                obj=None if lease is None else lease.obj,
-                token=None if lease is None else lease.token,
-                owner=None if lease is None else lease.owner,
-                label=None if lease is None else lease.label,
-                principal=principal,
-                reason=reason,
-                size=size,
-                expires_at=lease.expires_at if renewed and lease is not None else None,
-            )
-            for offset, (kind, at, lease, principal) in enumerate(rows)
-        ]
+        written = [(pool, first + offset, *row) for offset, row in enumerate(rows)]
         conn.executemany(
             f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.pool,
-                    e.seq,
-                    e.kind.value,
-                    e.at,
-                    e.obj,
-                    e.token,
-                    e.owner,
-                    e.label,
-                    e.principal,
-                    e.reason,
-                    e.size,
-                    e.expires_at,
-                )
-                for e in events
-            ],
+            written,
         )
-        self.events.extend(events)
+        self._rows.extend(written)
         appended, _ = self._appended.get(pool, (0, 0))
         self._appended[pool] = (appended + len(rows), int(last))
 
@@ -158,8 +143,17 @@ class Journal:
             )
         self._appended.clear()
 
+    def events(self) -> list[Event]:
+        """The events written, once the change committed."""
+        return _as_events(self._rows)
+
 
 def read(conn: sqlite3.Connection, pool: str, after: int, first: int) -> list[Event]:
     """Events of pool name `pool` with seq above `after`, ascending: one range of the key."""
-    rows = conn.execute(READ_EVENTS, {"pool": pool, "after": after, "first": first}).fetchall()
+    return _as_events(
+        conn.execute(READ_EVENTS, {"pool": pool, "after": after, "first": first}).fetchall()
+    )
+
+
+def _as_events(rows: Iterable[Sequence[Any]]) -> list[Event]:
     return [Event(pool, seq, EventKind(kind), *fields) for pool, seq, kind, *fields in rows]

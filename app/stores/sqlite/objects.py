@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from ...pool.errors import pool_not_found
 from ...pool.lease import Lease, PoolStats
-from .journal import Journal
+from .journal import ExpiredRow, Journal
 
 #: Expired leases a write reclaims from the pool it touches before its own work.
 RECLAIM_PER_WRITE = 32
@@ -133,6 +133,10 @@ def count_expiry(conn: sqlite3.Connection, pool: str, expires_at: float | None, 
         )
 
 
+# What a reclaim reads of each expired lease (`journal.ExpiredRow`).
+_EXPIRED = "obj, expires_at, token, owner, label"
+
+
 def reclaim(
     conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int, journal: Journal
 ) -> int:
@@ -140,11 +144,11 @@ def reclaim(
     the number of objects within `size` that came free."""
     # rule R4: a bounded batch, the earliest expiry first (ties by object, rule R1)
     rows = conn.execute(
-        f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = ? AND expires_at <= ? "
+        f"SELECT {_EXPIRED} FROM leases WHERE pool = ? AND expires_at <= ? "
         "ORDER BY expires_at, obj LIMIT ?",
         (pool, now, limit),
     ).fetchall()
-    return return_expired(conn, pool, size, [Lease(*row) for row in rows], journal)
+    return return_expired(conn, pool, size, rows, journal)
 
 
 def reclaim_oldest(
@@ -153,48 +157,46 @@ def reclaim_oldest(
     """Reclaim at most `limit` expired leases of every pool, oldest expiry first;
     per pool, the objects within its size that came free."""
     rows = conn.execute(
-        f"SELECT {LEASE_COLUMNS} FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+        f"SELECT pool, {_EXPIRED} FROM leases WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
         (now, limit),
     ).fetchall()
-    by_pool: dict[str, list[Lease]] = {}
-    for row in rows:
-        lease = Lease(*row)
-        by_pool.setdefault(lease.pool, []).append(lease)
+    by_pool: dict[str, list[ExpiredRow]] = {}
+    for pool, *expired in rows:
+        by_pool.setdefault(pool, []).append(tuple(expired))  # type: ignore[arg-type]
     freed = {}
-    for pool, expired in by_pool.items():
+    for pool, expired_rows in by_pool.items():
         row = conn.execute("SELECT size FROM pools WHERE name = ?", (pool,)).fetchone()
-        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired, journal)
+        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired_rows, journal)
     return freed
 
 
 def return_expired(
-    conn: sqlite3.Connection, pool: str, size: int, leases: list[Lease], journal: Journal
+    conn: sqlite3.Connection, pool: str, size: int, rows: list[ExpiredRow], journal: Journal
 ) -> int:
-    if not leases:
+    if not rows:
         return 0
-    leases = sorted(leases, key=lambda lease: (lease.expires_at or 0.0, lease.obj))
+    rows = sorted(rows, key=lambda row: (row[1], row[0]))
     conn.executemany(
-        "DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, lease.obj) for lease in leases]
+        "DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, row[0]) for row in rows]
     )
     # rule R1: an expired lease counts as freed at its expiry time
     conn.executemany(
         "INSERT INTO free_objects (pool, obj, freed_at) VALUES (?, ?, ?)",
-        [(pool, lease.obj, lease.expires_at) for lease in leases],
+        [(pool, row[0], row[1]) for row in rows],
     )
     seconds: dict[int, int] = {}
-    for lease in leases:
-        second = int(lease.expires_at or 0.0)
-        seconds[second] = seconds.get(second, 0) + 1
+    for row in rows:
+        seconds[int(row[1])] = seconds.get(int(row[1]), 0) + 1
     for second, count in seconds.items():
         count_expiry(conn, pool, second, -count)
-    above = sum(1 for lease in leases if lease.obj > size)
+    above = sum(1 for row in rows if row[0] > size)
     conn.execute(
         "UPDATE pools SET held = held - ?, held_above = held_above - ? WHERE name = ?",
-        (len(leases), above, pool),
+        (len(rows), above, pool),
     )
     # rule R9: each reclaimed lease is an EXPIRED event, `at` its expiry
-    journal.expired(conn, pool, leases)
-    return len(leases) - above
+    journal.expired(conn, pool, rows)
+    return len(rows) - above
 
 
 def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> None:
