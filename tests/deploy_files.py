@@ -174,7 +174,9 @@ def mapped(word: str, mapping: Mapping[str, str | Path]) -> str:
 
 
 # Prometheus and Grafana ------------------------------------------------------
-def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def promtool(
+    *args: str | Path, cwd: Path = ROOT, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """`promtool args...`, its output captured; an AssertionError naming the way to get it
     when it is not installed, so that a machine without it fails rather than skips."""
     binary = shutil.which("promtool")
@@ -182,7 +184,13 @@ def promtool(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess
         "promtool is not installed: `make system-deps` installs it (Debian's prometheus package)"
     )
     return subprocess.run(
-        [binary, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+        [binary, *map(str, args)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 

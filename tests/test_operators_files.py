@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
+from .api_support import memory_app
 from .deploy_files import (
     ALERTS,
     ALERTS_TEST,
@@ -86,6 +88,40 @@ def expressions(document: dict[str, Any]) -> list[str]:
 def completed(result: Any) -> str:
     assert result.returncode == 0, f"{' '.join(result.args)}:\n{result.stdout}{result.stderr}"
     return str(result.stdout)
+
+
+# What /metrics serves -----------------------------------------------------------
+def served_series() -> tuple[str, dict[str, str]]:
+    """A scrape's text after a grant, and the series names it declares, by type."""
+    client = memory_app().test_client()
+    client.post("/graphql", json={"query": "mutation { acquireObject { success } }"})
+    text = client.get("/metrics").get_data(as_text=True)
+    declared = {}
+    for family in text_string_to_metric_families(text):
+        if family.type == "counter":
+            declared[family.name + "_total"] = family.type
+        elif family.type == "histogram":
+            declared.update({family.name + suffix: family.type for suffix in HISTOGRAM_SUFFIXES})
+        else:
+            declared[family.name] = family.type
+    return text, declared
+
+
+def test_the_files_name_the_series_metrics_serves_with_their_types() -> None:
+    _, declared = served_series()
+
+    missing = SERIES - set(declared)
+    assert not missing, f"the files name series /metrics lacks: {missing}"
+    assert {name for name, kind in declared.items() if kind == "gauge"} >= GAUGES
+    assert {name for name, kind in declared.items() if kind == "counter"} >= COUNTERS
+
+
+def test_promtool_finds_nothing_to_lint_in_a_scrape() -> None:
+    text, _ = served_series()
+
+    result = promtool("check", "metrics", stdin=text)
+
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
 # Alert rules ------------------------------------------------------------------
