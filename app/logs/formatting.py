@@ -23,6 +23,8 @@ from .secrets import scrub
 FIELDS = "objmgr_fields"
 
 _BARE = re.compile(r"[A-Za-z0-9_.:/@+,-]+")
+# Made once: json.dumps with options builds an encoder per call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 def iso_time(seconds: float) -> str:
@@ -63,7 +65,7 @@ class JsonFormatter(logging.Formatter):
             fields["traceback"] = self.formatException(record.exc_info)
         if record.stack_info:
             fields["stack"] = self.formatStack(record.stack_info)
-        return scrub(json.dumps(fields, default=str))
+        return scrub(_ENCODER.encode(fields))
 
 
 class TextFormatter(logging.Formatter):
