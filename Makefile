@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench bench-bounds clean
+.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: install system-deps
 
 bench-bounds: install system-deps
 	$(PY) -m bench.bounds
+
+# The journal, metrics and logs against the tree before them (a git worktree of it).
+bench-journal: install system-deps
+	$(PY) -m bench.journal_metrics
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis
