@@ -42,7 +42,7 @@ def print_exception(
     tb: TracebackType | None,
 ) -> None:
     """The hub's `print_exception`, as one line."""
-    if kind is None:
+    if not isinstance(kind, type):
         return
     if issubclass(kind, SystemExit) and getattr(value, "code", None) in (0, None):
         # A worker leaving on purpose (gunicorn's quit signal) is no failure.
@@ -54,8 +54,8 @@ def print_exception(
         message,
         extra={
             FIELDS: {
-                "error": kind.__name__,
-                "error_message": message,
+                # As `error` of a line logged with its exception: type and message.
+                "error": f"{kind.__name__}: {message}",
                 "where": _where(tb),
                 "context": _described(context),
             }
