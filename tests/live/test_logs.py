@@ -241,16 +241,15 @@ def test_in_text_mode_every_line_is_key_value_pairs(live_server: LiveServer) -> 
             parsed.append({k: json.loads(v) if v.startswith('"') else v for k, v in pairs})
         return parsed
 
-    wait_until(
-        lambda: any(line.get("logger") == "objmgr.access" for line in lines()),
-        SETTLE,
-        "the access line",
-    )
-    (access,) = [
-        line
-        for line in lines()
-        if line["logger"] == "objmgr.access" and line.get("request_id") == "t-text"
-    ]
+    def access_lines() -> list[dict[str, str]]:
+        return [
+            line
+            for line in lines()
+            if line["logger"] == "objmgr.access" and line.get("request_id") == "t-text"
+        ]
+
+    wait_until(lambda: bool(access_lines()), SETTLE, "the access line")
+    (access,) = access_lines()
     assert (access["method"], access["path"], access["status"]) == ("POST", "/graphql", "200")
     assert access["message"] == "POST /graphql 200" and access["principal"] == "null"
     (grant,) = [line for line in lines() if line.get("request_id") == "t-text" and "kind" in line]
