@@ -228,8 +228,9 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             self._opening.ensure_open()
             # Entry ids are "SEQ-0": an exclusive range from `after`, found by id.
+            start = f"({after}" if after >= 0 else "-"
             entries = self._commands.plain(
-                "XRANGE", events_key(pool), f"({after}", "+", "COUNT", first, changes=False
+                "XRANGE", events_key(pool), start, "+", "COUNT", first, changes=False
             )
         return [replies.event_from(pool, entry) for entry in entries]
 
