@@ -51,17 +51,15 @@ stands for `objmgr:{pool:NAME}`:
         `events(after, first)` is one XRANGE from "(after" in O(log n + page)
         wherever it starts, where a list would walk to the offset; and
         `XADD MAXLEN ~ keep` trims whole macro nodes, a bounded step that
-        keeps at least `keep` entries and at most about one node more (a
-        node holds up to `stream-node-max-entries`, 100 by default), instead
+        keeps at least `keep` entries and fewer than one node more (a node
+        holds up to `stream-node-max-entries`, 100 by default), instead
         of an LTRIM that may shift the whole list. An entry with the same
-        fields as its node's first stores only its values.
+        fields as its node's first stores only its values. Every script
+        replies the entries it wrote beside its own reply, so the store tells
+        its listeners of them without reading the stream back.
     P:seen  zset  the waiters' heartbeats of an older version, whose
         waiters are gone by now: nothing reads it, and a pool's delete
         removes it with the pool's other keys (so it is one of the KEYS).
-
-Every key a script touches is one of its KEYS but the sessions
-`P:session:SID`, which `live_head` looks up by the ids the queue holds; they
-carry the pool's tag, so they are in its slot all the same.
 
     objmgr:pool-names  zset  every score 0: pool names, listed a page at a
         time in name order with ZRANGE BYLEX. It lives in a slot of its own,
@@ -78,6 +76,10 @@ carry the pool's tag, so they are in its slot all the same.
     objmgr:ready  string  written by every readiness check (PX), so the check
         proves Redis accepts writes; no lease depends on it, and it is the
         only key a readiness check writes.
+
+Every key a script touches is one of its KEYS but the sessions
+`P:session:SID`, which `live_head` looks up by the ids the queue holds; they
+carry the pool's tag, so they are in its slot all the same.
 
 Channel `objmgr:changed` carries a pool's name whenever a script changed the
 pool in a way that may let the head of its queue be served (a free, a
