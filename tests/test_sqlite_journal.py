@@ -5,6 +5,7 @@ nothing told of a change whose transaction did not commit."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,14 @@ from app.pool.errors import StoreUnavailable
 from app.pool.events import Event, EventKind
 from app.pool.lease import AcquireRequest, Caller
 from app.stores.sqlite import RECLAIM_PER_WRITE, SQLiteStore, schema
-from app.stores.sqlite.journal import READ_EVENTS, TRIM_EVENTS, TRIM_PER_EVENT
+from app.stores.sqlite.journal import (
+    APPEND_EVENT,
+    LAST_SEQ,
+    READ_EVENTS,
+    TRIM_EVENTS,
+    TRIM_EVERY,
+    TRIM_PER_EVENT,
+)
 
 from .conftest import Clock
 from .support.fills import fill_sqlite_leases
@@ -38,11 +46,8 @@ def churn(store: SQLiteStore, rounds: int, pool: str = "p") -> None:
 
 
 # The layout before the journal: this one's tables and indexes, less the journal's.
-JOURNAL_TABLES = ("events", "journal_seqs")
 SECOND_LAYOUT = [
-    statement
-    for statement in schema.TABLES + schema.INDEXES
-    if not any(f"EXISTS {table} " in statement for table in JOURNAL_TABLES)
+    statement for statement in schema.TABLES + schema.INDEXES if "EXISTS events " not in statement
 ]
 
 
@@ -74,31 +79,56 @@ def test_a_file_of_the_layout_before_the_journal_opens_and_gains_it(tmp_path: Pa
     again.close()
 
 
-@pytest.mark.parametrize("statement", [READ_EVENTS, TRIM_EVENTS], ids=["read", "trim"])
-def test_reading_and_trimming_are_ranges_of_the_key(tmp_path: Path, statement: str) -> None:
+KEY_RANGES = {
+    "read": (READ_EVENTS, {"pool": "p", "after": 0, "first": 10}),
+    "trim": (TRIM_EVENTS, {"pool": "p", "cut": 5, "batch": 2}),
+    "append": (APPEND_EVENT, ("p", "FREED", 1.0, 1, 1, None, None, None, None, None, None)),
+    "last seq": (LAST_SEQ, ("p",)),
+}
+
+
+@pytest.mark.parametrize("statement", KEY_RANGES)
+def test_reading_appending_and_trimming_are_ranges_of_the_key(
+    tmp_path: Path, statement: str
+) -> None:
     store = SQLiteStore(tmp_path / "objmgr.sqlite3")
     store.create_pool("p", 3)
     store.close()
+    sql, parameters = KEY_RANGES[statement]
     with contextlib.closing(sqlite3.connect(tmp_path / "objmgr.sqlite3")) as conn:
-        plan = conn.execute(
-            f"EXPLAIN QUERY PLAN {statement}",
-            {"pool": "p", "after": 0, "first": 10, "cut": 5, "batch": 2},
-        ).fetchall()
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", parameters).fetchall()
     details = [row[-1] for row in plan]
     assert all("SCAN" not in detail for detail in details), details
     assert any("USING PRIMARY KEY" in detail for detail in details), details
 
 
 # rule R9
-def test_a_journal_of_single_changes_holds_exactly_the_last_keep(tmp_path: Path) -> None:
+def test_a_journal_holds_its_last_keep_and_at_most_a_trim_step_more(tmp_path: Path) -> None:
     path = tmp_path / "objmgr.sqlite3"
     store = SQLiteStore(path, events_keep=7)
     store.create_pool("p", 3)
-    churn(store, 20)
-    kept = store.events("p", 0, 100)
-    assert [e.seq for e in kept] == list(range(35, 42))
-    assert count_events(path) == 7
+    for rounds in range(1, 41):
+        churn(store, 1)
+        kept = store.events("p", 0, 100)
+        last = 1 + 2 * rounds
+        assert [e.seq for e in kept] == list(range(kept[0].seq, last + 1))
+        assert min(7, last) <= len(kept) <= 7 + TRIM_EVERY - 1
+    assert count_events(path) == len(store.events("p", 0, 100))
     store.close()
+
+
+# rules R9, R3
+def test_trimming_never_deletes_the_last_event_which_counts_seq(tmp_path: Path) -> None:
+    path = tmp_path / "objmgr.sqlite3"
+    store = SQLiteStore(path, events_keep=1)
+    store.create_pool("p", 3)
+    churn(store, 3 * TRIM_EVERY)
+    store.delete_pool("p", force=False)
+    store.close()
+    again = SQLiteStore(path, events_keep=1)
+    again.create_pool("p", 3)
+    assert again.events("p", 0, 100)[-1].seq == 1 + 6 * TRIM_EVERY + 2
+    again.close()
 
 
 # rule R9
@@ -112,13 +142,18 @@ def test_a_journal_over_its_bound_shrinks_a_bounded_batch_per_write(tmp_path: Pa
     assert count_events(path) == 201
 
     tight = SQLiteStore(path, events_keep=10)
-    before = count_events(path)
-    tight.acquire(AcquireRequest("p"))
-    # One event appended, at most TRIM_PER_EVENT old ones deleted.
-    assert count_events(path) == before + 1 - TRIM_PER_EVENT
+    counts = [count_events(path)]
+    for _ in range(15):
+        lease = tight.acquire(AcquireRequest("p"))
+        counts.append(count_events(path))
+        tight.free("p", lease.obj, ANYONE, lease.token)
+        counts.append(count_events(path))
+    # A write appends one event, and deletes at most its trim's batch.
+    batch = TRIM_PER_EVENT * (1 + TRIM_EVERY)
+    assert all(after >= before + 1 - batch for before, after in itertools.pairwise(counts))
+    assert counts[-1] < counts[0]
     churn(tight, 200)
-    assert count_events(path) == 10
-    assert tight.events("p", 0, 1)[0].seq == 202 + 400 - 9
+    assert 10 <= count_events(path) <= 10 + TRIM_EVERY - 1
     tight.close()
 
 
@@ -133,7 +168,7 @@ def test_a_mass_expiry_is_journaled_lease_by_lease_within_the_bound(
     clock.advance(20)
     for _ in range(20):
         store.acquire(AcquireRequest("p"))
-        assert count_events(path) <= 50
+        assert count_events(path) <= 50 + TRIM_EVERY - 1
     kept = store.events("p", 0, 100)
     expired = [e.obj for e in kept if e.kind is EventKind.EXPIRED]
     granted = [e.obj for e in kept if e.kind is EventKind.GRANTED]

@@ -3,15 +3,22 @@
 Rule R9. A change appends its events to `events` in its own SAVEPOINT of the
 group commit, so an event is durable exactly when its change is, and a change
 rolled back (refused, or its batch failed) leaves no event and publishes none.
-`seq` comes from `journal_seqs`, one counter per pool name that is never
-deleted, as `fencing` keeps the tokens (rule R3).
 
-Trimming is bounded: the change that appended `n` events to a pool deletes at
-most `TRIM_PER_EVENT * n` of its events older than the last `keep`, the oldest
-first. Once the journal is over `keep` (after `OBJMGR_EVENTS_KEEP` was
-lowered, say) it shrinks with every append, and no write pays for more than
-a small multiple of what it wrote itself: a request's write appends at most
-one event per lease it reclaims plus its own, the reaper's at most its batch.
+`seq` is one more than the pool name's last event. That last event is the
+counter, and is never deleted: not with the pool (its events stay, as
+`fencing` keeps its tokens, rule R3), and not by trimming, which keeps at
+least one. A counter row of its own would cost every change one more
+statement and one more page written at COMMIT.
+
+Trimming is bounded and amortised: a pool's journal is trimmed by the change
+whose events carry its seq past a multiple of `TRIM_EVERY`, which deletes at
+most `TRIM_PER_EVENT` times the events appended since the trim before
+(`TRIM_EVERY` and its own) of the oldest events older than the last `keep`.
+So the journal holds at most `keep + TRIM_EVERY - 1` events once at its
+bound; one over it (after `OBJMGR_EVENTS_KEEP` was lowered, say) shrinks as
+the pool is used; and no write pays for more than a small multiple of what it
+wrote itself: a request's write appends one event per lease it reclaims
+plus its own, the reaper's at most its batch.
 """
 
 from __future__ import annotations
@@ -23,12 +30,23 @@ from typing import Any
 from ...pool.events import Event, EventKind
 from ...pool.lease import Lease
 
-#: Old events a change deletes, at most, for every event it appends: above one,
-#: so that a journal over its bound comes back to it while the pool is used.
+#: A pool's journal is trimmed once every this many of its events: one DELETE
+#: for many appends.
+TRIM_EVERY = 16
+#: Old events a trim deletes, at most, for every event appended since the last
+#: trim: above one, so that a journal over its bound comes back to it.
 TRIM_PER_EVENT = 2
 
 EVENT_COLUMNS = "pool, seq, kind, at, obj, token, owner, label, principal, reason, size, expires_at"
 
+INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM events WHERE pool = ?"
+# One event, its seq the pool's next (one probe at the end of the pool's key range).
+APPEND_EVENT = (
+    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, "
+    "(SELECT coalesce(max(seq), 0) + 1 FROM events WHERE pool = ?1), "
+    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING seq"
+)
 # A page of the journal: one range of the primary key, O(page).
 READ_EVENTS = (
     f"SELECT {EVENT_COLUMNS} FROM events WHERE pool = :pool AND seq > :after "
@@ -118,28 +136,33 @@ class Journal:
     def _append(self, conn: sqlite3.Connection, pool: str, rows: Sequence[EventRow]) -> None:
         if not rows:
             return
-        # rule R9: the pool name's counter, never deleted, so seq never goes back
-        (last,) = conn.execute(
-            "INSERT INTO journal_seqs (pool, last_seq) VALUES (?, ?) ON CONFLICT (pool) "
-            "DO UPDATE SET last_seq = last_seq + excluded.last_seq RETURNING last_seq",
-            (pool, len(rows)),
-        ).fetchone()
-        first = int(last) - len(rows) + 1
-        written = [(pool, first + offset, *row) for offset, row in enumerate(rows)]
-        conn.executemany(
-            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            written,
-        )
+        if len(rows) == 1:
+            # rule R9: seq follows the pool name's last event, in the same statement
+            (last,) = conn.execute(APPEND_EVENT, (pool, *rows[0])).fetchone()
+            written: list[tuple[object, ...]] = [(pool, last, *rows[0])]
+        else:
+            (before,) = conn.execute(LAST_SEQ, (pool,)).fetchone()
+            written = [(pool, before + offset, *row) for offset, row in enumerate(rows, 1)]
+            last = written[-1][1]
+            conn.executemany(INSERT_EVENT, written)
         self._rows.extend(written)
         appended, _ = self._appended.get(pool, (0, 0))
         self._appended[pool] = (appended + len(rows), int(last))
 
     def trim(self, conn: sqlite3.Connection, keep: int) -> None:
-        """Delete a bounded batch of each touched pool's events older than the last `keep`."""
+        """Delete a bounded batch of each pool's events older than the last `keep`,
+        when this change's events carried its seq past a multiple of `TRIM_EVERY`."""
         for pool, (appended, last) in self._appended.items():
+            if last // TRIM_EVERY == (last - appended) // TRIM_EVERY:
+                continue
             conn.execute(
                 TRIM_EVENTS,
-                {"pool": pool, "cut": last - keep, "batch": TRIM_PER_EVENT * appended},
+                {
+                    "pool": pool,
+                    # rule R9: never the last event, which is the pool name's counter
+                    "cut": last - max(keep, 1),
+                    "batch": TRIM_PER_EVENT * (appended + TRIM_EVERY),
+                },
             )
         self._appended.clear()
 

@@ -44,11 +44,10 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
            principal, reason, size, expires_at)
         The journal (rule R9, `journal.py`): each change's events, written in
         its transaction, read a page at a time by key range. Kept per pool
-        name, so a deleted pool's stay readable; each write trims a bounded
-        batch of its pool's events older than the last `events_keep`.
-    journal_seqs(pool PK, last_seq)
-        The last seq written per pool name. Never deleted, like `fencing`, so
-        seq grows across restarts and re-creations.
+        name, so a deleted pool's stay readable. A pool's last event is never
+        deleted and is its seq counter, so seq grows across restarts and
+        re-creations; trims take bounded batches of the events older than
+        the last `events_keep`.
 """
 
 from __future__ import annotations
@@ -129,10 +128,6 @@ TABLES = (
         expires_at REAL,
         PRIMARY KEY (pool, seq)
     ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS journal_seqs (
-        pool TEXT PRIMARY KEY,
-        last_seq INTEGER NOT NULL
-    ) WITHOUT ROWID""",
 )
 
 INDEXES = (
@@ -163,7 +158,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     }
     if "pools" in existing and version < 2:
         _migrate_from_the_first_layout(conn)
-    # Layout 2 lacked only the journal's tables, which the statements below make;
+    # Layout 2 lacked only the journal's table, which the statements below make;
     # the pools it holds begin their journal with their next change.
     for statement in TABLES + INDEXES:
         conn.execute(statement)
