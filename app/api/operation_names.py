@@ -25,6 +25,10 @@ def root_fields(document: DocumentNode, operation: OperationDefinitionNode) -> s
     Field names, never aliases: only the schema's root fields can appear, so
     the names a client can make are bounded by the schema's.
     """
+    selections = operation.selection_set.selections
+    if len(selections) == 1 and isinstance(selections[0], FieldNode):
+        # Nearly every request: one root field, no fragment.
+        return selections[0].name.value
     fragments = {
         definition.name.value: definition.selection_set
         for definition in document.definitions

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import time
-import uuid
-from contextlib import ExitStack
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from flask import Flask, g, request
+from flask import Flask, request
 from prometheus_client import CollectorRegistry, disable_created_metrics, values
 
 from ..config import Settings
-from ..request_record import RequestRecord, current_request, serving
+from ..logs import ENVIRON_KEY
+from ..request_record import RequestRecord, current_request
 from ..service import LeaseService
 from .collector import PoolCollector
 from .endpoint import EXTENSION, Scrape, bp
 from .instruments import Instruments
-from .labels import endpoint_operation
+from .labels import UNROUTED, endpoint_operation
 from .multiprocess import VARIABLE, shared_directory
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 def install(app: Flask, settings: Settings, service: LeaseService) -> Instruments:
@@ -44,26 +48,27 @@ def install(app: Flask, settings: Settings, service: LeaseService) -> Instrument
 
 def _time_requests(app: Flask, instruments: Instruments) -> None:
     @app.before_request
-    def started() -> None:
-        g.objmgr_started = time.perf_counter()
-        if current_request() is None:
-            # Served without the logs' middleware (which makes the record of every
-            # request): a record of its own, for the view to name the operation in.
-            own = ExitStack()
-            own.enter_context(
-                serving(RequestRecord(uuid.uuid4().hex, request.method, request.path))
-            )
-            g.objmgr_own_record = own
+    def name_the_endpoint() -> None:
+        # The view names a GraphQL operation itself; any other route is its own name.
+        record = current_request()
+        if record is not None and record.operation is None:
+            record.operation = endpoint_operation(request.endpoint)
 
-    @app.teardown_request
-    def served(_error: BaseException | None) -> None:
-        started = g.pop("objmgr_started", None)
-        if started is not None:
-            record = current_request()
+    app.wsgi_app = RequestTimer(app.wsgi_app, instruments)  # type: ignore[method-assign]
+
+
+class RequestTimer:
+    """Outermost WSGI layer: each request's duration, by the operation its record names."""
+
+    def __init__(self, app: WSGIApplication, instruments: Instruments) -> None:
+        self.app = app
+        self.instruments = instruments
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            record: RequestRecord | None = environ.get(ENVIRON_KEY)
             operation = record.operation if record is not None else None
-            if operation is None:
-                operation = endpoint_operation(request.endpoint)
-            instruments.request_served(operation, time.perf_counter() - started)
-        own: ExitStack | None = g.pop("objmgr_own_record", None)
-        if own is not None:
-            own.close()
+            self.instruments.request_served(operation or UNROUTED, time.perf_counter() - started)
