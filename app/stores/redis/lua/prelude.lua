@@ -29,14 +29,20 @@ local function pad(obj) return string.format('%010d', tonumber(obj)) end
 -- Optional strings travel as '' (none) or '=' .. value.
 local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
 
+-- The first of n consecutive values of counter `field`: one write for a batch.
+local function reserve(field, n)
+  return redis.call('HINCRBY', counters_key, field, n) - n + 1
+end
+
 -- rule R9: the journal. Each event is a stream entry whose id is its seq,
 -- from a counter in counters_key, which is never deleted (as the token's,
 -- rule R3); XADD's MAXLEN ~ trims whole nodes, a bounded step that keeps at
 -- least events_keep. `written` is what this script wrote, for the reply.
+-- `seq` is one reserved already, or nil to take the next.
 local written = {}
 local EVENT_FIELDS = {'obj', 'token', 'owner', 'label', 'principal', 'reason', 'size',
                       'expires_at'}
-local function record(kind, at, values)
+local function record(kind, at, values, seq)
   local entry = {'kind', kind, 'at', num(at)}
   for _, name in ipairs(EVENT_FIELDS) do
     local value = values[name]
@@ -46,7 +52,7 @@ local function record(kind, at, values)
       entry[#entry + 1] = type(value) == 'number' and num(value) or value
     end
   end
-  local seq = redis.call('HINCRBY', counters_key, 'event_seq', 1)
+  seq = seq or reserve('event_seq', 1)
   local id = redis.call('XADD', events_key, 'MAXLEN', '~', events_keep, int(seq) .. '-0',
                         unpack(entry))
   written[#written + 1] = {id, entry}
@@ -78,9 +84,10 @@ local function expired(obj)
   return at ~= false and at ~= nil and tonumber(at) <= now
 end
 
--- rule R1: a freed (or reclaimed) object queues behind every earlier one.
--- Returns the lease it ended (decoded), nil when none was recorded.
-local function release(obj)
+-- rule R1: a freed (or reclaimed) object queues behind every earlier one;
+-- `free_seq` is its place when reserved already. Returns the lease it ended
+-- (decoded), nil when none was recorded.
+local function release(obj, free_seq)
   local rec = redis.call('HGET', leases_key, obj)
   local lease
   if rec then
@@ -93,7 +100,7 @@ local function release(obj)
   redis.call('HDEL', leases_key, obj)
   redis.call('ZREM', held_key, obj)
   redis.call('ZREM', expiry_key, pad(obj), obj)
-  redis.call('ZADD', free_key, redis.call('HINCRBY', counters_key, 'free_seq', 1), obj)
+  redis.call('ZADD', free_key, free_seq or reserve('free_seq', 1), obj)
   return lease
 end
 
@@ -112,11 +119,20 @@ local function reclaim(limit)
     if a[1] ~= b[1] then return a[1] < b[1] end
     return a[2] < b[2]
   end)
-  for _, item in ipairs(order) do
+  -- The batch's places in the free queue and seqs taken at once: two writes, not two a lease.
+  local free_seq = reserve('free_seq', #order)
+  local ended = {}
+  for i, item in ipairs(order) do
     local obj = int(item[2])
-    local lease = release(obj)
-    -- rule R9: EXPIRED at the lease's expiry, by nobody
-    if lease then record('EXPIRED', item[1], lease_values(obj, lease, nil)) end
+    local lease = release(obj, free_seq + i - 1)
+    if lease then ended[#ended + 1] = {obj, item[1], lease} end
+  end
+  if #ended > 0 then
+    local seq = reserve('event_seq', #ended)
+    for i, gone in ipairs(ended) do
+      -- rule R9: EXPIRED at the lease's expiry, by nobody
+      record('EXPIRED', gone[2], lease_values(gone[1], gone[3], nil), seq + i - 1)
+    end
   end
   changed()
   return #order
