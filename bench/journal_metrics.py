@@ -14,9 +14,11 @@ drift on the machine hits them alike:
     POST /graphql  mutation { acquireObject { success lease { obj token } } }
 
 Before measuring it checks which code each server runs: /metrics answers 200 on ON and 404
-on OFF, and ON's log lines are JSON. After, every acquire answered `"success": true` matches
-the pool's `inUse`, and ON's `objmgr_leases_granted_total` equals its `inUse`: the counters
-counted every grant while they were measured.
+on OFF, and ON's log lines are JSON (or text, with --log-format text: what JSON costs).
+After, every acquire answered `"success": true` matches the pool's `inUse`; on ON, so do
+`objmgr_leases_granted_total` and the journal's last event (the counters and the journal
+recorded every grant made while they were measured); lines at WARNING or above in the
+servers' logs are shown.
 
 The table gives requests/s, the spread of the rounds, p99, the server's CPU per request and
 the ratio ON/OFF of acquire throughput (raw, and over each one's /healthz, which takes out
@@ -24,6 +26,7 @@ what the two servers do not share). The project's bar: ON >= 0.95x OFF.
 
     .venv/bin/python -m bench.journal_metrics                      # sqlite,redis
     .venv/bin/python -m bench.journal_metrics --stores sqlite --rounds 6
+    .venv/bin/python -m bench.journal_metrics --log-format text    # ON logging text lines
 
 from the checkout's root. Each Redis variant has a redis-server of its own
 (bench/servers.py), durable as in production. The worktree is removed at the end, on an
@@ -63,6 +66,19 @@ MEASURED = (HEALTHZ, next(scenario for scenario in SCENARIOS if scenario.key == 
 VARIANTS = ("on", "off")
 GRANTED = "objmgr_leases_granted_total"
 SETTLE_SECONDS = 10.0
+# Text and JSON lines alike, and gunicorn's own format (the OFF tree's).
+TRACEBACK = "Traceback (most recent call last)"
+TROUBLE_MARKS = (
+    "level=WARNING",
+    "level=ERROR",
+    "level=CRITICAL",
+    '"level": "WARNING"',
+    '"level": "ERROR"',
+    '"level": "CRITICAL"',
+    "[WARNING]",
+    "[ERROR]",
+    "[CRITICAL]",
+)
 
 
 @contextlib.contextmanager
@@ -119,8 +135,8 @@ def counted_every_grant(server: Server, what: str) -> bool:
     return granted_total(server.url) == in_use(server, what)
 
 
-def check_what_is_served(name: str, on: Server, off: Server, on_log: Path) -> None:
-    """ON serves this checkout's /metrics and writes JSON lines; OFF has no /metrics."""
+def check_what_is_served(name: str, on: Server, off: Server, on_log: Path, as_json: bool) -> None:
+    """ON serves this checkout's /metrics and logs in its format; OFF has no /metrics."""
     statuses = {"on": http_status(on.url + "/metrics"), "off": http_status(off.url + "/metrics")}
     if statuses != {"on": 200, "off": 404}:
         raise BenchError(f"{name}: /metrics answered {statuses}, expected ON 200 and OFF 404")
@@ -129,14 +145,14 @@ def check_what_is_served(name: str, on: Server, off: Server, on_log: Path) -> No
     for line in lines:
         with contextlib.suppress(ValueError):
             parsed += isinstance(json.loads(line), dict)
-    if not lines or parsed < len(lines) / 2:
+    if not lines or (parsed < len(lines) / 2) == as_json:
         raise BenchError(f"{name} ON: {parsed} of {len(lines)} log lines are JSON ({on_log})")
     print(f"    checked: /metrics ON 200, OFF 404; ON's log {parsed}/{len(lines)} JSON lines")
 
 
 def measure(
     stores: dict[str, dict[str, StoreRun]], scratch: Path, tree: Path, args: argparse.Namespace
-) -> tuple[dict[str, dict[str, StoreResult]], dict[str, int]]:
+) -> tuple[dict[str, dict[str, StoreResult]], list[str]]:
     """Every variant of every store served at once; ON and OFF take turns to go first."""
     results = {
         name: {
@@ -155,7 +171,8 @@ def measure(
             for variant in VARIANTS:
                 if variants[variant].about:
                     print(f"    {variant.upper()} {variants[variant].about}")
-            check_what_is_served(name, on, off, scratch / f"gunicorn-{variants['on'].name}.log")
+            on_log = scratch / f"gunicorn-{variants['on'].name}.log"
+            check_what_is_served(name, on, off, on_log, args.log_format == "json")
         for name, pair in running.items():
             for variant, server in pair.items():
                 result = results[name][variant]
@@ -183,16 +200,53 @@ def measure(
                         result.acquire_runs += scenario.key == "acquire"
                         figures.append(f"{variant.upper()} {scenario.key} {run.rps:,.0f}/s")
                 print(f"    round {round_no} {name}: " + ", ".join(figures), flush=True)
-        granted = {}
+        found = []
         for name, pair in running.items():
             for variant, server in pair.items():
                 results[name][variant].in_use = in_use(server, f"{name} {variant}")
             # Requests wrk left in flight may still commit: the two agree once they are done.
             on = pair["on"]
             poll_until(functools.partial(counted_every_grant, on, name), SETTLE_SECONDS)
-            results[name]["on"].in_use = in_use(on, name)
-            granted[name] = granted_total(on.url)
-    return results, granted
+            results[name]["on"].in_use = held = in_use(on, name)
+            found.extend(counted_and_journaled(on, f"{name} ON", held))
+    return results, found
+
+
+def counted_and_journaled(server: Server, what: str, held: int) -> list[str]:
+    """What disagrees with `held` grants: the granted counter, or the journal, whose last
+    event is the last grant (seq 1 is the pool's creation, and nothing else happened)."""
+    found = []
+    granted = granted_total(server.url)
+    if granted != held:
+        found.append(f"{what}: {GRANTED} is {granted}, inUse {held}")
+    query = f'{{ events(pool: "default", after: {max(0, held - 3)}, first: 10) {{ seq kind }} }}'
+    try:
+        answer = http_json(server.url + "/graphql", {"query": query})
+        events = answer["data"]["events"]  # type: ignore[index]
+        last = events[-1] if events else None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+        return [*found, f"{what}: cannot read the journal: {error}"]
+    if last != {"seq": held + 1, "kind": "GRANTED"}:
+        found.append(f"{what}: the journal's last event is {last}, expected GRANTED seq {held + 1}")
+    return found
+
+
+def log_troubles(scratch: Path) -> list[str]:
+    """The servers' log lines at WARNING or above, and tracebacks (told by the exception
+    they end with), by log file."""
+    troubles = []
+    for log in sorted(scratch.glob("gunicorn-*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        bad = []
+        for number, line in enumerate(lines):
+            if TRACEBACK in line:
+                ending = (later for later in lines[number + 1 :] if not later[:1].isspace())
+                bad.append(f"{line.strip()} ... {next(ending, '')}")
+            elif any(mark in line for mark in TROUBLE_MARKS):
+                bad.append(line)
+        if bad:
+            troubles.append(f"{log.name}: {len(bad)} lines like {bad[0][:400]!r}")
+    return troubles
 
 
 def print_table(results: dict[str, dict[str, StoreResult]], args: argparse.Namespace) -> None:
@@ -252,8 +306,8 @@ def store_of(
     directory = scratch / f"{name}-{variant}"
     directory.mkdir()
     with STORES[name](args, directory) as run:
-        # ON logs as production does; OFF knows no OBJMGR_LOG_FORMAT.
-        env = {**run.env, "OBJMGR_LOG_FORMAT": "json"} if variant == "on" else run.env
+        # ON logs as production does (by default); OFF knows no OBJMGR_LOG_FORMAT.
+        env = {**run.env, "OBJMGR_LOG_FORMAT": args.log_format} if variant == "on" else run.env
         yield dataclasses.replace(run, name=f"{name}-{variant}", env=env)
 
 
@@ -269,6 +323,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=None, help="seconds per run")
     parser.add_argument("--warmup", type=int, default=1, help="warm-up seconds (default 1)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds (default 4)")
+    parser.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="ON's OBJMGR_LOG_FORMAT (default json, production's)",
+    )
     parser.add_argument("--tmpdir", type=Path, default=None, help="scratch (default: $TMPDIR)")
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(name.strip() for name in args.stores.split(",") if name.strip()))
@@ -314,19 +374,18 @@ def main(argv: list[str] | None = None) -> int:
                     }
                     for name in args.store_names
                 }
-                results, granted = measure(stores, scratch, tree, args)
+                results, found = measure(stores, scratch, tree, args)
         except BenchError as error:
             print(f"benchmark failed: {error}", file=sys.stderr)
             return 2
+        troubles = log_troubles(scratch)
     print_table(results, args)
     print(f"load average {load_before} before, {load_average()} after")
-    found = []
-    for name, variants in results.items():
+    for trouble in troubles:
+        print(f"in the servers' logs: {trouble}")
+    for variants in results.values():
         for result in variants.values():
             found.extend(problems(result, args.connections))
-        in_use = variants["on"].in_use
-        if granted[name] != in_use:
-            found.append(f"{name} ON: {GRANTED} is {granted[name]}, inUse {in_use}")
     for problem in found:
         print(f"CHECK FAILED: {problem}", file=sys.stderr)
     return 1 if found else 0
