@@ -241,7 +241,10 @@ def log_troubles(scratch: Path) -> list[str]:
         for number, line in enumerate(lines):
             if TRACEBACK in line:
                 ending = (later for later in lines[number + 1 :] if not later[:1].isspace())
-                bad.append(f"{line.strip()} ... {next(ending, '')}")
+                exception = next(ending, "")
+                # The worker told to stop at the end of the run (SIGINT: a quick exit).
+                if not exception.startswith(("SystemExit", "KeyboardInterrupt")):
+                    bad.append(f"{line.strip()} ... {exception}")
             elif any(mark in line for mark in TROUBLE_MARKS):
                 bad.append(line)
         if bad:
