@@ -56,7 +56,7 @@ from tests.conditions import poll_until
 from tests.support.gunicorn import ROOT
 
 from .acquire_vs_healthz import filesystem, load_average
-from .report import StoreResult, problems
+from .report import StoreResult, print_on_off_table, problems
 from .servers import STORES, Server, StoreRun, http_json, http_status, serving, serving_tree
 from .wrk import HEALTHZ, IN_USE, SCENARIOS, BenchError, Series, run_wrk
 
@@ -240,7 +240,13 @@ def log_troubles(scratch: Path) -> list[str]:
         bad = []
         for number, line in enumerate(lines):
             if TRACEBACK in line:
-                ending = (later for later in lines[number + 1 :] if not later[:1].isspace())
+                # Two workers' tracebacks may interleave: the first line that names an
+                # exception ends this one.
+                ending = (
+                    later
+                    for later in lines[number + 1 :]
+                    if later.strip() and not later[:1].isspace() and TRACEBACK not in later
+                )
                 exception = next(ending, "")
                 # The worker told to stop at the end of the run (SIGINT: a quick exit).
                 if not exception.startswith(("SystemExit", "KeyboardInterrupt")):
@@ -250,55 +256,6 @@ def log_troubles(scratch: Path) -> list[str]:
         if bad:
             troubles.append(f"{log.name}: {len(bad)} lines like {bad[0][:400]!r}")
     return troubles
-
-
-def print_table(results: dict[str, dict[str, StoreResult]], args: argparse.Namespace) -> None:
-    print()
-    print(
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
-        f"ON and OFF in turn, after a {args.warmup}s warm-up of each; req/s over all rounds"
-    )
-    header = (
-        f"{'store':<7} {'tree':<4} {'request':<19} {'req/s':>8} {'rounds min..max':>17} "
-        f"{'p99 ms':>7} {'CPU us/req':>10} {'bodies ok':>17}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, variants in results.items():
-        for variant, result in variants.items():
-            for scenario in MEASURED:
-                series = result.series[scenario.key]
-                rates = [run.rps for run in series.runs]
-                cpu = series.cpu_us_per_request
-                print(
-                    f"{name:<7} {variant.upper():<4} {scenario.label:<19} {series.rps:>8,.0f} "
-                    f"{f'{min(rates):,.0f}..{max(rates):,.0f}':>17} {series.p99_ms:>7.1f} "
-                    f"{'-' if cpu is None else f'{cpu:,.0f}':>10} "
-                    f"{series.total('expected')}/{series.total('responses'):<8}"
-                )
-    print()
-    header = (
-        f"{'store':<7} {'ON acquire/s':>12} {'OFF acquire/s':>13} {'ON/OFF':>7} "
-        f"{'ON/OFF over /healthz':>20} {'CPU per acquire ON/OFF':>22}  target ON/OFF >= {TARGET}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name, variants in results.items():
-        on, off = variants["on"], variants["off"]
-        ratio = on.series["acquire"].rps / off.series["acquire"].rps
-        normalized = on.ratio("acquire") / off.ratio("acquire") if off.ratio("acquire") else 0.0
-        cpu_on = on.series["acquire"].cpu_us_per_request
-        cpu_off = off.series["acquire"].cpu_us_per_request
-        cpu_ratio = f"{cpu_on / cpu_off:.2f}" if cpu_on and cpu_off else "-"
-        print(
-            f"{name:<7} {on.series['acquire'].rps:>12,.0f} {off.series['acquire'].rps:>13,.0f} "
-            f"{ratio:>7.3f} {normalized:>20.3f} {cpu_ratio:>22}  "
-            f"{'met' if ratio >= TARGET else 'NOT met'}"
-        )
-    print(
-        "(ON/OFF over /healthz: each tree's acquire/healthz, ON's over OFF's; CPU per "
-        "acquire ON/OFF above 1: ON spends more per acquire)"
-    )
 
 
 @contextlib.contextmanager
@@ -382,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"benchmark failed: {error}", file=sys.stderr)
             return 2
         troubles = log_troubles(scratch)
-    print_table(results, args)
+    print_on_off_table(results, args, MEASURED, TARGET)
     print(f"load average {load_before} before, {load_average()} after")
     for trouble in troubles:
         print(f"in the servers' logs: {trouble}")

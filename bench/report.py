@@ -9,7 +9,7 @@ import argparse
 from dataclasses import dataclass
 
 from .servers import StoreRun
-from .wrk import HEALTHZ, SCENARIOS, Series
+from .wrk import HEALTHZ, SCENARIOS, Scenario, Series
 
 TARGET_RATIO = 0.5  # sqlite acquire/healthz, 2 workers
 TARGET_REDIS_VS_SQLITE = 0.8  # redis acquire/s over sqlite's, 2 workers each
@@ -158,3 +158,58 @@ def target_lines(results: list[StoreResult]) -> list[str]:
 
 def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
+
+
+def print_on_off_table(
+    results: dict[str, dict[str, StoreResult]],
+    args: argparse.Namespace,
+    measured: tuple[Scenario, ...],
+    target: float,
+) -> None:
+    """bench.journal_metrics' table: each store's ON and OFF, and ON's acquire rate over OFF's."""
+    print()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} rounds, "
+        f"ON and OFF in turn, after a {args.warmup}s warm-up of each; req/s over all rounds"
+    )
+    header = (
+        f"{'store':<7} {'tree':<4} {'request':<19} {'req/s':>8} {'rounds min..max':>17} "
+        f"{'p99 ms':>7} {'CPU us/req':>10} {'bodies ok':>17}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, variants in results.items():
+        for variant, result in variants.items():
+            for scenario in measured:
+                series = result.series[scenario.key]
+                rates = [run.rps for run in series.runs]
+                cpu = series.cpu_us_per_request
+                print(
+                    f"{name:<7} {variant.upper():<4} {scenario.label:<19} {series.rps:>8,.0f} "
+                    f"{f'{min(rates):,.0f}..{max(rates):,.0f}':>17} {series.p99_ms:>7.1f} "
+                    f"{'-' if cpu is None else f'{cpu:,.0f}':>10} "
+                    f"{series.total('expected')}/{series.total('responses'):<8}"
+                )
+    print()
+    header = (
+        f"{'store':<7} {'ON acquire/s':>12} {'OFF acquire/s':>13} {'ON/OFF':>7} "
+        f"{'ON/OFF over /healthz':>20} {'CPU per acquire ON/OFF':>22}  target ON/OFF >= {target}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, variants in results.items():
+        on, off = variants["on"], variants["off"]
+        ratio = on.series["acquire"].rps / off.series["acquire"].rps
+        normalized = on.ratio("acquire") / off.ratio("acquire") if off.ratio("acquire") else 0.0
+        cpu_on = on.series["acquire"].cpu_us_per_request
+        cpu_off = off.series["acquire"].cpu_us_per_request
+        cpu_ratio = f"{cpu_on / cpu_off:.2f}" if cpu_on and cpu_off else "-"
+        print(
+            f"{name:<7} {on.series['acquire'].rps:>12,.0f} {off.series['acquire'].rps:>13,.0f} "
+            f"{ratio:>7.3f} {normalized:>20.3f} {cpu_ratio:>22}  "
+            f"{'met' if ratio >= target else 'NOT met'}"
+        )
+    print(
+        "(ON/OFF over /healthz: each tree's acquire/healthz, ON's over OFF's; CPU per "
+        "acquire ON/OFF above 1: ON spends more per acquire)"
+    )
