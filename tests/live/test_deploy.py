@@ -37,6 +37,7 @@ from ..deploy_files import (
     healthcheck_command,
     image_env,
     mapped,
+    objmgr_replicas,
     parse_env_file,
     service_environment,
     unit,
@@ -285,7 +286,7 @@ def test_prod_compose_redis_and_replicas_share_one_pool(
         )
         assert probe.returncode == 0 and probe.stdout.strip() == "PONG"
 
-    replicas = {name: s for name, s in document["services"].items() if name != "redis"}
+    replicas = objmgr_replicas(document)
     urls = []
     for service in replicas.values():
         env = {**service_environment(service), **OPERATOR}
