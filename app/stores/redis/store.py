@@ -11,7 +11,8 @@ Scripts answer a list whose first element is "OK" or a code, which the
 table named where the script is called turns into the domain exception.
 Beside its reply every script sends the journal entries it wrote (rule R9),
 which `Commands.journaled` tells the listeners of before the reply is read
-here, in the caller's thread or greenlet.
+here, in the caller's thread or greenlet. A change whose reply was lost
+(OUTCOME_UNKNOWN) may be in the journal with no listener told of it.
 """
 
 from __future__ import annotations
