@@ -149,11 +149,9 @@ def test_every_alert_holds_a_while_and_says_what_and_what_to_do() -> None:
         assert rule["labels"]["severity"] in ("warning", "critical"), name
         annotations = rule["annotations"]
         assert {"summary", "description", "runbook"} <= set(annotations), name
-        # Which pool or replica, and the value that crossed the line.
-        assert (
-            "$labels.pool" in annotations["summary"]
-            or "$labels.instance" in (annotations["summary"])
-        ), name
+        # Which pool, or which replica.
+        summary = annotations["summary"]
+        assert "$labels.pool" in summary or "$labels.instance" in summary, name
 
 
 def test_the_alerts_name_only_the_contracts_series() -> None:
