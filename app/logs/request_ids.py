@@ -10,8 +10,8 @@ client never sees its id changed into something it did not send.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,7 +34,8 @@ def request_id_for(sent: str | None) -> str:
     """The id of a request whose client sent `sent` as its `X-Request-Id`."""
     if sent is not None and _USABLE.fullmatch(sent):
         return sent
-    return uuid.uuid4().hex
+    # As random as a uuid4's hex, without building a UUID for every request.
+    return os.urandom(16).hex()
 
 
 class RequestIds:

@@ -7,6 +7,7 @@ import it by name.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -255,8 +256,19 @@ class LiveServer:
                     os.kill(other, signal.SIGCONT)
 
     def _store_write_locked(self) -> bool:
+        """Whether a writer holds the store: the `flock` writers take beside the
+        database before BEGIN and let go after COMMIT, or SQLite's write lock."""
         if not self.database.exists():
             return False
+        lock = self.database.with_name(self.database.name + ".lock")
+        if lock.exists():
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            finally:
+                os.close(fd)  # closing lets go of a lock taken
         conn = sqlite3.connect(self.database, timeout=0.2, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
