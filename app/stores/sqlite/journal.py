@@ -11,14 +11,15 @@ least one. A counter row of its own would cost every change one more
 statement and one more page written at COMMIT.
 
 Trimming is bounded and amortised: a pool's journal is trimmed by the change
-whose events carry its seq past a multiple of `TRIM_EVERY`. It deletes, oldest
-first, the events older than the last `keep`, at most `TRIM_PER_EVENT * (n +
-TRIM_EVERY)` of them, n the events it appended itself (n + TRIM_EVERY bounds
-what was appended since the trim before). So the journal holds at most `keep + TRIM_EVERY - 1` events once at its
-bound; one over it (after `OBJMGR_EVENTS_KEEP` was lowered, say) shrinks as
-the pool is used; and no write pays for more than a small multiple of what it
-wrote itself: a request's write appends one event per lease it reclaims
-plus its own, the reaper's at most its batch.
+whose events carry its seq past a multiple of `TRIM_EVERY`. It deletes,
+oldest first, the events older than the last `keep`, at most `TRIM_PER_EVENT
+* (n + TRIM_EVERY)` of them, n the events it appended itself (n + TRIM_EVERY
+bounds what was appended since the trim before). So the journal holds at
+most `keep + TRIM_EVERY - 1` events once at its bound; one over it (after
+`OBJMGR_EVENTS_KEEP` was lowered, say) shrinks as the pool is used; and no
+write pays for more than a small multiple of what it wrote itself: a
+request's write appends one event per lease it reclaims plus its own, the
+reaper's at most its batch.
 """
 
 from __future__ import annotations
