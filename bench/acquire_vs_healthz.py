@@ -58,7 +58,7 @@ from pathlib import Path
 
 from .report import StoreResult, print_table, problems
 from .servers import DEFAULT_STORES, POOL_SIZE, STORES, Server, StoreRun, http_json, serving
-from .wrk import ACQUIRE, IN_USE, SCENARIOS, VERSION, BenchError, Series, run_wrk
+from .wrk import ACQUIRE, IN_USE, SCENARIOS, VERSION, BenchError, Series, run_into, run_wrk
 
 
 def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> list[StoreResult]:
@@ -82,14 +82,9 @@ def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> 
                 figures = []
                 for scenario in SCENARIOS:
                     series = result.series[scenario.key]
-                    cpu_before = server.cpu_seconds()
-                    run = run_wrk(server.url, scenario, args, args.duration)
-                    cpu_after = server.cpu_seconds()
-                    series.runs.append(run)
-                    if cpu_before is None or cpu_after is None or series.cpu_seconds is None:
-                        series.cpu_seconds = None
-                    else:
-                        series.cpu_seconds += cpu_after - cpu_before
+                    run = run_into(
+                        series, server.url, server.cpu_seconds, scenario, args, args.duration
+                    )
                     result.acquire_runs += scenario.key == "acquire"
                     figures.append(f"{scenario.key} {run.rps:,.0f}/s")
                 print(

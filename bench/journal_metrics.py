@@ -58,7 +58,7 @@ from tests.support.gunicorn import ROOT
 from .acquire_vs_healthz import filesystem, load_average
 from .report import StoreResult, print_on_off_table, problems
 from .servers import STORES, Server, StoreRun, http_json, http_status, serving, serving_tree
-from .wrk import HEALTHZ, IN_USE, SCENARIOS, BenchError, Series, run_wrk
+from .wrk import HEALTHZ, IN_USE, SCENARIOS, BenchError, Series, run_into, run_wrk
 
 OFF_COMMIT = "de456ea"
 TARGET = 0.95  # ON acquire throughput over OFF's
@@ -189,14 +189,9 @@ def measure(
                     result, server = results[name][variant], pair[variant]
                     for scenario in MEASURED:
                         series = result.series[scenario.key]
-                        before = server.cpu_seconds()
-                        run = run_wrk(server.url, scenario, args, args.duration)
-                        after = server.cpu_seconds()
-                        series.runs.append(run)
-                        if before is None or after is None or series.cpu_seconds is None:
-                            series.cpu_seconds = None
-                        else:
-                            series.cpu_seconds += after - before
+                        run = run_into(
+                            series, server.url, server.cpu_seconds, scenario, args, args.duration
+                        )
                         result.acquire_runs += scenario.key == "acquire"
                         figures.append(f"{variant.upper()} {scenario.key} {run.rps:,.0f}/s")
                 print(f"    round {round_no} {name}: " + ", ".join(figures), flush=True)

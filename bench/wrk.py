@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +93,27 @@ class Series:
     @property
     def p99_ms(self) -> float:
         return max((run.p99_us for run in self.runs), default=0) / 1000
+
+
+def run_into(
+    series: Series,
+    base_url: str,
+    cpu_seconds: Callable[[], float | None],
+    scenario: Scenario,
+    args: argparse.Namespace,
+    seconds: int,
+) -> WrkResult:
+    """One run of `scenario` against `base_url`, added to `series` with the CPU
+    `cpu_seconds` says the server spent over it (None from then on when it cannot)."""
+    before = cpu_seconds()
+    run = run_wrk(base_url, scenario, args, seconds)
+    after = cpu_seconds()
+    series.runs.append(run)
+    if before is None or after is None or series.cpu_seconds is None:
+        series.cpu_seconds = None
+    else:
+        series.cpu_seconds += after - before
+    return run
 
 
 def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, seconds: int) -> WrkResult:

@@ -186,11 +186,9 @@ def test_every_pool_has_a_journal_of_its_own(api: Api) -> None:
     assert {event["pool"] for event in events(api, "b")} == {"b"}
 
 
-def test_a_second_app_on_the_same_store_reads_the_same_journal(
-    make_api: MakeApi, store_url: str
-) -> None:
-    if store_url == "memory://":
-        pytest.skip("a memory:// store is one process's: a second app has a store of its own")
+# A memory:// store is one process's: a second app has a store of its own.
+@pytest.mark.parametrize("store_url", ["sqlite", "redis"], indirect=True)
+def test_a_second_app_on_the_same_store_reads_the_same_journal(make_api: MakeApi) -> None:
     one, two = make_api(), make_api()
     granted(one.acquire(owner="from-one"))
     granted(two.acquire(owner="from-two"))

@@ -7,9 +7,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from app.pool.lease import AcquireRequest
 from app.stores.sqlite import RECLAIM_PER_WRITE, SQLiteStore, objects
 
 from .conftest import Clock
+from .support.disks import fill, small_tmpfs
 from .support.fills import fill_sqlite_leases
 
 EXPIRING = 100_000
@@ -126,37 +125,6 @@ def test_a_write_into_a_file_deleted_meanwhile_is_never_acknowledged(tmp_path: P
     lease = store.acquire(AcquireRequest("default"))
     assert (lease.obj, lease.token) == (2, 2)
     store.close()
-
-
-@contextlib.contextmanager
-def small_tmpfs(where: Path) -> Iterator[Path]:
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write zeros into `folder` until its disk is full."""
-    filler = folder / "filler"
-    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for _ in range(64 * 1024):
-            try:
-                os.write(descriptor, b"\0" * 4096)
-            except OSError:
-                break
-    finally:
-        os.close(descriptor)
-    return filler
 
 
 def test_a_full_disk_is_not_ready(tmp_path: Path) -> None:

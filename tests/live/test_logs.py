@@ -6,11 +6,8 @@ per failure instead of a flood of tracebacks."""
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import requests
 
 from app.config import Settings
 
+from ..support.disks import fill, small_tmpfs
 from .support import HTTP_TIMEOUT, LiveServer, free_port, wait_until
 
 pytestmark = pytest.mark.live
@@ -257,35 +255,6 @@ def test_in_text_mode_every_line_is_key_value_pairs(live_server: LiveServer) -> 
 
 
 # a full disk -------------------------------------------------------------------
-@contextlib.contextmanager
-def small_tmpfs(where: Path) -> Iterator[Path]:
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write zeros into `folder` until its disk is full."""
-    filler = folder / "filler"
-    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        with contextlib.suppress(OSError):
-            for _ in range(64 * 1024):
-                os.write(descriptor, b"\0" * 4096)
-    finally:
-        os.close(descriptor)
-    return filler
-
-
 def test_a_full_disk_logs_one_line_per_failure_not_a_traceback(
     live_server: LiveServer, tmp_path: Path
 ) -> None:

@@ -19,15 +19,17 @@ class MemoryJournal:
         self._keep = keep
         self._events: dict[str, deque[Event]] = {}
         self._last_seq: dict[str, int] = {}
+        # The events of the step under way, for the store to tell once its lock is let go.
+        self._written: list[Event] = []
 
     def record(
         self,
         pool: str,
         kind: EventKind,
         at: float,
-        *,
         lease: Lease | None = None,
         principal: str | None = None,
+        *,
         reason: str | None = None,
         size: int | None = None,
     ) -> Event:
@@ -53,7 +55,13 @@ class MemoryJournal:
         if kept is None:
             kept = self._events[pool] = deque(maxlen=self._keep)
         kept.append(event)
+        self._written.append(event)
         return event
+
+    def take_written(self) -> list[Event]:
+        """The events recorded since the last call."""
+        written, self._written = self._written, []
+        return written
 
     def events(self, pool: str, after: int, first: int) -> list[Event]:
         kept = self._events.get(pool)

@@ -59,8 +59,6 @@ class MemoryStore(Store):
     ) -> None:
         self._clock = clock
         self._journal = MemoryJournal(events_keep)
-        # The events of the step under way, told to the listeners once the lock is let go.
-        self._written: list[Event] = []
         self._default_pool = default_pool
         self._opened = False
         self._pools: dict[str, _Pool] = {}
@@ -94,24 +92,9 @@ class MemoryStore(Store):
                         self._open()
                     yield
                 finally:
-                    written, self._written = self._written, []
+                    written = self._journal.take_written()
         finally:
             self._published(written)
-
-    def _record(
-        self,
-        name: str,
-        kind: EventKind,
-        at: float,
-        lease: Lease | None = None,
-        principal: str | None = None,
-        reason: str | None = None,
-        size: int | None = None,
-    ) -> None:
-        event = self._journal.record(
-            name, kind, at, lease=lease, principal=principal, reason=reason, size=size
-        )
-        self._written.append(event)
 
     # helpers ------------------------------------------------------------
     def _get(self, name: str) -> _Pool:
@@ -132,7 +115,7 @@ class MemoryStore(Store):
             if self._current(lease, expires_at, token):
                 assert lease is not None
                 self._release(name, pool, lease)
-                self._record(name, EventKind.EXPIRED, expires_at, lease)
+                self._journal.record(name, EventKind.EXPIRED, expires_at, lease)
                 reclaimed += 1
         return reclaimed
 
@@ -214,7 +197,9 @@ class MemoryStore(Store):
     # pools --------------------------------------------------------------
     def _create(self, name: str, size: int, principal: str | None) -> _Pool:
         self._pools[name] = pool = _Pool(ObjectMgr(size, name))
-        self._record(name, EventKind.POOL_CREATED, self._clock(), principal=principal, size=size)
+        self._journal.record(
+            name, EventKind.POOL_CREATED, self._clock(), principal=principal, size=size
+        )
         return pool
 
     def ensure_pool(self, name: str, size: int) -> None:
@@ -234,7 +219,7 @@ class MemoryStore(Store):
             pool = self._get(name)
             # rule R6: held objects above the size stay held; freed ones retire
             pool.objects.resize(size)
-            self._record(
+            self._journal.record(
                 name, EventKind.POOL_RESIZED, self._clock(), principal=principal, size=size
             )
             self._room.changed(name)
@@ -252,7 +237,7 @@ class MemoryStore(Store):
                 )
             del self._pools[name]
             reason = "forced" if stats.in_use else None
-            self._record(
+            self._journal.record(
                 name, EventKind.POOL_DELETED, self._clock(), principal=principal, reason=reason
             )
             # Its waiters wake, find no pool and are told so.
@@ -310,7 +295,7 @@ class MemoryStore(Store):
             self._store_lease(pool, lease)
             if request.request_id is not None:
                 pool.by_request[(request.owner, request.request_id)] = obj
-            self._record(request.pool, EventKind.GRANTED, now, lease, request.principal)
+            self._journal.record(request.pool, EventKind.GRANTED, now, lease, request.principal)
             if ticket is not None:
                 # The next waiter may be served too.
                 self._drop_ticket(request.pool, pool, ticket)
@@ -328,7 +313,7 @@ class MemoryStore(Store):
             lease = self._held(state, pool, obj)
             check_release(lease, caller, token)
             self._release(pool, state, lease)
-            self._record(pool, EventKind.FREED, self._clock(), lease, caller.principal)
+            self._journal.record(pool, EventKind.FREED, self._clock(), lease, caller.principal)
             return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
@@ -339,7 +324,7 @@ class MemoryStore(Store):
             now = self._clock()
             renewed = lease.renewed(now, ttl)
             self._store_lease(state, renewed)
-            self._record(pool, EventKind.RENEWED, now, renewed, caller.principal)
+            self._journal.record(pool, EventKind.RENEWED, now, renewed, caller.principal)
             return renewed
 
     # waiting ------------------------------------------------------------
