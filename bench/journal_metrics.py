@@ -27,6 +27,7 @@ what the two servers do not share). The project's bar: ON >= 0.95x OFF.
     .venv/bin/python -m bench.journal_metrics                      # sqlite,redis
     .venv/bin/python -m bench.journal_metrics --stores sqlite --rounds 6
     .venv/bin/python -m bench.journal_metrics --log-format text    # ON logging text lines
+    .venv/bin/python -m bench.journal_metrics --no-audit-lines     # ON without its audit lines
 
 from the checkout's root. Each Redis variant has a redis-server of its own
 (bench/servers.py), durable as in production. The worktree is removed at the end, on an
@@ -64,6 +65,7 @@ OFF_COMMIT = "de456ea"
 TARGET = 0.95  # ON acquire throughput over OFF's
 MEASURED = (HEALTHZ, next(scenario for scenario in SCENARIOS if scenario.key == "acquire"))
 VARIANTS = ("on", "off")
+AUDIT_OFF_APP = "bench.audit_off:create_app()"
 GRANTED = "objmgr_leases_granted_total"
 SETTLE_SECONDS = 10.0
 # Text and JSON lines alike, and gunicorn's own format (the OFF tree's).
@@ -263,7 +265,10 @@ def store_of(
     with STORES[name](args, directory) as run:
         # ON logs as production does (by default); OFF knows no OBJMGR_LOG_FORMAT.
         env = {**run.env, "OBJMGR_LOG_FORMAT": args.log_format} if variant == "on" else run.env
-        yield dataclasses.replace(run, name=f"{name}-{variant}", env=env)
+        served = dataclasses.replace(run, name=f"{name}-{variant}", env=env)
+        if variant == "on" and args.no_audit_lines:
+            served = dataclasses.replace(served, wsgi_app=AUDIT_OFF_APP)
+        yield served
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -283,6 +288,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=("json", "text"),
         default="json",
         help="ON's OBJMGR_LOG_FORMAT (default json, production's)",
+    )
+    parser.add_argument(
+        "--no-audit-lines",
+        action="store_true",
+        help="ON without its audit line per event (bench/audit_off.py): journal and metrics alone",
     )
     parser.add_argument("--tmpdir", type=Path, default=None, help="scratch (default: $TMPDIR)")
     args = parser.parse_args(argv)
