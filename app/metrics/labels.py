@@ -11,8 +11,10 @@ directory and in Prometheus. So:
   under `UNKNOWN_POOL`, since its name may be one the client made up
   (POOL_NOT_FOUND, BAD_USER_INPUT) or one the store was not asked about
   (STORE_UNAVAILABLE, OUTCOME_UNKNOWN). `code` is one of `ErrorCode`.
-- `operation` is a root field of the schema (several joined by "+"), "graphql"
-  for a request refused before its operation was known, or the endpoint's name.
+- `operation` is a root field of the schema, `SEVERAL` for an operation of more
+  than one (the log line names them all: as a label, their combinations would
+  be many), "graphql" for a request refused before its operation was known, or
+  the endpoint's name.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ POOL_SHOWN_TO_EXIST = frozenset({ErrorCode.POOL_EXHAUSTED, ErrorCode.ACQUIRE_TIM
 
 #: The `operation` of a request that matched no route (a 404, a 405).
 UNROUTED = "other"
+#: The `operation` of a GraphQL operation of several root fields.
+SEVERAL = "several"
+
+
+def operation_label(operation: str) -> str:
+    """The label of a request's operation as its record names it (`pool+pools`: several)."""
+    return SEVERAL if "+" in operation else operation
 
 
 def refusal_pool(pool: str, code: ErrorCode) -> str:

@@ -16,7 +16,7 @@ from ..service import LeaseService
 from .collector import PoolCollector
 from .endpoint import EXTENSION, Scrape, bp
 from .instruments import Instruments
-from .labels import UNROUTED, endpoint_operation
+from .labels import UNROUTED, endpoint_operation, operation_label
 from .multiprocess import VARIABLE, shared_directory
 
 if TYPE_CHECKING:
@@ -71,4 +71,5 @@ class RequestTimer:
         finally:
             record: RequestRecord | None = environ.get(ENVIRON_KEY)
             operation = record.operation if record is not None else None
-            self.instruments.request_served(operation or UNROUTED, time.perf_counter() - started)
+            label = operation_label(operation) if operation else UNROUTED
+            self.instruments.request_served(label, time.perf_counter() - started)
