@@ -58,7 +58,7 @@ from pathlib import Path
 
 from .report import StoreResult, print_table, problems
 from .servers import DEFAULT_STORES, POOL_SIZE, STORES, Server, StoreRun, http_json, serving
-from .wrk import ACQUIRE, IN_USE, SCENARIOS, VERSION, BenchError, Series, run_into, run_wrk
+from .wrk import ACQUIRE, IN_USE, SCENARIOS, VERSION, BenchError, Series, plan, run_into, run_wrk
 
 
 def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> list[StoreResult]:
@@ -232,10 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # A SIGTERM must still stop the servers: turn it into SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runs = len(args.store_names) * len(SCENARIOS)
-    if args.duration is None:
-        args.duration = int(min(5, max(1, (args.budget / runs - args.warmup) // args.rounds)))
-    planned = runs * (args.warmup + args.rounds * args.duration)
+    planned = plan(args, len(args.store_names) * len(SCENARIOS))
     with tempfile.TemporaryDirectory(prefix="objmgr-bench-", dir=args.tmpdir) as scratch_dir:
         scratch = Path(scratch_dir).resolve()
         load_before = load_average()

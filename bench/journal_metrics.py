@@ -59,7 +59,7 @@ from tests.support.gunicorn import ROOT
 from .acquire_vs_healthz import filesystem, load_average
 from .report import StoreResult, print_on_off_table, problems
 from .servers import STORES, Server, StoreRun, http_json, http_status, serving, serving_tree
-from .wrk import HEALTHZ, IN_USE, SCENARIOS, BenchError, Series, run_into, run_wrk
+from .wrk import HEALTHZ, IN_USE, SCENARIOS, BenchError, Series, plan, run_into, run_wrk
 
 OFF_COMMIT = "de456ea"
 TARGET = 0.95  # ON acquire throughput over OFF's
@@ -315,10 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: `make system-deps` (apt-get install wrk)", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    runs = len(args.store_names) * len(VARIANTS) * len(MEASURED)
-    if args.duration is None:
-        args.duration = int(min(5, max(1, (args.budget / runs - args.warmup) // args.rounds)))
-    planned = runs * (args.warmup + args.rounds * args.duration)
+    planned = plan(args, len(args.store_names) * len(VARIANTS) * len(MEASURED))
     with tempfile.TemporaryDirectory(prefix="objmgr-bench-", dir=args.tmpdir) as scratch_dir:
         scratch = Path(scratch_dir).resolve()
         load_before = load_average()

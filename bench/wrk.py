@@ -95,6 +95,14 @@ class Series:
         return max((run.p99_us for run in self.runs), default=0) / 1000
 
 
+def plan(args: argparse.Namespace, runs: int) -> int:
+    """Seconds of wrk `runs` runs a round take in all; sets `args.duration` from the
+    budget when it was not given (each run at most 5 s, at least 1)."""
+    if args.duration is None:
+        args.duration = int(min(5, max(1, (args.budget / runs - args.warmup) // args.rounds)))
+    return int(runs * (args.warmup + args.rounds * args.duration))
+
+
 def run_into(
     series: Series,
     base_url: str,
