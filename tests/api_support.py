@@ -7,6 +7,7 @@ was asked: no 5xx and no traceback in the body.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ from objmgr_client.operations import (
 from werkzeug.test import TestResponse
 
 from app import Settings, create_app
+
+from .conditions import wait_until
 
 # One pool's leases per request: every pool's at once would cost more than the limit.
 POOL_SNAPSHOT = (
@@ -227,3 +230,19 @@ def granted(payload: dict[str, Any]) -> dict[str, Any]:
     assert payload["code"] is None, payload
     assert payload["message"] is None, payload
     return payload
+
+
+def served_by_a_free(api: Api, owner: str, obj: int = 1) -> dict[str, Any]:
+    """The answer to an acquire by `owner` of `default`, which waits in the queue
+    while `obj` is held, once `obj` is freed: the answer of the waiting acquire."""
+    outcome: dict[str, Any] = {}
+    waiter = threading.Thread(
+        target=lambda: outcome.update(payload=api.acquire(owner=owner, wait=10))
+    )
+    waiter.start()
+    try:
+        wait_until(lambda: (api.stats() or {})["waiting"] == 1)
+        granted(api.free(obj))
+    finally:
+        waiter.join(15)
+    return dict(outcome["payload"])

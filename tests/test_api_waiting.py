@@ -7,17 +7,15 @@ shows in the pool's `waiting` while it waits.
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 from .api_support import (
     MakeApi,
     granted,
     refused,
+    served_by_a_free,
     snapshot,
 )
-from .conditions import wait_until
 
 
 def test_acquire_object_with_wait_zero_does_not_wait(make_api: MakeApi) -> None:
@@ -63,19 +61,8 @@ def test_acquire_object_waiting_gets_the_object_freed_meanwhile_and_shows_in_wai
 ) -> None:
     api = make_api(pool_size=1)
     first = granted(api.acquire(owner="first"))["lease"]
-    outcome: dict[str, Any] = {}
 
-    waiter = threading.Thread(
-        target=lambda: outcome.update(payload=api.acquire(owner="second", wait=10))
-    )
-    waiter.start()
-    try:
-        wait_until(lambda: (api.stats() or {})["waiting"] == 1)
-        granted(api.free(1))
-    finally:
-        waiter.join(15)
-
-    lease = granted(outcome["payload"])["lease"]
+    lease = granted(served_by_a_free(api, owner="second"))["lease"]
     assert (lease["obj"], lease["owner"]) == (1, "second")
     assert lease["token"] > first["token"]
     assert api.stats() == {

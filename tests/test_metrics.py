@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
-from typing import Any
 
 import pytest
 
 from app.metrics import collector
 
-from .api_support import Api, MakeApi, granted, memory_app, refused
+from .api_support import Api, MakeApi, granted, memory_app, refused, served_by_a_free
 from .conditions import wait_until
 from .metrics_support import Scrape
 
@@ -82,17 +81,7 @@ def test_the_acquire_wait_is_0_for_a_grant_and_the_time_queued_for_a_waiter(
 ) -> None:
     api = make_api(pool_size=1)
     granted(api.acquire(owner="first"))
-    outcome: dict[str, Any] = {}
-    waiter = threading.Thread(
-        target=lambda: outcome.update(payload=api.acquire(owner="second", wait=10))
-    )
-    waiter.start()
-    try:
-        wait_until(lambda: (api.stats() or {})["waiting"] == 1)
-        granted(api.free(1))
-    finally:
-        waiter.join(15)
-    granted(outcome["payload"])
+    granted(served_by_a_free(api, owner="second"))
 
     found = scrape(api)
     assert found.value("objmgr_acquire_wait_seconds_count", pool="default") == 2
