@@ -207,7 +207,7 @@ def print_on_off_table(
         print(
             f"{name:<7} {on.series['acquire'].rps:>12,.0f} {off.series['acquire'].rps:>13,.0f} "
             f"{ratio:>7.3f} {normalized:>20.3f} {cpu_ratio:>22}  "
-            f"{'met' if ratio >= target else 'NOT met'}"
+            f"{verdict(ratio >= target)}"
         )
     print(
         "(ON/OFF over /healthz: each tree's acquire/healthz, ON's over OFF's; CPU per "
