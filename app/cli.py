@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from objmgr_client import (
@@ -129,8 +129,7 @@ def client_command(name: str | None = None) -> Callable[[Callable[..., Any]], cl
             try:
                 result = function(context.client(), *args, **kwargs)
             except ObjmgrError as error:
-                click.echo(f"{error.code}: {error.message}", err=True)
-                sys.exit(EXIT_UNREACHABLE if error.retryable else EXIT_REFUSED)
+                _exit_refused(error)
             text, data = result
             if context.json:
                 click.echo(json.dumps(data, indent=2))
@@ -140,6 +139,12 @@ def client_command(name: str | None = None) -> Callable[[Callable[..., Any]], cl
         return main.command(name)(json_option(run))
 
     return decorate
+
+
+def _exit_refused(error: ObjmgrError) -> NoReturn:
+    """`CODE: message` on stderr, and the exit status of a refusal or of a server away."""
+    click.echo(f"{error.code}: {error.message}", err=True)
+    sys.exit(EXIT_UNREACHABLE if error.retryable else EXIT_REFUSED)
 
 
 def _lease_text(lease: Lease, headline: str) -> str:
@@ -366,8 +371,7 @@ def events(pool: str, after: int, first: int, follow: bool, interval: float) -> 
         for event in found:
             click.echo(show(event))
     except ObjmgrError as error:
-        click.echo(f"{error.code}: {error.message}", err=True)
-        sys.exit(EXIT_UNREACHABLE if error.retryable else EXIT_REFUSED)
+        _exit_refused(error)
     except KeyboardInterrupt:
         # Ctrl-C is how --follow ends: not a failure.
         return
