@@ -60,6 +60,9 @@ class Settings:
     metrics_token: bytes | None = None
     # "json" or "text"; None: json in production, else text.
     log_format: str | None = None
+    # Open subscriptions a worker serves at once, and of them one principal's.
+    max_subscriptions: int = 4000
+    max_subscriptions_per_principal: int = 1000
 
     @property
     def auth_on(self) -> bool:
@@ -132,6 +135,18 @@ class Settings:
             ),
             metrics_token=_metrics_token(get("OBJMGR_METRICS_TOKEN"), production),
             log_format=_choice("OBJMGR_LOG_FORMAT", get("OBJMGR_LOG_FORMAT"), LOG_FORMATS, None),
+            max_subscriptions=_int(
+                "OBJMGR_MAX_SUBSCRIPTIONS",
+                get("OBJMGR_MAX_SUBSCRIPTIONS"),
+                cls.max_subscriptions,
+                10**6,
+            ),
+            max_subscriptions_per_principal=_int(
+                "OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
+                get("OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL"),
+                cls.max_subscriptions_per_principal,
+                10**6,
+            ),
         )
         settings.check_serving()
         return settings

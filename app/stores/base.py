@@ -164,6 +164,20 @@ class Store(ABC):
         """The journal's events of pool name `pool` with `seq > after`, ascending,
         at most `first`. A deleted pool's events stay readable while kept."""
 
+    def wait_for_events(self, pool: str, after: int, first: int, timeout: float) -> list[Event]:
+        """The journal's events of `pool` with `seq > after`, ascending, at most
+        `first`; when there are none yet, wait up to `timeout` seconds for the
+        first to be committed, by this process or any other on any host, and
+        answer [] if none came.
+
+        What watching (`app.watching`) reads: one caller per process and pool,
+        so the cost of waiting is per process, never per subscriber. A commit
+        elsewhere is seen within a second, usually at once (SQLite: the host's
+        datagram wake-ups; Redis: a blocking stream read; memory: a condition).
+        Raises `StoreUnavailable` when the store cannot be read.
+        """
+        raise NotImplementedError
+
     def listen(self, listener: EventListener) -> None:
         """Have `listener` told of every event this store commits from now on."""
         self._listeners = (*self._listeners, listener)
