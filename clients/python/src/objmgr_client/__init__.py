@@ -7,6 +7,9 @@
     client.free(got.obj, "ports", token=got.token)
     for event in client.events("ports"):            # the pool's journal
         print(event.seq, event.kind, event.obj)
+    with client.watch("ports", after=0) as watch:   # ... and each new event, live
+        for event in watch:
+            print(event.seq, event.kind, event.obj)
 
     with lease("ports", ttl=30, wait=10) as held:   # acquires, renews, frees
         held.check()                                # raises once the lease was lost
@@ -41,6 +44,7 @@ from .holding import DEFAULT_LEASE_TTL, HeldLease, HoldOptions, Renewer
 from .models import Event, Lease, Pool
 from .operations import OPERATIONS
 from .version import __version__
+from .watching import DEFAULT_IDLE_TIMEOUT, DEFAULT_WATCH_ATTEMPTS, RESUMABLE_CODES, EventWatch
 
 
 def lease(
@@ -60,17 +64,21 @@ __all__ = [
     "BAD_RESPONSE",
     "DEFAULT_ACQUIRE_ATTEMPTS",
     "DEFAULT_FOLLOW_INTERVAL",
+    "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_LEASE_TTL",
     "DEFAULT_RETRY_DELAY",
     "DEFAULT_TIMEOUT",
     "DEFAULT_URL",
+    "DEFAULT_WATCH_ATTEMPTS",
     "GONE_CODES",
     "LEASE_LOST",
     "OPERATIONS",
+    "RESUMABLE_CODES",
     "RETRY_CODES",
     "UNREACHABLE",
     "Client",
     "Event",
+    "EventWatch",
     "HeldLease",
     "HoldOptions",
     "Lease",

@@ -15,6 +15,7 @@ from .errors import DEFAULT_ACQUIRE_ATTEMPTS, ObjmgrError
 from .models import Event, Lease, Pool
 from .operations import OPERATIONS
 from .transport import Transport, payload
+from .watching import DEFAULT_IDLE_TIMEOUT, DEFAULT_WATCH_ATTEMPTS, EventWatch
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,33 @@ class Client:
                 yield event
             if len(page) < first:
                 time.sleep(interval)
+
+    def watch(
+        self,
+        pool: str = "default",
+        after: int | None = None,
+        attempts: int = DEFAULT_WATCH_ATTEMPTS,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> EventWatch:
+        """The pool's events with seq > `after`, then each new one as it is committed.
+
+        `after` None: only events committed from now on. Over one streaming
+        connection (GraphQL over Server-Sent Events), not by polling; a
+        connection that drops is opened again with `after` the last seq given,
+        up to `attempts` times in a row, `retry_delay` doubling between them,
+        so that no event is lost or given twice. Close the watch (or use it in
+        a `with` block) to close its connection. See `EventWatch` for what it
+        raises.
+        """
+        return EventWatch(
+            self._transport,
+            pool,
+            after,
+            attempts=attempts,
+            retry_delay=self.retry_delay,
+            idle_timeout=idle_timeout,
+            connect_timeout=self.timeout,
+        )
 
     def version(self) -> str:
         """The server's version."""

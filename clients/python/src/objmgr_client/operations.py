@@ -74,6 +74,11 @@ query Events($pool: String! = "default", $after: BigInt = 0, $first: Int = 100) 
   events(pool: $pool, after: $after, first: $first) {{ {EVENT_FIELDS} }}
 }}
 """
+POOL_EVENTS = f"""\
+subscription PoolEvents($pool: String! = "default", $after: BigInt) {{
+  poolEvents(pool: $pool, after: $after) {{ {EVENT_FIELDS} }}
+}}
+"""
 VERSION = """\
 query Version { version }
 """
@@ -98,6 +103,7 @@ OPERATIONS: Mapping[str, str] = MappingProxyType(
         "ResizePool": RESIZE_POOL,
         "DeletePool": DELETE_POOL,
         "Events": EVENTS,
+        "PoolEvents": POOL_EVENTS,
         "Version": VERSION,
         "GetObject": GET_OBJECT,
         "FreeDefault": FREE_DEFAULT,

@@ -37,6 +37,10 @@ class Transport:
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
 
+    def headers(self, accept: str) -> dict[str, str]:
+        """The headers of a POST to the endpoint that asks for `accept`."""
+        return {**self._headers, "Accept": accept}
+
     def post(
         self, document: str, variables: Mapping[str, Any] | None, timeout: float
     ) -> dict[str, Any]:
