@@ -70,7 +70,8 @@ def _send(
         graphql = spec["body"]["graphql"]
         text = _substitute(graphql.get("variables") or "", variables).strip()
         body = {"query": graphql["query"], "variables": json.loads(text) if text else {}}
-    return session.request(spec["method"], url, headers=headers, json=body, timeout=30)
+    # Streamed: the subscription's answer never ends by itself; the others are read whole.
+    return session.request(spec["method"], url, headers=headers, json=body, timeout=30, stream=True)
 
 
 def _data(response: requests.Response) -> dict[str, Any]:
@@ -204,6 +205,31 @@ def _events(response: requests.Response, variables: Variables) -> None:
     lease = [variables["obj"], variables["leaseToken"]]
     assert all([event["obj"], event["token"]] == lease for event in run[1:4]), run
     assert [run[0]["size"], run[4]["size"]] == [3, 5], run
+    variables["runAfter"] = run[0]["seq"] - 1
+
+
+# A run stops before it (the `events` script ends the run): it streams until stopped.
+STREAMED = "poolEvents (SSE)"
+RUN_KINDS = ["POOL_CREATED", "GRANTED", "RENEWED", "FREED", "POOL_RESIZED", "POOL_DELETED"]
+
+
+def _pool_events(response: requests.Response, variables: Variables) -> None:
+    """The run's six events, replayed over SSE from `runAfter`; then the stream is closed."""
+    try:
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        kinds = []
+        lines = response.iter_lines(decode_unicode=True)
+        for line, _ in zip(lines, range(200), strict=False):
+            if line.startswith("data:"):
+                event = json.loads(line.removeprefix("data:"))["data"]["poolEvents"]
+                assert event["pool"] == variables["pool"], event
+                kinds.append(event["kind"])
+                if len(kinds) == len(RUN_KINDS):
+                    break
+        assert kinds == RUN_KINDS
+    finally:
+        response.close()
 
 
 def _graphql_version(response: requests.Response, variables: Variables) -> None:
@@ -233,6 +259,7 @@ CHECKS: dict[str, Check] = {
     "pool (deleted)": _deleted,
     "version": _graphql_version,
     "events": _events,
+    STREAMED: _pool_events,
 }
 
 
@@ -304,9 +331,10 @@ def test_newman_runs_the_collection_and_its_test_scripts(
     if newman is None:
         pytest.skip("newman is not installed: `make tools` installs it from npm")
     url = live_server.start(AUTH)
+    run = [item for item in _flatten(_collection()["item"]) if item["name"] != STREAMED]
     expected = sum(
         line.count("pm.test(")
-        for item in _flatten(_collection()["item"])
+        for item in run
         for event in item["event"]
         for line in event["script"]["exec"]
     )
@@ -335,7 +363,7 @@ def test_newman_runs_the_collection_and_its_test_scripts(
         )
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
         stats = json.loads(report.read_text())["run"]["stats"]
-        assert stats["requests"] == {"total": len(CHECKS), "pending": 0, "failed": 0}
+        assert stats["requests"] == {"total": len(run), "pending": 0, "failed": 0}
         assert stats["assertions"]["failed"] == 0
         assert stats["assertions"]["total"] == expected
         assert stats["testScripts"]["failed"] == 0
