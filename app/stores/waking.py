@@ -15,6 +15,10 @@ Both run inside one worker process and serve every store:
 - `Reaper` reclaims expired leases in bounded batches on a thread of its own,
   so no request waits on a mass expiry; it sleeps until the next expiry it
   knows of, or a second at most.
+- `Bell` rings for the pools whose journals got events, for the process's
+  followers of those journals (`Store.wait_for_events`, through `follow`): a
+  follower that found nothing new sleeps until its pool's bell rings, or a
+  second at most, and reads again.
 
 Threads are started on first use and again after a fork: gunicorn's workers
 each get their own. Under gevent they are greenlets.
@@ -25,9 +29,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from ..pool.errors import PoolError
+from ..pool.events import Event
 from .base import Ticket
 
 log = logging.getLogger(__name__)
@@ -208,6 +214,64 @@ class Reaper(_ThreadPerProcess):
                 continue
             self._wake.wait(delay)
             self._wake.clear()
+
+
+class Bell:
+    """This process's followers of pools' journals, woken when their pool got events."""
+
+    def __init__(self) -> None:
+        self._rung = threading.Condition(threading.Lock())
+        # pool -> how often it rang; only pools someone here follows are in it.
+        self._rings: dict[str, int] = {}
+
+    def ring(self, pool: str) -> None:
+        """`pool`'s journal got events: wake its followers here, if it has any."""
+        # Unlocked: a change to a pool nobody here follows pays one dict probe. A
+        # follower that starts meanwhile reads the journal after its mark is taken.
+        if pool not in self._rings:
+            return
+        with self._rung:
+            self._rings[pool] = self._rings.get(pool, 0) + 1
+            self._rung.notify_all()
+
+    def mark(self, pool: str) -> int:
+        """Where `pool`'s rings stand; taken before reading the journal, so that
+        events committed after that read ring the wait that follows it."""
+        with self._rung:
+            return self._rings.setdefault(pool, 0)
+
+    def wait(self, pool: str, mark: int, timeout: float) -> None:
+        """Block until `pool` rang since `mark`, or `timeout` seconds passed."""
+        with self._rung:
+            self._rung.wait_for(lambda: self._rings.get(pool, 0) != mark, max(0.0, timeout))
+
+    def forget(self, pool: str) -> None:
+        """Nobody here follows `pool` any more; a follower still waiting wakes and reads."""
+        with self._rung:
+            if self._rings.pop(pool, None) is not None:
+                self._rung.notify_all()
+
+
+def follow(
+    bell: Bell,
+    read: Callable[[], list[Event]],
+    pool: str,
+    timeout: float,
+    recheck: float = RECHECK_EVERY,
+) -> list[Event]:
+    """`read()`'s events, waiting up to `timeout` seconds for some when there are
+    none: woken by `pool`'s bell, and reading again at least every `recheck`
+    seconds, for a wake-up that never came (a lost datagram, say)."""
+    deadline = time.monotonic() + timeout
+    # Bounded: each round ends on a ring or a recheck, and the deadline ends the rounds.
+    for _ in range(int(timeout / recheck) + 1000):
+        mark = bell.mark(pool)
+        events = read()
+        left = deadline - time.monotonic()
+        if events or left <= 0:
+            return events
+        bell.wait(pool, mark, min(left, recheck))
+    return read()
 
 
 def _yield() -> None:

@@ -32,7 +32,7 @@ from ...pool.errors import (
 from ...pool.events import DEFAULT_EVENTS_KEEP, Event, EventKind
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from ..base import Store, Ticket
-from ..waking import Reaper, WaitRoom
+from ..waking import Bell, Reaper, WaitRoom, follow
 from .journal import MemoryJournal
 from .objects import ObjectMgr
 
@@ -67,6 +67,7 @@ class MemoryStore(Store):
         self._lock = threading.RLock()
         self._room = WaitRoom(head=self._head)
         self._reaper = Reaper(self._reclaim_all)
+        self._bell = Bell()
 
     def open(self) -> None:
         # A step of its own, so that the default pool's event is told now, not
@@ -94,6 +95,8 @@ class MemoryStore(Store):
                 finally:
                     written = self._journal.take_written()
         finally:
+            for pool in {event.pool for event in written}:
+                self._bell.ring(pool)
             self._published(written)
 
     # helpers ------------------------------------------------------------
@@ -358,6 +361,9 @@ class MemoryStore(Store):
     def events(self, pool: str, after: int, first: int) -> list[Event]:
         with self._locked():
             return self._journal.events(pool, after, first)
+
+    def wait_for_events(self, pool: str, after: int, first: int, timeout: float) -> list[Event]:
+        return follow(self._bell, lambda: self.events(pool, after, first), pool, timeout)
 
     def ping(self) -> None:
         return None

@@ -2,7 +2,8 @@
 
 Writes go through the group committer (one `BEGIN IMMEDIATE` transaction per
 batch, checked by the guard before its COMMIT); each change records the
-waiters to wake, and they are woken only once it is durable. Reads use one
+waiters to wake and the watchers of the pools it wrote events to
+(`watchers.py`), and they are woken only once it is durable. Reads use one
 connection per process, checked against the file at the path each time.
 
 Opening: the writer's connection makes the file on a service's first start
@@ -35,8 +36,8 @@ from ...pool.errors import (
 from ...pool.events import DEFAULT_EVENTS_KEEP, Event, EventKind
 from ...pool.lease import Lease, PoolStats
 from ..group_commit import CommitRefused, GroupCommitter
-from ..waking import Reaper, WaitRoom
-from . import objects, schema, waiters
+from ..waking import Bell, Reaper, WaitRoom
+from . import objects, schema, waiters, watchers
 from .guard import DatabaseGuard, FileIdentity
 from .journal import Journal
 from .objects import PoolRow
@@ -53,13 +54,15 @@ REAP_BATCH = 250
 
 class Effects:
     """What a change asks for once it committed: the listeners to wake, per pool,
-    and the events it wrote (rule R9), told to the store's listeners."""
+    the events it wrote (rule R9), told to the store's listeners, and the other
+    processes' watchers of the pools it wrote them to."""
 
-    __slots__ = ("journal", "wakes")
+    __slots__ = ("journal", "wakes", "watchers")
 
     def __init__(self) -> None:
         self.wakes: set[tuple[str, bytes]] = set()
         self.journal = Journal()
+        self.watchers: list[watchers.Watcher] = []
 
 
 Change = Callable[[sqlite3.Connection, Effects], T]
@@ -106,7 +109,9 @@ class SQLiteCore:
         self._liveness = waiters.Liveness()
         self._room = WaitRoom(head=self._head)
         name = hashlib.sha256(str(self.path.absolute()).encode()).hexdigest()[:16]
-        self._listener = Listener(name, self._room.changed)
+        self._bell = Bell()
+        self._following = watchers.Following()
+        self._listener = Listener(name, self._woken)
         self._listener_id: int | None = None
         self._local: dict[str, set[int]] = {}
         self._orphans: set[int] = set()
@@ -200,6 +205,9 @@ class SQLiteCore:
         def journaled(conn: sqlite3.Connection) -> T:
             # In the change's own SAVEPOINT: its trim is undone with it.
             result = change(conn, effects)
+            pools = effects.journal.pools()
+            if pools:
+                effects.watchers = watchers.of_pools(conn, pools, self._following.own())
             effects.journal.trim(conn, keep)
             return result
 
@@ -208,8 +216,20 @@ class SQLiteCore:
         self._reaper.start()
         for pool, address in effects.wakes:
             self._listener.send(address, pool)
-        self._published(effects.journal.events())
+        events = effects.journal.events()
+        if events:
+            for pool in {event.pool for event in events}:
+                self._bell.ring(pool)
+            if effects.watchers and watchers.tell(effects.watchers, self._listener, self._liveness):
+                self._sweep_due = True
+                self._reaper.soon()
+        self._published(events)
         return result
+
+    def _woken(self, pool: str) -> None:
+        """A datagram named `pool`: its journal got events, or its queue may move."""
+        self._bell.ring(pool)
+        self._room.changed(pool)
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

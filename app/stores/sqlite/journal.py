@@ -150,6 +150,10 @@ class Journal:
         appended, _ = self._appended.get(pool, (0, 0))
         self._appended[pool] = (appended + len(rows), int(last))
 
+    def pools(self) -> list[str]:
+        """The pools this change wrote events of (until `trim`)."""
+        return list(self._appended)
+
     def trim(self, conn: sqlite3.Connection, keep: int) -> None:
         """Delete a bounded batch of each pool's events older than the last `keep`,
         when this change's events carried its seq past a multiple of `TRIM_EVERY`."""

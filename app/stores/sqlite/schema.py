@@ -32,9 +32,9 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         longest free first by (freed_at, seq); the index makes the next free
         object one index probe however many objects are held.
     listeners(id PK AUTOINCREMENT, pid, started, address)
-        The processes that have waiters: the process's id, its start time
-        (so that a reused pid is not taken for it) and the address of the
-        datagram socket it is woken on.
+        The processes that have waiters or watchers: the process's id, its
+        start time (so that a reused pid is not taken for it) and the address
+        of the datagram socket it is woken on.
     waiters(id PK AUTOINCREMENT, pool, listener)
         Blocking acquires in arrival order; ids are never used twice. A
         waiter is live while its listener's process lives.
@@ -48,13 +48,19 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         deleted and is its seq counter, so seq grows across restarts and
         re-creations; trims take bounded batches of the events older than
         the last `events_keep`.
+    watchers(pool, listener; PK both)
+        The processes that follow a pool's journal (`watchers.py`): a change
+        that wrote events of the pool reads them, one probe of the key, and
+        sends each the pool's name after COMMIT. Removed with their listener
+        (a process that closed its store, or died), and by their process
+        once it no longer follows the pool.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-VERSION = 3
+VERSION = 4
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -128,6 +134,11 @@ TABLES = (
         expires_at REAL,
         PRIMARY KEY (pool, seq)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS watchers (
+        pool TEXT NOT NULL,
+        listener INTEGER NOT NULL,
+        PRIMARY KEY (pool, listener)
+    ) WITHOUT ROWID""",
 )
 
 INDEXES = (
@@ -140,6 +151,7 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS free_objects_by_age ON free_objects (pool, freed_at, seq)",
     "CREATE INDEX IF NOT EXISTS waiters_by_pool ON waiters (pool, id)",
     "CREATE INDEX IF NOT EXISTS waiters_by_listener ON waiters (listener, pool)",
+    "CREATE INDEX IF NOT EXISTS watchers_by_listener ON watchers (listener)",
 )
 
 
@@ -158,8 +170,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     }
     if "pools" in existing and version < 2:
         _migrate_from_the_first_layout(conn)
-    # Layout 2 lacked only the journal's table, which the statements below make;
-    # the pools it holds begin their journal with their next change.
+    # Layout 2 lacked only the journal's table, layout 3 only the watchers', which
+    # the statements below make; layout 2's pools begin their journal with their
+    # next change.
     for statement in TABLES + INDEXES:
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {VERSION}")

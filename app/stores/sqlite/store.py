@@ -3,7 +3,8 @@
 The data model is in `schema.py`. Every change is one `BEGIN IMMEDIATE`
 transaction, which SQLite serialises across processes: two workers can never
 grant the same object or token. Waiters are woken by the change that may
-serve them, never by polling (`wake.py`); expired leases are reclaimed in
+serve them, never by polling (`wake.py`), and so are the followers of a
+pool's journal (`watchers.py`); expired leases are reclaimed in
 bounded batches, `objects.RECLAIM_PER_WRITE` by each write to their pool and
 the rest by a `waking.Reaper` in each process; pool counts are counters kept
 by every change; a file that vanished or was replaced is refused (`guard.py`).
@@ -24,12 +25,13 @@ from ...pool.errors import (
 from ...pool.events import Event, EventKind
 from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
 from ..base import Store, Ticket
-from . import journal, objects, waiters
-from .core import Effects, SQLiteCore
+from . import objects, waiters
+from .core import Effects
+from .following import SQLiteFollowing
 from .objects import LEASE_COLUMNS, LIVE
 
 
-class SQLiteStore(SQLiteCore, Store):
+class SQLiteStore(SQLiteFollowing, Store):
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
         return self._transact(lambda conn, fx: self._ensure(conn, fx, name, size))
@@ -310,6 +312,7 @@ class SQLiteStore(SQLiteCore, Store):
     def _reap_round(self, limit: int) -> float | None:
         if self._closed:
             return None
+        self._unwatch_idle()
         if self._sweep_due or self._orphans:
             self._sweep_due = False
             try:
@@ -353,8 +356,7 @@ class SQLiteStore(SQLiteCore, Store):
 
     # the journal (rule R9) ---------------------------------------------
     def events(self, pool: str, after: int, first: int) -> list[Event]:
-        with self._read() as conn:
-            return journal.read(conn, pool, after, first)
+        return self._events(pool, after, first)
 
     # health -------------------------------------------------------------
     def ping(self) -> None:

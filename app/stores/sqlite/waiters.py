@@ -2,7 +2,8 @@
 
 A waiter belongs to a listener (one process's socket); it is live while that
 process lives (`wake.alive`). Dead listeners' waiters are skipped by every
-read of the head at once, and removed, with their counts, by the next sweep.
+read of the head at once, and removed, with their counts, by the next sweep,
+which removes their watchers of pools' journals (`watchers.py`) too.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Liveness:
             self._dead.add(listener)
         return False
 
+    def known_dead(self, listener: int) -> bool:
+        """Whether `listener` was found dead already (no look at /proc)."""
+        return listener in self._dead
+
     def dead(self, conn: sqlite3.Connection) -> list[int]:
         """The listeners of the database whose processes are gone."""
         rows = conn.execute("SELECT id, pid, started FROM listeners").fetchall()
@@ -90,13 +95,24 @@ def waiting_of(conn: sqlite3.Connection, pool: str, counted: int, dead: Iterable
 def register(
     conn: sqlite3.Connection, known: int | None, address: bytes, me: tuple[int, str]
 ) -> int:
-    """The id of this process's listener row, made when missing (a new or restored file)."""
+    """The id of this process's listener row, made when missing (a new or restored file).
+
+    Without a `known` id, the row this process made already is looked for (the
+    table holds a row per process): its waiters and its watchers share one.
+    """
     if known is not None:
         row = conn.execute(
             "SELECT 1 FROM listeners WHERE id = ? AND address = ?", (known, address)
         ).fetchone()
         if row is not None:
             return known
+    else:
+        row = conn.execute(
+            "SELECT id FROM listeners WHERE address = ? AND pid = ? AND started = ?",
+            (address, *me),
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
     (listener,) = conn.execute(
         "INSERT INTO listeners (pid, started, address) VALUES (?, ?, ?) RETURNING id",
         (*me, address),
@@ -105,7 +121,8 @@ def register(
 
 
 def drop_listeners(conn: sqlite3.Connection, listeners: Iterable[int]) -> set[str]:
-    """Remove listeners and their waiters, counts kept; the pools whose queues changed."""
+    """Remove listeners, their waiters (counts kept) and their watchers; the pools
+    whose queues changed."""
     pools: set[str] = set()
     for listener in listeners:
         counts = conn.execute(
@@ -115,6 +132,7 @@ def drop_listeners(conn: sqlite3.Connection, listeners: Iterable[int]) -> set[st
             conn.execute("UPDATE pools SET waiting = waiting - ? WHERE name = ?", (count, pool))
             pools.add(pool)
         conn.execute("DELETE FROM waiters WHERE listener = ?", (listener,))
+        conn.execute("DELETE FROM watchers WHERE listener = ?", (listener,))
         conn.execute("DELETE FROM listeners WHERE id = ?", (listener,))
     return pools
 

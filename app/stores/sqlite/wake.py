@@ -1,11 +1,13 @@
 """Waking the waiters of other processes on one host, and telling which processes live.
 
-Every process with waiters binds one datagram socket in the abstract Unix
-namespace (no file to clean up; it goes with the process) and reads it on one
-thread, a greenlet under gevent. A process that made a change that may let a
-queue's head be served sends the pool's name, after COMMIT, to the socket of
-the process that holds the head. Sends never block: a full or vanished
-receiver is skipped, and its `WaitRoom` finds the change on its own recheck.
+Every process with waiters or followers of a journal binds one datagram
+socket in the abstract Unix namespace (no file to clean up; it goes with the
+process) and reads it on one thread, a greenlet under gevent. A process that
+made a change that may let a queue's head be served sends the pool's name,
+after COMMIT, to the socket of the process that holds the head; one that
+wrote events, to the sockets of the pool's watchers (`watchers.py`). Sends
+never block: a full or vanished receiver is skipped, and its `WaitRoom` (or
+follower) finds the change on its own recheck.
 
 A waiter is live while its process lives, told by the pid and the process's
 start time (boot id and clock ticks since boot from /proc), never by a wall
@@ -105,8 +107,9 @@ class Listener:
                 ).start()
         return self._address
 
-    def send(self, address: bytes, pool: str) -> None:
-        """Tell the process at `address` that `pool` changed; never blocks."""
+    def send(self, address: bytes, pool: str) -> bool:
+        """Tell the process at `address` that `pool` changed; never blocks. False
+        when it was not sent."""
         if self._sender is None or self._sender_pid != os.getpid():
             self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sender.setblocking(False)
@@ -117,6 +120,8 @@ class Listener:
             # Gone (refused, no such address) or not reading fast enough (EAGAIN):
             # its room rechecks every pool it waits in on its own.
             log.debug("wake-up for pool %r not sent: %s", pool, error)
+            return False
+        return True
 
     def _read(self, sock: socket.socket) -> None:
         while True:
