@@ -89,6 +89,10 @@ PUBLISH reaches every node; sharded pub/sub would move it to SPUBLISH on
 `objmgr:{pool:NAME}:changed` (the pool's own slot) and one SSUBSCRIBE per pool
 a process waits in.
 
+Following a journal (`Store.wait_for_events`, `following.py`) is a blocking
+`XREAD BLOCK ms COUNT n STREAMS P:events SEQ-0` on a connection of its own per
+pool followed: nothing is written for it, and the scripts do not change.
+
 Waiters of a dead session are skipped, and dropped DEAD_BATCH at a time by the
 scripts that meet them at the head of the queue. Expired leases are reclaimed
 RECLAIM_BATCH at a time by every script (earliest expiry first, so the free

@@ -5,7 +5,8 @@ and what their failures mean in `wire.py` and `commands.py` (pipelines of
 concurrent callers' scripts), the codes scripts answer in `replies.py`, what
 must exist before operations in `opening.py`, the index of pool names in
 `names.py`, this process's waiters in `queues.py` (their session and
-listener in `waiting.py`), its reaper in `reaping.py`.
+listener in `waiting.py`), its reaper in `reaping.py`, its blocking reads of
+the journal in `following.py`.
 
 Scripts answer a list whose first element is "OK" or a code, which the
 table named where the script is called turns into the domain exception.
@@ -29,6 +30,7 @@ from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
 from ..base import Store, Ticket
 from . import replies, wire
 from .commands import Commands
+from .following import Followers
 from .model import MAX_STEPS, READY_KEY, READY_TTL_MS, events_key
 from .names import PoolNames
 from .opening import Opening
@@ -62,6 +64,7 @@ class RedisStore(Store):
         self._opening = Opening(self._commands, self._names, default_pool)
         self._queues = Queues(url, socket_timeout, self._script, self._commands.script)
         self._reaper = ExpiryReaper(self._commands)
+        self._followers = Followers(url, socket_timeout)
 
     def open(self) -> None:
         try:
@@ -77,6 +80,7 @@ class RedisStore(Store):
         return self._opening.run(pool, lambda: self._commands.script(name, pool, *args))
 
     def close(self) -> None:
+        self._followers.close()
         self._queues.close()
         self._reaper.close()
         self._commands.close()
@@ -234,6 +238,17 @@ class RedisStore(Store):
                 "XRANGE", events_key(pool), start, "+", "COUNT", first, changes=False
             )
         return [replies.event_from(pool, entry) for entry in entries]
+
+    def wait_for_events(self, pool: str, after: int, first: int, timeout: float) -> list[Event]:
+        if first <= 0:
+            return []
+        try:
+            with wire.deadline(self._timeout):
+                self._opening.ensure_open()
+        except OutcomeUnknown as error:
+            # Only the default pool's making was in doubt, and the next call makes it.
+            raise StoreUnavailable(error.message) from error
+        return self._followers.read(pool, after, first, timeout)
 
     # health -------------------------------------------------------------
     def ping(self) -> None:
