@@ -170,6 +170,27 @@ def post_worker_init(worker: Any) -> None:
     gevent.signal_handler(signal.SIGHUP, _reload_worker_tokens, worker)
     if getattr(worker, "objmgr_reload_missed", False):
         _reload_worker_tokens(worker)
+    _close_sockets_on_graceful_stop(worker)
+
+
+def _close_sockets_on_graceful_stop(worker: Any) -> None:
+    """SIGTERM (a graceful stop or a restart) also closes the worker's WebSockets
+    with 1001: gunicorn waits for open connections, and a socket stays open for
+    as long as its client likes, so the worker would wait out graceful_timeout
+    and its clients would be cut off at the end without a close frame."""
+    handle_exit = worker.handle_exit
+
+    def exit_closing_sockets(sig: int, frame: Any) -> None:
+        handle_exit(sig, frame)
+        # Imported here, as in _reload_worker_tokens: the worker's own modules.
+        from app.api.websocket import close_all_going_away
+
+        # Out of the signal handler: closing writes to sockets, which may block.
+        gevent.spawn(close_all_going_away)
+
+    signal.signal(signal.SIGTERM, exit_closing_sockets)
+    # As gunicorn has it: SIGTERM does not interrupt the requests' system calls.
+    signal.siginterrupt(signal.SIGTERM, False)
 
 
 def _reload_worker_tokens(worker: Any) -> None:
