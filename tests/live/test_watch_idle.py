@@ -1,0 +1,95 @@
+"""Watching costs nothing while nothing happens: 1,000 idle SSE subscribers of a live
+2-worker server, and the workers' CPU over a quiet stretch stays under 5% of a core.
+
+The subscribers are raw sockets read by one selector loop in this process
+(tests/support/subscribers.py), so that what they cost the reader is not the
+server's. Before and after the stretch one change reaches every one of them:
+they were subscribed, and still are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ..support.processes import cpu_seconds
+from ..support.sockets import address_of
+from ..support.subscribers import Subscribers, subscribed
+from .support import GraphQL, LiveServer
+
+pytestmark = pytest.mark.live
+
+SUBSCRIBERS = 1000
+# The contract's bar: an idle subscription costs nothing.
+MAX_SHARE_OF_A_CORE = 0.05
+QUIET_SECONDS = 3.0
+DELIVERY_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(tmp_path / "server")
+    try:
+        # Every subscriber is the one anonymous principal: room for all of them.
+        live.start({"OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": str(2 * SUBSCRIBERS)})
+        yield live
+    finally:
+        live.close()
+
+
+def _every_one_reads_a_change(server: LiveServer, subscribers: Subscribers) -> None:
+    graphql = GraphQL(server.base_url)
+    try:
+        lease = graphql.acquire(label="idle watch")["lease"]
+    finally:
+        graphql.close()
+    seq = _granted_seq(server, lease["obj"], lease["token"])
+    assert subscribers.pump(lambda: subscribers.got(seq) == SUBSCRIBERS, DELIVERY_TIMEOUT), (
+        f"{subscribers.got(seq)} of {SUBSCRIBERS} subscribers read event {seq}; "
+        f"{subscribers.ended()} streams ended"
+    )
+
+
+def _granted_seq(server: LiveServer, obj: int, token: int) -> int:
+    """The seq of the GRANTED event of the lease (obj, token) of the default pool."""
+    graphql = GraphQL(server.base_url)
+    try:
+        events = graphql.data(
+            "query($after: BigInt) { events(after: $after, first: 1000) { seq kind obj token } }",
+            {"after": 0},
+        )["events"]
+    finally:
+        graphql.close()
+    (seq,) = [
+        e["seq"] for e in events if (e["kind"], e["obj"], e["token"]) == ("GRANTED", obj, token)
+    ]
+    return int(seq)
+
+
+def test_a_thousand_idle_subscribers_cost_the_workers_almost_nothing(
+    server: LiveServer,
+) -> None:
+    workers = server.workers()
+    assert len(workers) == 2
+    with subscribed(address_of(server.base_url), "default", SUBSCRIBERS) as subscribers:
+        _every_one_reads_a_change(server, subscribers)
+
+        before = cpu_seconds(pids=workers)
+        start = time.monotonic()
+        # The quiet stretch: nothing changes; the streams are read as they come (keepalives).
+        subscribers.pump(lambda: time.monotonic() - start >= QUIET_SECONDS, 2 * QUIET_SECONDS)
+        elapsed = time.monotonic() - start
+        after = cpu_seconds(pids=workers)
+        assert before is not None and after is not None, "/proc tells no CPU time"
+        share = (after - before) / elapsed
+        assert share < MAX_SHARE_OF_A_CORE, (
+            f"the workers used {share:.1%} of a core over {elapsed:.1f}s "
+            f"with {SUBSCRIBERS} idle subscribers"
+        )
+
+        assert server.workers() == workers, "the same workers served the whole stretch"
+        assert subscribers.ended() == 0
+        _every_one_reads_a_change(server, subscribers)
