@@ -33,6 +33,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from ..pool.lease import Caller
 from ..request_record import current_request
+from ..watching import SHUTTING_DOWN
 from . import ws_protocol as protocol
 from .auth import Authenticator, Unauthenticated
 from .subscriptions import Subscription, SubscriptionEnded, SubscriptionGate, SubscriptionRefused
@@ -216,8 +217,10 @@ class GraphQLSocket:
         except SubscriptionRefused as refusal:
             self._end_operation(operation_id, refusal.errors)
         except SubscriptionEnded as ended:
+            if not ended.errors:
+                return  # closed by this socket itself: nobody to tell
             self._end_operation(operation_id, ended.errors)
-            if _code(ended.errors) == "SHUTTING_DOWN":
+            if _code(ended.errors) == SHUTTING_DOWN:
                 close_all_going_away()
         except (ConnectionClosed, OSError):
             # The socket went: the request's greenlet sees it too and ends the rest.

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..watching import TOO_MANY_SUBSCRIPTIONS
 from .subscriptions import SubscriptionRequest
 
 SUBPROTOCOL = "graphql-transport-ws"
@@ -34,9 +35,6 @@ INTERNAL_SERVER_ERROR = 4500
 MAX_CLOSE_REASON = 123
 #: An operation id quoted in a close reason is cut to this many characters.
 QUOTED_ID = 64
-
-#: The `extensions.code` of a `subscribe` beyond what one socket may run at once.
-TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 
 
 class CloseSocket(Exception):
@@ -237,7 +235,8 @@ def error_message(operation_id: str, errors: list[dict[str, Any]]) -> str:
 
 
 def too_many_operations(limit: int) -> list[dict[str, Any]]:
-    """The `error` payload of a `subscribe` beyond the socket's bound."""
+    """The `error` payload of a `subscribe` beyond the socket's bound: the code
+    of the gate's own limits, as the client's remedy is the same."""
     return [
         {
             "message": f"this socket runs {limit} operations already; complete one first "

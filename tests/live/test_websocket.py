@@ -1,0 +1,405 @@
+"""GraphQL subscriptions over WebSocket (graphql-transport-ws) against live gunicorn with
+two workers, spoken to by a real WebSocket client (simple_websocket.Client)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import simple_websocket
+from objmgr_client.operations import CREATE_POOL, POOL_EVENTS
+
+from app.api import websocket
+from app.api import ws_protocol as protocol
+
+from .support import LiveServer
+
+pytestmark = pytest.mark.live
+
+#: Every wait on the server is bounded by this (a message, a close).
+RECEIVE_TIMEOUT = 10.0
+#: Messages one wait reads at most before it gives up on the one it waits for.
+MAX_MESSAGES = 200
+TOKENS = {"OBJMGR_TOKENS": "alice:s3cret,root:r00t", "OBJMGR_ADMINS": "root"}
+
+_pools = itertools.count()
+
+
+class Socket:
+    """One graphql-transport-ws client socket to /graphql."""
+
+    def __init__(
+        self,
+        base_url: str,
+        subprotocols: list[str] | None = None,
+        authorization: str | None = None,
+    ) -> None:
+        headers = {"Authorization": authorization} if authorization else None
+        self.ws = simple_websocket.Client.connect(
+            base_url.replace("http://", "ws://") + "/graphql",
+            subprotocols=[protocol.SUBPROTOCOL] if subprotocols is None else subprotocols,
+            headers=headers,
+        )
+        #: Server pings seen (each answered with a pong).
+        self.pings = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(message))
+
+    def receive(self, timeout: float = RECEIVE_TIMEOUT) -> dict[str, Any]:
+        """The next message other than the server's keepalive ping (answered)."""
+        for _ in range(MAX_MESSAGES):
+            data = self.ws.receive(timeout=timeout)
+            assert data is not None, f"no message within {timeout:g}s"
+            message: dict[str, Any] = json.loads(data)
+            if message == {"type": "ping"}:
+                self.pings += 1
+                self.send({"type": "pong"})
+                continue
+            return message
+        raise AssertionError(f"only pings in {MAX_MESSAGES} messages")
+
+    def closed_with(self, timeout: float = RECEIVE_TIMEOUT) -> tuple[int, str]:
+        """The server's close code and reason, messages before it read and dropped."""
+        try:
+            for _ in range(MAX_MESSAGES):
+                if self.ws.receive(timeout=timeout) is None:
+                    raise AssertionError(f"the socket stayed open for {timeout:g}s")
+        except simple_websocket.ConnectionClosed as closed:
+            return int(closed.reason), closed.message or ""
+        raise AssertionError(f"the socket kept sending past {MAX_MESSAGES} messages")
+
+    def init(self, payload: dict[str, Any] | None = None) -> None:
+        self.send({"type": "connection_init", **({"payload": payload} if payload else {})})
+        assert self.receive() == {"type": "connection_ack"}
+
+    def subscribe(self, operation_id: str, pool: str, after: int | None = None) -> None:
+        self.send(
+            {
+                "id": operation_id,
+                "type": "subscribe",
+                "payload": {"query": POOL_EVENTS, "variables": {"pool": pool, "after": after}},
+            }
+        )
+
+    def sync(self) -> None:
+        """Return once the server handled every message sent before: it answers in order."""
+        self.send({"type": "ping", "payload": {"sync": True}})
+        assert self.receive() == {"type": "pong", "payload": {"sync": True}}
+
+    def events(self, operation_id: str, count: int) -> list[dict[str, Any]]:
+        """The next `count` events of `operation_id`, in the order they came."""
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_MESSAGES):
+            if len(found) == count:
+                return found
+            message = self.receive()
+            assert message.get("id") == operation_id and message["type"] == "next", message
+            found.append(message["payload"]["data"]["poolEvents"])
+        raise AssertionError(f"{count} events did not come: {found}")
+
+    def close(self) -> None:
+        if self.ws.connected:
+            self.ws.close()
+
+
+@pytest.fixture
+def sockets(server: LiveServer) -> Iterator[list[Socket]]:
+    opened: list[Socket] = []
+    yield opened
+    for each in opened:
+        each.close()
+
+
+def _open(server: LiveServer, opened: list[Socket], **options: Any) -> Socket:
+    each = Socket(server.base_url, **options)
+    opened.append(each)
+    return each
+
+
+def _pool(server: LiveServer, token: str | None = None) -> str:
+    name = f"ws-{os.getpid()}-{next(_pools)}"
+    client = server.client(token)
+    try:
+        assert client.data(CREATE_POOL, {"name": name, "size": 50})["createPool"]["success"]
+    finally:
+        client.close()
+    return name
+
+
+def _acquire(server: LiveServer, pool: str, label: str) -> int:
+    """An acquire on a connection of its own; the object granted."""
+    lease = server.acquire_once(pool=pool, label=label)["lease"]
+    return int(lease["obj"])
+
+
+# --- the handshake and the close codes ---------------------------------------------------
+
+
+def test_the_subprotocol_is_negotiated_and_init_is_acknowledged(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    assert each.ws.subprotocol == protocol.SUBPROTOCOL
+    each.init()
+    each.sync()
+
+
+def test_a_client_without_the_subprotocol_is_closed_with_4406(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets, subprotocols=[])
+    assert each.closed_with() == (4406, "Subprotocol not acceptable")
+
+
+def test_no_connection_init_in_time_closes_with_4408(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    code, reason = each.closed_with(timeout=websocket.INIT_TIMEOUT + RECEIVE_TIMEOUT)
+    assert (code, reason) == (4408, "Connection initialisation timeout")
+
+
+def test_a_second_connection_init_closes_with_4429(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    each.init()
+    each.send({"type": "connection_init"})
+    assert each.closed_with() == (4429, "Too many initialisation requests")
+
+
+def test_subscribe_before_the_ack_closes_with_4401(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    each.subscribe("1", "default")
+    assert each.closed_with() == (4401, "Unauthorized")
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["{not json", '{"type": "subscribe", "id": "1"}', '{"type": "next", "id": "1"}'],
+    ids=["json", "payload", "server-type"],
+)
+def test_an_invalid_message_closes_with_4400(
+    server: LiveServer, sockets: list[Socket], data: str
+) -> None:
+    each = _open(server, sockets)
+    each.init()
+    each.ws.send(data)
+    code, reason = each.closed_with()
+    assert code == 4400 and reason.startswith("Invalid message received"), reason
+
+
+def test_a_subscribe_whose_id_is_in_use_closes_with_4409(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    each = _open(server, sockets)
+    each.init()
+    each.subscribe("a", pool)
+    each.subscribe("a", pool)
+    assert each.closed_with() == (4409, "Subscriber for a already exists")
+
+
+def test_ping_is_answered_with_its_payload_and_the_server_keeps_the_socket_alive(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    each.init()
+    each.send({"type": "ping"})
+    assert each.receive() == {"type": "pong"}
+    each.send({"type": "ping", "payload": {"n": 7}})
+    assert each.receive() == {"type": "pong", "payload": {"n": 7}}
+    # The server's own ping comes within its keepalive; `receive` counts and answers it.
+    data = each.ws.receive(timeout=websocket.KEEPALIVE + RECEIVE_TIMEOUT)
+    assert data is not None and json.loads(data) == {"type": "ping"}
+    each.send({"type": "pong"})
+    each.sync()
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(live_server: LiveServer) -> Iterator[LiveServer]:
+    live_server.start(TOKENS)
+    yield live_server
+
+
+def test_auth_by_the_init_payload_or_the_upgrade_header_and_4403_for_a_bad_token(
+    secured: LiveServer,
+) -> None:
+    opened: list[Socket] = []
+    try:
+        by_payload = _open(secured, opened)
+        by_payload.init({"Authorization": "Bearer s3cret"})
+        by_header = _open(secured, opened, authorization="Bearer s3cret")
+        by_header.init()
+        for payload, header in [
+            ({"Authorization": "Bearer nope"}, None),
+            (None, "Bearer nope"),
+            (None, None),
+            ({"Authorization": "s3cret"}, None),
+            ({"Authorization": "Bearer nope"}, "Bearer s3cret"),
+        ]:
+            refused = _open(secured, opened, authorization=header)
+            refused.send({"type": "connection_init", "payload": payload})
+            assert refused.closed_with() == (4403, "Forbidden"), (payload, header)
+        # The principal is the token's: its events say who made them.
+        pool = _pool(secured, token="r00t")
+        by_payload.subscribe("w", pool)
+        client = secured.client("s3cret")
+        try:
+            client.acquire(pool=pool, label="mine")
+        finally:
+            client.close()
+        (granted,) = by_payload.events("w", 1)
+        assert (granted["kind"], granted["principal"]) == ("GRANTED", "alice")
+    finally:
+        for each in opened:
+            each.close()
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+def test_events_made_through_the_other_worker_come_in_order(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    first, second = server.workers()
+    with server.only_worker(first):
+        each = _open(server, sockets)
+        each.init()
+        each.subscribe("watch", pool)
+        each.sync()
+    with server.only_worker(second):
+        objects = [_acquire(server, pool, f"other-{n}") for n in range(5)]
+    events = each.events("watch", 5)
+    assert [event["obj"] for event in events] == objects
+    assert [event["label"] for event in events] == [f"other-{n}" for n in range(5)]
+    seqs = [event["seq"] for event in events]
+    assert seqs == list(range(seqs[0], seqs[0] + 5))
+
+
+def test_after_replays_the_journal_then_goes_on_live(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    made = [_acquire(server, pool, f"before-{n}") for n in range(4)]
+    each = _open(server, sockets)
+    each.init()
+    each.subscribe("all", pool, after=0)
+    replayed = each.events("all", 5)
+    assert replayed[0]["kind"] == "POOL_CREATED"
+    assert [event["obj"] for event in replayed[1:]] == made
+    created_seq = replayed[0]["seq"]
+    each.subscribe("later", pool, after=replayed[2]["seq"])
+    assert [event["obj"] for event in each.events("later", 2)] == made[2:]
+    live = _acquire(server, pool, "live")
+    ends = {
+        msg["id"]: msg["payload"]["data"]["poolEvents"] for msg in (each.receive(), each.receive())
+    }
+    assert {event["obj"] for event in ends.values()} == {live}
+    assert ends["all"]["seq"] == ends["later"]["seq"] == created_seq + 5
+
+
+def test_complete_stops_one_operation_and_leaves_the_others(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    each = _open(server, sockets)
+    each.init()
+    each.subscribe("stays", pool)
+    each.subscribe("goes", pool)
+    each.sync()
+    each.send({"id": "goes", "type": "complete"})
+    each.send({"id": "never-was", "type": "complete"})
+    each.sync()
+    _acquire(server, pool, "after-complete")
+    (event,) = each.events("stays", 1)
+    assert event["label"] == "after-complete"
+    each.sync()
+    # The id is free again once completed.
+    each.subscribe("goes", pool)
+    each.sync()
+    _acquire(server, pool, "again")
+    got = {each.receive()["id"] for _ in range(2)}
+    assert got == {"stays", "goes"}
+
+
+def test_a_query_or_mutation_over_the_socket_is_refused_with_an_error(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = _open(server, sockets)
+    each.init()
+    each.send({"id": "q", "type": "subscribe", "payload": {"query": "{ version }"}})
+    message = each.receive()
+    assert (message["id"], message["type"]) == ("q", "error")
+    assert message["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
+    each.send({"id": "bad", "type": "subscribe", "payload": {"query": "subscription {"}})
+    message = each.receive()
+    assert (message["id"], message["type"]) == ("bad", "error")
+    assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    each.sync()
+
+
+def test_operations_beyond_the_sockets_bound_get_an_error_for_their_id(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    each = _open(server, sockets)
+    each.init()
+    for n in range(websocket.MAX_OPERATIONS):
+        each.subscribe(f"op-{n}", pool)
+    each.subscribe("one-too-many", pool)
+    message = each.receive()
+    assert (message["id"], message["type"]) == ("one-too-many", "error")
+    assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    each.sync()
+
+
+def test_the_gates_limit_per_principal_comes_as_an_error_for_that_id(
+    live_server: LiveServer,
+) -> None:
+    live_server.start({"OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "1", "OBJMGR_WORKERS": "1"})
+    each = Socket(live_server.base_url)
+    try:
+        each.init()
+        each.subscribe("first", "default")
+        each.sync()
+        each.subscribe("second", "default")
+        message = each.receive()
+        assert (message["id"], message["type"]) == ("second", "error")
+        assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    finally:
+        each.close()
+
+
+# --- stopping ------------------------------------------------------------------------------
+
+
+def test_sigterm_closes_open_sockets_with_1001(live_server: LiveServer) -> None:
+    live_server.start()
+    idle = Socket(live_server.base_url)
+    watching = Socket(live_server.base_url)
+    try:
+        idle.init()
+        watching.init()
+        watching.subscribe("w", "default")
+        watching.sync()
+        os.kill(live_server.pid, signal.SIGTERM)
+        for each in (idle, watching):
+            code, _reason = each.closed_with()
+            assert code == 1001
+        assert live_server.wait_exit() == 0
+    finally:
+        idle.close()
+        watching.close()
