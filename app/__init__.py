@@ -48,9 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["objmgr"] = service
     app.extensions["objmgr.settings"] = settings
 
-    from . import api
+    from . import api, dashboard
 
     api.register(app, settings, service)
+    dashboard.register(app)
     # Imported here, in the worker: see app.metrics on why prometheus_client must wait.
     from .metrics.wiring import install as install_metrics
 

@@ -1,0 +1,380 @@
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) against
+live gunicorn servers: one with auth off, one in production with tokens."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+import requests
+from objmgr_client.operations import CREATE_POOL
+
+from .dashboard_support import PHONE, Browser, Page, chromium, expect, visit
+from .support import HTTP_TIMEOUT, LiveServer
+
+pytestmark = pytest.mark.live
+
+ADMIN = "root"
+ADMIN_SECRET = "dashboard-admin-secret-0123"
+READER_SECRET = "dashboard-reader-secret-456"
+# The contract: a change shows on the page within two seconds, without a reload.
+LIVE_WITHIN = 2.0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A production server: GraphiQL off, auth on, the dashboard served all the same."""
+    live = LiveServer(tmp_path_factory.mktemp("dashboard-locked"))
+    try:
+        live.start(
+            {
+                "OBJMGR_ENV": "production",
+                "OBJMGR_TOKENS": f"{ADMIN}:{ADMIN_SECRET},reader:{READER_SECRET}",
+                "OBJMGR_ADMINS": ADMIN,
+            }
+        )
+        yield live
+    finally:
+        live.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def make_pool(server: LiveServer, size: int) -> str:
+    name = unique("pool")
+    client = server.client()
+    try:
+        assert client.data(CREATE_POOL, {"name": name, "size": size})["createPool"]["success"]
+    finally:
+        client.close()
+    return name
+
+
+def open_pool(page: Page, base_url: str, name: str, live: bool = False) -> None:
+    """The dashboard with pool `name` chosen; with `live`, its event stream connected too."""
+    page.goto(f"{base_url}/dashboard#pool={name}")
+    expect(page.locator("#detail-title")).to_have_text(f"Pool {name}")
+    if live:
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def lease_row(page: Page, obj: int):  # type: ignore[no-untyped-def]
+    return page.locator(f"#leases-table tbody tr[data-obj='{obj}']")
+
+
+# Served ------------------------------------------------------------------------------
+
+
+def test_root_redirects_to_the_dashboard(server: LiveServer) -> None:
+    response = requests.get(f"{server.base_url}/", allow_redirects=False, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 302
+    assert urljoin(f"{server.base_url}/", response.headers["Location"]) == (
+        f"{server.base_url}/dashboard"
+    )
+
+
+def test_the_page_allows_only_its_own_origin(server: LiveServer) -> None:
+    response = requests.get(f"{server.base_url}/dashboard", timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+
+
+def test_the_dashboard_is_served_in_production(locked: LiveServer) -> None:
+    page = requests.get(f"{locked.base_url}/dashboard", timeout=HTTP_TIMEOUT)
+    assert page.status_code == 200 and "objmgr" in page.text
+    playground = requests.get(
+        f"{locked.base_url}/graphql", headers={"Accept": "text/html"}, timeout=HTTP_TIMEOUT
+    )
+    assert "graphiql" not in playground.text.lower()
+
+
+# What it shows -----------------------------------------------------------------------
+
+
+def test_the_page_shows_every_pool(browser: Browser, server: LiveServer) -> None:
+    name = make_pool(server, 250)
+    server.acquire_once(pool=name, label="shown")
+    with visit(browser, server.base_url) as seen:
+        page = seen.open()
+        row = page.locator("#pools-table tbody tr", has=page.get_by_role("button", name=name))
+        expect(row.locator("td").nth(0)).to_have_text("250")
+        expect(row.locator("td").nth(1)).to_have_text("1")
+        expect(row.locator("td").nth(2)).to_have_text("249")
+        expect(row.locator("td").nth(3)).to_have_text("0")
+        expect(row.get_by_role("meter")).to_have_attribute("aria-valuenow", "1")
+        default = page.locator(
+            "#pools-table tbody tr", has=page.get_by_role("button", name="default")
+        )
+        expect(default.locator("td").nth(0)).to_have_text("100")
+
+
+def test_an_acquire_made_elsewhere_appears_without_a_reload(
+    browser: Browser, server: LiveServer
+) -> None:
+    name = make_pool(server, 10)
+    label = unique("job")
+    with visit(browser, server.base_url) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name, live=True)
+        page.evaluate("window.notReloaded = true")
+        started = time.monotonic()
+        lease = server.acquire_once(pool=name, owner="ci-7", label=label, ttl=600)["lease"]
+        row = lease_row(page, lease["obj"])
+        expect(row).to_contain_text(label)
+        arrived = time.monotonic() - started
+        expect(page.locator("#feed li[data-kind='GRANTED']").first).to_contain_text(label)
+        assert arrived <= LIVE_WITHIN, f"the lease showed {arrived:.2f}s after its acquire"
+        assert page.evaluate("window.notReloaded") is True
+        expect(row).to_contain_text("ci-7")
+        expect(row.locator("td").nth(3)).to_have_text(str(lease["token"]))
+        expect(page.locator("#summary")).to_contain_text("In use1")
+        expect(page.locator("#chart-text")).to_contain_text("1 grants")
+        # Time left counts down by itself, a second at a time.
+        left = row.locator(".left")
+        first = left.inner_text()
+        expect(left).not_to_have_text(first)
+        assert re.fullmatch(r"\d+ min \d\d s", left.inner_text()), left.inner_text()
+
+
+def test_the_leases_of_a_big_pool_come_in_pages(browser: Browser, server: LiveServer) -> None:
+    name = make_pool(server, 1000)
+    client = server.client()
+    try:
+        for _ in range(60):
+            assert client.acquire(pool=name)["success"]
+    finally:
+        client.close()
+    with visit(browser, server.base_url) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name)
+        rows = page.locator("#leases-table tbody tr")
+        expect(rows).to_have_count(50)
+        expect(page.locator("#leases-page")).to_have_text("Page 1: objects 1\u201350")
+        page.get_by_role("button", name="Next page").click()
+        expect(rows).to_have_count(10)
+        expect(page.locator("#leases-page")).to_have_text("Page 2: objects 51\u201360")
+        expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+        page.get_by_role("button", name="Previous page").click()
+        expect(rows).to_have_count(50)
+
+
+# Admin actions -----------------------------------------------------------------------
+
+
+def test_ending_a_lease_from_the_page_ends_it(browser: Browser, server: LiveServer) -> None:
+    name = make_pool(server, 5)
+    lease = server.acquire_once(pool=name, owner="stuck", label="to end")["lease"]
+    client = server.client()
+    with visit(browser, server.base_url) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name)
+        end = page.get_by_role("button", name=f"End the lease of object {lease['obj']}")
+        end.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_contain_text(f"token {lease['token']}")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(dialog).to_be_hidden()
+        assert client.lease(lease["obj"], pool=name) is not None
+        end.click()
+        dialog.get_by_role("button", name="End lease").click()
+        expect(lease_row(page, lease["obj"])).to_have_count(0)
+        expect(page.locator("#done")).to_contain_text(f"object {lease['obj']} was ended")
+    assert client.lease(lease["obj"], pool=name) is None
+    client.close()
+
+
+def test_creating_and_resizing_a_pool_from_the_page(browser: Browser, server: LiveServer) -> None:
+    name = unique("made")
+    client = server.client()
+    with visit(browser, server.base_url) as seen:
+        page = seen.open()
+        page.get_by_role("button", name="New pool…").click()
+        dialog = page.get_by_role("dialog", name="New pool")
+        dialog.get_by_label("Name").fill(name)
+        dialog.get_by_label("Size").fill("12")
+        dialog.get_by_role("button", name="Create pool").click()
+        expect(page.locator("#detail-title")).to_have_text(f"Pool {name}")
+        assert client.pool(name)["size"] == 12
+        # A refusal is shown with its code, and the dialog stays open to fix it.
+        page.get_by_role("button", name="New pool…").click()
+        dialog.get_by_label("Name").fill(name)
+        dialog.get_by_label("Size").fill("3")
+        dialog.get_by_role("button", name="Create pool").click()
+        expect(dialog.get_by_role("alert")).to_contain_text("POOL_EXISTS")
+        dialog.get_by_role("button", name="Cancel").click()
+
+        page.get_by_role("button", name="Resize…").click()
+        resize = page.get_by_role("dialog", name=f"Resize pool {name}")
+        resize.get_by_label("New size").fill("30")
+        resize.get_by_role("button", name="Resize").click()
+        confirm = page.get_by_role("dialog", name="Are you sure?")
+        expect(confirm).to_contain_text("from 12 to 30 objects")
+        confirm.get_by_role("button", name="Resize").click()
+        expect(page.locator("#summary")).to_contain_text("Size30")
+    assert client.pool(name)["size"] == 30
+    client.close()
+
+
+# Auth ------------------------------------------------------------------------------
+
+
+def test_with_auth_on_the_page_asks_for_a_token(browser: Browser, locked: LiveServer) -> None:
+    with visit(browser, locked.base_url) as seen:
+        page = seen.open()
+        token = page.get_by_label("Token")
+        expect(token).to_be_focused()
+        expect(page.locator("#pools")).to_be_hidden()
+        token.fill("not-a-token-of-this-server")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#auth-message")).to_contain_text("refused (401")
+        expect(page.locator("#pools")).to_be_hidden()
+        seen.screenshot("dashboard-sign-in.png")
+        token.fill(ADMIN_SECRET)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("button", name="default")).to_be_visible()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        # Kept for the tab: a reload does not ask again.
+        page.reload()
+        expect(page.get_by_role("button", name="default")).to_be_visible()
+        expect(page.locator("#auth")).to_be_hidden()
+        page.get_by_role("button", name="Forget token").click()
+        expect(token).to_be_visible()
+
+
+def test_a_reader_is_told_it_may_not_resize(browser: Browser, locked: LiveServer) -> None:
+    with visit(browser, locked.base_url) as seen:
+        page = seen.open()
+        page.get_by_label("Token").fill(READER_SECRET)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#detail-title")).to_have_text("Pool default")
+        page.get_by_role("button", name="Resize…").click()
+        page.get_by_label("New size").fill("101")
+        page.get_by_role("dialog", name="Resize pool default").get_by_role(
+            "button", name="Resize"
+        ).click()
+        page.get_by_role("dialog", name="Are you sure?").get_by_role(
+            "button", name="Resize"
+        ).click()
+        expect(page.locator("#resize-error")).to_contain_text("FORBIDDEN")
+    assert locked.client(ADMIN_SECRET).pool()["size"] == 100
+
+
+# Reach -----------------------------------------------------------------------------
+
+
+def test_the_main_controls_are_reached_by_keyboard(browser: Browser, server: LiveServer) -> None:
+    name = make_pool(server, 3)
+    lease = server.acquire_once(pool=name)["lease"]
+    with visit(browser, server.base_url) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name)
+        reached: list[str] = []
+        for _ in range(60):
+            page.keyboard.press("Tab")
+            reached.append(
+                page.evaluate(
+                    "() => { const e = document.activeElement;"
+                    " return e.getAttribute('aria-label') || e.textContent.trim(); }"
+                )
+            )
+        for control in ["Refresh", "New pool…", "default", name, "Resize…"]:
+            assert control in reached, (control, reached)
+        assert f"End the lease of object {lease['obj']}" in reached, reached
+        # Enter chooses a pool; Escape closes a dialog.
+        page.get_by_role("button", name="default").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail-title")).to_have_text("Pool default")
+        page.get_by_role("button", name="New pool…").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("dialog", name="New pool")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog", name="New pool")).to_be_hidden()
+
+
+def test_no_request_leaves_the_host(browser: Browser, server: LiveServer) -> None:
+    with visit(browser, server.base_url) as seen:
+        page = seen.open()
+        expect(page.locator("#detail-title")).to_have_text("Pool default")
+        # The page's own files, its queries and its stream: all of them asked of the server.
+        assert any(url.endswith("/dashboard/static/main.js") for url in seen.requests)
+        assert any(url.endswith("/graphql") for url in seen.requests)
+        assert seen.foreign_requests() == []
+
+
+def test_the_stream_comes_back_after_a_restart_without_a_gap(
+    browser: Browser, server: LiveServer
+) -> None:
+    name = make_pool(server, 10)
+    with visit(browser, server.base_url) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name, live=True)
+        first = server.acquire_once(pool=name, label="before")["lease"]
+        expect(lease_row(page, first["obj"])).to_be_visible()
+        server.restart()
+        second = server.acquire_once(pool=name, label="after")["lease"]
+        expect(lease_row(page, second["obj"])).to_be_visible()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        seqs = page.locator("#feed li").evaluate_all(
+            "items => items.map(i => Number(i.dataset.seq))"
+        )
+        assert seqs == sorted(set(seqs), reverse=True), seqs
+
+
+# Screenshots -------------------------------------------------------------------------
+
+
+def _busy_pool(server: LiveServer) -> str:
+    name = "build-agents"
+    client = server.client()
+    try:
+        if client.pool(name) is None:
+            client.data(CREATE_POOL, {"name": name, "size": 24})
+            for index, (owner, ttl) in enumerate(
+                [("ci-linux", 900), ("ci-linux", 300), ("ci-mac", 1800), ("nightly", None)]
+                + [("ci-linux", 120)] * 5
+            ):
+                client.acquire(pool=name, owner=owner, label=f"job {4200 + index}", ttl=ttl)
+            client.free(2, pool=name)
+    finally:
+        client.close()
+    return name
+
+
+@pytest.mark.parametrize(
+    ("viewport", "file_name"),
+    [({"width": 1280, "height": 860}, "dashboard-wide.png"), (PHONE, "dashboard-phone.png")],
+)
+def test_screenshots_of_the_main_views(
+    browser: Browser, server: LiveServer, viewport: dict[str, int], file_name: str
+) -> None:
+    name = _busy_pool(server)
+    with visit(browser, server.base_url, viewport) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name, live=True)
+        expect(page.locator("#leases-table tbody tr")).to_have_count(8)
+        expect(page.locator("#feed li").first).to_be_visible()
+        # Readable on a phone: the page itself never scrolls sideways (wide tables
+        # scroll in their own region).
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], width
+        path: Path = seen.screenshot(file_name)
+    assert path.stat().st_size > 0
