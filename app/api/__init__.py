@@ -6,12 +6,18 @@ from flask import Blueprint, Flask
 
 from ..config import Settings
 from ..service import LeaseService
+from ..watching import WatchHub, WatchLimits
 from .auth import Authenticator
 from .documents import DocumentCache
 from .errors import register_error_handlers
 from .health import bp as health
 from .schema import schema
+from .subscriptions import SubscriptionGate
 from .view import ObjmgrGraphQLView
+
+#: Where the app keeps its worker's hub and gate (the WebSocket transport reads the gate).
+WATCH_HUB = "objmgr.watch"
+SUBSCRIPTIONS = "objmgr.subscriptions"
 
 
 def register(app: Flask, settings: Settings, service: LeaseService) -> None:
@@ -28,12 +34,31 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         max_bytes=settings.document_cache_mb * 1024 * 1024,
     )
     app.extensions["objmgr.documents"] = documents
+    # Made by the app factory, hence in each worker after the fork: its
+    # followers start with the first subscriber.
+    hub = WatchHub(
+        service.store,
+        WatchLimits(
+            per_worker=settings.max_subscriptions,
+            per_principal=settings.max_subscriptions_per_principal,
+        ),
+    )
+    gate = SubscriptionGate(
+        schema.graphql_schema,
+        documents,
+        hub,
+        max_cost=settings.max_cost,
+        suggestions=settings.introspection,
+    )
+    app.extensions[WATCH_HUB] = hub
+    app.extensions[SUBSCRIPTIONS] = gate
     view = ObjmgrGraphQLView.as_view(
         "graphql",
         schema=schema.graphql_schema,
         service=service,
         authenticator=Authenticator(settings),
         documents=documents,
+        gate=gate,
         graphiql=settings.graphiql,
         max_cost=settings.max_cost,
         suggestions=settings.introspection,

@@ -1,7 +1,8 @@
 """The GraphQL schema of the contract, resolved against a `LeaseService`.
 
 The types live in `types.py`, what can be read in `queries.py`, what changes
-state in `mutations.py`; this module puts them together.
+state in `mutations.py`, what can be watched in `subscription_type.py`; this
+module puts them together.
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ import graphene
 from .mutations import Mutation
 from .outcomes import payload, query_errors
 from .queries import Query
+from .subscription_type import Subscription
 from .types import AcquireObjectPayload
 
-schema = graphene.Schema(query=Query, mutation=Mutation, auto_camelcase=True)
+schema = graphene.Schema(
+    query=Query, mutation=Mutation, subscription=Subscription, auto_camelcase=True
+)
 
 # Resolver helpers some callers still import from here.
-__all__ = ["AcquireObjectPayload", "Mutation", "Query", "payload", "query_errors", "schema"]
+__all__ = [
+    "AcquireObjectPayload",
+    "Mutation",
+    "Query",
+    "Subscription",
+    "payload",
+    "query_errors",
+    "schema",
+]

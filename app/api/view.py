@@ -9,10 +9,9 @@ the limits with its own variables before anything runs.
 from __future__ import annotations
 
 import json
-import logging
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from flask import Request, Response
+from flask import Request, Response, jsonify
 from flask import request as flask_request
 from graphql import (
     ExecutionResult,
@@ -29,27 +28,32 @@ from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from graphql_server.http.types import HTTPMethod
 
-from ..request_record import current_request
+from ..pool.lease import Caller
+from ..request_record import RequestRecord, current_request
 from ..service import LeaseService
 from .auth import Authenticator, Unauthenticated
 from .connection import client_connected
 from .context import RequestContext
-from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache, without_suggestions
+from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache
 from .errors import error_response
 from .get_policy import calls_state_changing_query_field
 from .graphiql import graphiql_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
 from .operation_names import GRAPHIQL, GRAPHQL, root_fields
+from .results import MAX_QUERY_LENGTH, formatted_error, result_body, synchronous
 from .shape import TooComplex
+from .sse import event_stream, wants_event_stream
+from .subscriptions import SubscriptionGate, SubscriptionRefused, SubscriptionRequest
 
 if TYPE_CHECKING:
     from werkzeug.local import LocalProxy
 
-log = logging.getLogger(__name__)
+__all__ = ["MAX_QUERY_LENGTH", "ObjmgrGraphQLView"]
 
-MAX_QUERY_LENGTH = 64 * 1024
 #: The `extensions.code` of each HTTP status a request can be refused with here.
 HTTP_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+#: A subscription sent as a plain JSON request: a client's mistake of transport.
+SUBSCRIPTION_OVER_JSON = "BAD_REQUEST"
 
 
 class RequestAdapter(FlaskHTTPRequestAdapter):
@@ -81,6 +85,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         service: LeaseService,
         authenticator: Authenticator,
         documents: DocumentCache,
+        gate: SubscriptionGate,
         graphiql: bool,
         max_cost: int = 50_000,
         suggestions: bool = True,
@@ -89,6 +94,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         self.service = service
         self.authenticator = authenticator
         self.documents = documents
+        self.gate = gate
         self.max_cost = max_cost
         self.suggestions = suggestions
 
@@ -116,6 +122,8 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         if record is not None:
             record.principal = caller.principal
         accept = request.headers.get("Accept", "")
+        if wants_event_stream(accept):
+            return self.stream(adapter, caller, record)
         media_type = choose(accept) if accept.strip() else JSON
         if media_type is None:
             return error_response(
@@ -133,11 +141,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         try:
             return self.answer(adapter, context, media_type)
         except HTTPException as error:
-            headers = {"Allow": "POST"} if error.status_code == 405 else None
-            code = HTTP_CODES.get(error.status_code, "BAD_REQUEST")
-            response = error_response(error.status_code, error.reason, code, headers)
-            response.content_type = media_type
-            return response
+            return _http_refusal(error, media_type)
 
     def answer(self, adapter: RequestAdapter, context: RequestContext, media_type: str) -> Response:
         """The answer to an authenticated request, in `media_type`.
@@ -146,13 +150,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         (OPTIONS, the GraphiQL page), with the caller and the media type handed
         in: an operation refused before it runs is a 400 in either media type.
         """
-        if not self.is_request_allowed(adapter):
-            raise HTTPException(405, "GraphQL only supports GET and POST requests.")
-        request_data = self.parse_http_body(adapter, context)
-        if request_data.variables is not None and not isinstance(request_data.variables, dict):
-            raise HTTPException(400, "Variables must be a JSON object")
-        if request_data.extensions is not None and not isinstance(request_data.extensions, dict):
-            raise HTTPException(400, "Extensions must be a JSON object")
+        request_data = self.request_data(adapter, context)
         response = Response(status=200, content_type=media_type)
         try:
             result = self.execute_request(adapter, request_data, context)
@@ -165,6 +163,50 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
                 response.status_code = 400
         response.set_data(self.encode_json(self.response_body(result)))
         return response
+
+    def request_data(self, adapter: RequestAdapter, context: RequestContext) -> GraphQLRequestData:
+        """The request's query, variables and operation name, checked; raise `HTTPException`."""
+        if not self.is_request_allowed(adapter):
+            raise HTTPException(405, "GraphQL only supports GET and POST requests.")
+        request_data = self.parse_http_body(adapter, context)
+        if request_data.variables is not None and not isinstance(request_data.variables, dict):
+            raise HTTPException(400, "Variables must be a JSON object")
+        if request_data.extensions is not None and not isinstance(request_data.extensions, dict):
+            raise HTTPException(400, "Extensions must be a JSON object")
+        return request_data
+
+    def stream(
+        self, adapter: RequestAdapter, caller: Caller, record: RequestRecord | None
+    ) -> Response:
+        """A subscription over Server-Sent Events (`sse`); its refusals are JSON answers."""
+        request = adapter.request
+        context = RequestContext(
+            request=request,
+            caller=caller,
+            service=self.service,
+            client_connected=client_connected(request.environ),
+        )
+        try:
+            request_data = self.request_data(adapter, context)
+        except HTTPException as error:
+            return _http_refusal(error, JSON)
+        try:
+            subscription = self.gate.open(
+                SubscriptionRequest(
+                    request_data.query,
+                    request_data.variables,
+                    request_data.operation_name,
+                    request_data.extensions,
+                ),
+                caller,
+            )
+        except SubscriptionRefused as refusal:
+            response = jsonify({"errors": refusal.errors})
+            response.status_code = refusal.status
+            return response
+        if record is not None:
+            record.operation = subscription.operation
+        return event_stream(subscription, request.environ)
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -237,7 +279,12 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         if record is not None:
             record.operation = root_fields(document, operation)
         if operation.operation is OperationType.SUBSCRIPTION:
-            _refuse("objmgr has no subscriptions")
+            _refuse(
+                "a subscription is served as a stream: POST it to /graphql with "
+                "Accept: text/event-stream (GraphQL over Server-Sent Events), or over the "
+                "WebSocket at /graphql (subprotocol graphql-transport-ws)",
+                SUBSCRIPTION_OVER_JSON,
+            )
         # Only GET and POST get this far (`answer`).
         over_get = adapter.method == "GET"
         if over_get and operation.operation is OperationType.MUTATION:
@@ -256,47 +303,28 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             context_value=context,
             variable_values=request_data.variables,
             operation_name=request_data.operation_name,
-            is_awaitable=_synchronous,
+            is_awaitable=synchronous,
         )
         if not isinstance(result, ExecutionResult):
-            # _synchronous tells graphql-core that no resolver returns an awaitable.
+            # synchronous tells graphql-core that no resolver returns an awaitable.
             raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
         return result
 
     def response_body(self, result: ExecutionResult) -> GraphQLHTTPResponse:
-        body: GraphQLHTTPResponse = {"data": result.data}
-        if result.errors:
-            body["errors"] = [self._formatted(error) for error in result.errors]
-        return body
+        return cast(GraphQLHTTPResponse, result_body(result, self.suggestions))
 
     def _formatted(self, error: GraphQLError) -> dict[str, Any]:
-        """An error as the client reads it, always with an `extensions.code`.
+        return formatted_error(error, self.suggestions)
 
-        Domain failures carry their code already (`outcomes`); one without a
-        code is graphql-core's refusal of a value, or a resolver's bug.
-        """
-        formatted: dict[str, Any] = dict(error.formatted)
-        extensions = dict(formatted.get("extensions") or {})
-        cause = error.original_error
-        if "code" not in extensions:
-            if cause is None or isinstance(cause, GraphQLError):
-                extensions["code"] = "BAD_USER_INPUT"
-            else:
-                log.error("resolver failed", exc_info=cause)
-                formatted["message"] = "internal error; the server log has the details"
-                extensions["code"] = "INTERNAL_SERVER_ERROR"
-        if not self.suggestions:
-            formatted["message"] = without_suggestions(formatted["message"])
-        formatted["extensions"] = extensions
-        return formatted
+
+def _http_refusal(error: HTTPException, media_type: str) -> Response:
+    headers = {"Allow": "POST"} if error.status_code == 405 else None
+    code = HTTP_CODES.get(error.status_code, "BAD_REQUEST")
+    response = error_response(error.status_code, error.reason, code, headers)
+    response.content_type = media_type
+    return response
 
 
 def _refuse(message: str, code: str = VALIDATION_FAILED) -> NoReturn:
     """Answer 400 with one error; nothing of the operation runs."""
     raise GraphQLValidationError([GraphQLError(message, extensions={"code": code})])
-
-
-def _synchronous(_value: object) -> bool:
-    # Every resolver of the schema returns its value: graphql-core's default
-    # check, run for every field, would look for awaitables that never come.
-    return False

@@ -1,0 +1,58 @@
+"""What a client reads back of a GraphQL result, the same over every transport."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+
+from .documents import without_suggestions
+
+log = logging.getLogger(__name__)
+
+#: The longest document text served, over POST, GET, SSE and the WebSocket.
+MAX_QUERY_LENGTH = 64 * 1024
+
+
+def formatted_error(error: GraphQLError, suggestions: bool) -> dict[str, Any]:
+    """An error as the client reads it, always with an `extensions.code`.
+
+    Domain failures carry their code already (`outcomes`); one without a
+    code is graphql-core's refusal of a value, or a resolver's bug, whose
+    details go to the log and never to the client.
+    """
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    cause = error.original_error
+    if "code" not in extensions:
+        if cause is None or isinstance(cause, GraphQLError):
+            extensions["code"] = "BAD_USER_INPUT"
+        else:
+            log.error("resolver failed", exc_info=cause)
+            formatted["message"] = "internal error; the server log has the details"
+            extensions["code"] = "INTERNAL_SERVER_ERROR"
+    if not suggestions:
+        formatted["message"] = without_suggestions(formatted["message"])
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def result_body(result: ExecutionResult, suggestions: bool) -> dict[str, Any]:
+    """`{"data": ...}`, with `errors` beside it when there are any."""
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [formatted_error(error, suggestions) for error in result.errors]
+    return body
+
+
+def coded_error(message: str, code: str) -> dict[str, Any]:
+    """One error of the API's shape that no GraphQL error stands behind."""
+    return {"message": message, "extensions": {"code": code}}
+
+
+def synchronous(_value: object) -> bool:
+    """graphql-core's `is_awaitable` for this schema: every resolver returns its
+    value, and the default check, run for every field, would look for awaitables
+    that never come."""
+    return False
