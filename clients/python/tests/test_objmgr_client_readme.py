@@ -31,7 +31,7 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBJMGR_")}
     env["OBJMGR_URL"] = url
     blocks = _blocks("python")
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     outputs = []
     for block in blocks:
         result = subprocess.run(
@@ -43,14 +43,21 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
         )
         assert result.returncode == 0, f"{block}\n{result.stderr}"
         outputs.append(result.stdout)
-    first, second, journal = outputs
+    first, second, journal, watched = outputs
     assert "NOT_ALLOCATED object 1 of pool 'default' is not held" in first
     assert second.startswith("working with object ")
     lines = journal.splitlines()
     assert lines[0].startswith("1 POOL_CREATED None None ")
-    last_seq = int(lines[-4].split()[0])
-    assert lines[-4].split()[1:4] == ["FREED", "3", "ci-7"], journal
-    assert lines[-3:] == ["[]", f"followed {last_seq - 1} GRANTED", f"followed {last_seq} FREED"]
+    last_seq = int(lines[-6].split()[0])
+    assert lines[-6].split()[1:4] == ["FREED", "3", "ci-7"], journal
+    assert lines[-5:] == [
+        "[]",
+        f"followed {last_seq - 1} GRANTED",
+        f"followed {last_seq} FREED",
+        f"watched {last_seq - 1} GRANTED",
+        f"watched {last_seq} FREED",
+    ]
+    assert watched.splitlines() == ["1 POOL_CREATED None None", "2 GRANTED 1 ci-7"]
 
 
 def test_every_error_code_of_the_schema_is_in_the_table() -> None:
