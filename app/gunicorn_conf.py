@@ -170,27 +170,49 @@ def post_worker_init(worker: Any) -> None:
     gevent.signal_handler(signal.SIGHUP, _reload_worker_tokens, worker)
     if getattr(worker, "objmgr_reload_missed", False):
         _reload_worker_tokens(worker)
-    _close_sockets_on_graceful_stop(worker)
+    _end_streams_on_graceful_stop(worker)
 
 
-def _close_sockets_on_graceful_stop(worker: Any) -> None:
-    """SIGTERM (a graceful stop or a restart) also closes the worker's WebSockets
-    with 1001: gunicorn waits for open connections, and a socket stays open for
-    as long as its client likes, so the worker would wait out graceful_timeout
-    and its clients would be cut off at the end without a close frame."""
+def _end_streams_on_graceful_stop(worker: Any) -> None:
+    """SIGTERM (a graceful stop or a restart) also ends the worker's streams: its
+    subscriptions end with SHUTTING_DOWN (SSE: a last `next` with the code, then
+    `complete`) and its WebSockets close with 1001. gunicorn waits for open
+    connections, and a stream stays open for as long as its client likes, so the
+    worker would wait out graceful_timeout and its clients would be cut off at
+    the end without being told."""
     handle_exit = worker.handle_exit
 
-    def exit_closing_sockets(sig: int, frame: Any) -> None:
+    def exit_ending_streams(sig: int, frame: Any) -> None:
         handle_exit(sig, frame)
-        # Imported here, as in _reload_worker_tokens: the worker's own modules.
-        from app.api.websocket import close_all_going_away
+        # Out of the signal handler: ending streams writes to sockets, which may block.
+        gevent.spawn(_end_streams)
 
-        # Out of the signal handler: closing writes to sockets, which may block.
-        gevent.spawn(close_all_going_away)
-
-    signal.signal(signal.SIGTERM, exit_closing_sockets)
+    signal.signal(signal.SIGTERM, exit_ending_streams)
     # As gunicorn has it: SIGTERM does not interrupt the requests' system calls.
     signal.siginterrupt(signal.SIGTERM, False)
+
+
+def _end_streams() -> None:
+    # Imported here, as in _reload_worker_tokens: the worker's own modules.
+    from app.api.websocket import close_all_going_away
+    from app.watching import shut_down_all
+
+    shut_down_all()
+    close_all_going_away()
+
+
+def worker_int(worker: Any) -> None:
+    """SIGINT or SIGQUIT, a quick stop: the streams are told before the worker exits."""
+    from app.watching import shut_down_all
+
+    shut_down_all()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    # Whatever stopped the loop (a restart after max requests, the master gone).
+    from app.watching import shut_down_all
+
+    shut_down_all()
 
 
 def _reload_worker_tokens(worker: Any) -> None:

@@ -14,6 +14,7 @@ from .health import bp as health
 from .schema import schema
 from .subscriptions import SubscriptionGate
 from .view import ObjmgrGraphQLView
+from .websocket import register as register_websocket
 
 #: Where the app keeps its worker's hub and gate (the WebSocket transport reads the gate).
 WATCH_HUB = "objmgr.watch"
@@ -50,13 +51,14 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         max_cost=settings.max_cost,
         suggestions=settings.introspection,
     )
+    authenticator = Authenticator(settings)
     app.extensions[WATCH_HUB] = hub
     app.extensions[SUBSCRIPTIONS] = gate
     view = ObjmgrGraphQLView.as_view(
         "graphql",
         schema=schema.graphql_schema,
         service=service,
-        authenticator=Authenticator(settings),
+        authenticator=authenticator,
         documents=documents,
         gate=gate,
         graphiql=settings.graphiql,
@@ -65,5 +67,7 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
     )
     graphql.add_url_rule("", view_func=view, methods=["GET", "POST"])
     app.register_blueprint(graphql)
+    # The WebSocket's rule at /graphql takes only upgrades; the view keeps the rest.
+    register_websocket(app, gate, authenticator)
     app.register_blueprint(health)
     register_error_handlers(app)
