@@ -257,11 +257,11 @@ def follow(
     read: Callable[[], list[Event]],
     pool: str,
     timeout: float,
-    recheck: float = RECHECK_EVERY,
 ) -> list[Event]:
     """`read()`'s events, waiting up to `timeout` seconds for some when there are
-    none: woken by `pool`'s bell, and reading again at least every `recheck`
-    seconds, for a wake-up that never came (a lost datagram, say)."""
+    none: woken by `pool`'s bell, and reading again at least every
+    `RECHECK_EVERY` seconds, for a wake-up that never came (a lost datagram)."""
+    recheck = RECHECK_EVERY  # read at each call: tests lengthen it to see the bell alone
     deadline = time.monotonic() + timeout
     # Bounded: each round ends on a ring or a recheck, and the deadline ends the rounds.
     for _ in range(int(timeout / recheck) + 1000):
