@@ -17,6 +17,7 @@ which an SSE client's socket only does when it is closed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from flask import Response
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from ..watching import SHUTTING_DOWN
 from .subscriptions import Subscription, SubscriptionEnded
 
 EVENT_STREAM = "text/event-stream"
@@ -59,6 +61,7 @@ def event_stream(subscription: Subscription, environ: dict[str, Any]) -> Respons
 
 def _frames(subscription: Subscription, environ: dict[str, Any]) -> Iterator[bytes]:
     stop_watching = _close_on_hangup(environ, subscription)
+    shutting_down = False
     try:
         yield OPENING
         while True:
@@ -67,6 +70,7 @@ def _frames(subscription: Subscription, environ: dict[str, Any]) -> Iterator[byt
             except SubscriptionEnded as ended:
                 if not ended.errors:
                     return  # closed because the client left: nobody to tell
+                shutting_down = _code(ended.errors) == SHUTTING_DOWN
                 yield _message("next", {"errors": ended.errors})
                 yield _message("complete", None)
                 return
@@ -75,6 +79,25 @@ def _frames(subscription: Subscription, environ: dict[str, Any]) -> Iterator[byt
         # Whether the stream ended, the client left or gunicorn closed the iterator.
         stop_watching()
         subscription.close()
+        if shutting_down:
+            _no_next_request(environ)
+
+
+def _code(errors: list[dict[str, Any]]) -> object:
+    return (errors[0].get("extensions") or {}).get("code")
+
+
+def _no_next_request(environ: dict[str, Any]) -> None:
+    """Have gunicorn close the connection once the stream's last chunk is written.
+
+    A stopping worker waits for its open connections, and a client keeping this
+    one alive would hold it for the keep-alive timeout: with the read side shut,
+    gunicorn reads the end of the connection where it looks for the next request.
+    """
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
 
 
 def _message(event: str, data: object) -> bytes:
