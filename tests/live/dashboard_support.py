@@ -78,10 +78,10 @@ class Visit:
             if (urlsplit(url).scheme, urlsplit(url).netloc) != (home.scheme, home.netloc)
         ]
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, full_page: bool = True) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / name
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

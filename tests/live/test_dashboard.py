@@ -14,7 +14,7 @@ import pytest
 import requests
 from objmgr_client.operations import CREATE_POOL
 
-from .dashboard_support import PHONE, Browser, Page, chromium, expect, visit
+from .dashboard_support import PHONE, WIDE, Browser, Page, chromium, expect, visit
 from .support import HTTP_TIMEOUT, LiveServer
 
 pytestmark = pytest.mark.live
@@ -73,6 +73,54 @@ def open_pool(page: Page, base_url: str, name: str, live: bool = False) -> None:
 
 def lease_row(page: Page, obj: int):  # type: ignore[no-untyped-def]
     return page.locator(f"#leases-table tbody tr[data-obj='{obj}']")
+
+
+# Screenshots, first: the server then holds only the pools they show ----------------------
+
+
+def _showcase(server: LiveServer) -> str:
+    """A few pools in use, as a team would have them; the name of the one to show."""
+    client = server.client()
+    try:
+        if client.pool("build-agents") is None:
+            for name, size in [("build-agents", 24), ("licences", 5), ("ports", 1000)]:
+                client.data(CREATE_POOL, {"name": name, "size": size})
+            agents = [("ci-linux", 900), ("ci-linux", 300), ("ci-mac", 1800), ("nightly", None)]
+            for index, (owner, ttl) in enumerate(agents + [("ci-linux", 120)] * 5):
+                client.acquire(
+                    pool="build-agents", owner=owner, label=f"job {4200 + index}", ttl=ttl
+                )
+            client.free(2, pool="build-agents")
+            for seat in range(5):
+                client.acquire(pool="licences", owner=f"designer-{seat}", label="cad", ttl=3600)
+            for _ in range(120):
+                client.acquire(pool="ports", owner="staging", ttl=600)
+            client.acquire(owner="alice", label="notebook", ttl=60)
+    finally:
+        client.close()
+    return "build-agents"
+
+
+@pytest.mark.parametrize(
+    ("viewport", "file_name"),
+    [(WIDE, "dashboard-wide.png"), (PHONE, "dashboard-phone.png")],
+)
+def test_screenshots_of_the_main_views(
+    browser: Browser, server: LiveServer, viewport: dict[str, int], file_name: str
+) -> None:
+    name = _showcase(server)
+    with visit(browser, server.base_url, viewport) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name, live=True)
+        expect(page.locator("#leases-table tbody tr")).to_have_count(8)
+        expect(page.locator("#feed li").first).to_be_visible()
+        # Readable on a phone: the page never scrolls sideways (there a table's rows
+        # read as cards).
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= viewport["width"], width
+        # A phone shows its first screen: what someone sees on opening the page.
+        path: Path = seen.screenshot(file_name, full_page=viewport != PHONE)
+    assert path.stat().st_size > 0
 
 
 # Served ------------------------------------------------------------------------------
@@ -243,6 +291,7 @@ def test_with_auth_on_the_page_asks_for_a_token(browser: Browser, locked: LiveSe
         token = page.get_by_label("Token")
         expect(token).to_be_focused()
         expect(page.locator("#pools")).to_be_hidden()
+        expect(page.locator("#pool-view")).to_be_hidden()
         token.fill("not-a-token-of-this-server")
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#auth-message")).to_contain_text("refused (401")
@@ -337,44 +386,3 @@ def test_the_stream_comes_back_after_a_restart_without_a_gap(
             "items => items.map(i => Number(i.dataset.seq))"
         )
         assert seqs == sorted(set(seqs), reverse=True), seqs
-
-
-# Screenshots -------------------------------------------------------------------------
-
-
-def _busy_pool(server: LiveServer) -> str:
-    name = "build-agents"
-    client = server.client()
-    try:
-        if client.pool(name) is None:
-            client.data(CREATE_POOL, {"name": name, "size": 24})
-            for index, (owner, ttl) in enumerate(
-                [("ci-linux", 900), ("ci-linux", 300), ("ci-mac", 1800), ("nightly", None)]
-                + [("ci-linux", 120)] * 5
-            ):
-                client.acquire(pool=name, owner=owner, label=f"job {4200 + index}", ttl=ttl)
-            client.free(2, pool=name)
-    finally:
-        client.close()
-    return name
-
-
-@pytest.mark.parametrize(
-    ("viewport", "file_name"),
-    [({"width": 1280, "height": 860}, "dashboard-wide.png"), (PHONE, "dashboard-phone.png")],
-)
-def test_screenshots_of_the_main_views(
-    browser: Browser, server: LiveServer, viewport: dict[str, int], file_name: str
-) -> None:
-    name = _busy_pool(server)
-    with visit(browser, server.base_url, viewport) as seen:
-        page = seen.page
-        open_pool(page, server.base_url, name, live=True)
-        expect(page.locator("#leases-table tbody tr")).to_have_count(8)
-        expect(page.locator("#feed li").first).to_be_visible()
-        # Readable on a phone: the page itself never scrolls sideways (wide tables
-        # scroll in their own region).
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= viewport["width"], width
-        path: Path = seen.screenshot(file_name)
-    assert path.stat().st_size > 0

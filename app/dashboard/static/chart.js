@@ -4,9 +4,7 @@
 const SVG = "http://www.w3.org/2000/svg";
 export const BUCKET_MS = 10000;
 export const BUCKETS = 30;
-const WIDTH = 300;
-const HEIGHT = 120;
-const TOP = 8;
+const TOP = 14;
 const BOTTOM = 16;
 
 // What each line counts; a revoke ends a lease as a free does.
@@ -39,17 +37,20 @@ function node(tag, attributes) {
 // Draws into `svg` and returns the sentence that says the same for those who cannot see it.
 export function draw(svg, events, now) {
   const counts = buckets(events, now);
+  // Drawn at the size it is shown, so that its text is never stretched.
+  const WIDTH = Math.max(120, Math.round(svg.clientWidth || 300));
+  const HEIGHT = Math.max(60, Math.round(svg.clientHeight || 120));
   const highest = Math.max(1, ...counts.flat());
   const x = (index) => (index / (BUCKETS - 1)) * WIDTH;
   const y = (value) => TOP + (1 - value / highest) * (HEIGHT - TOP - BOTTOM);
   svg.replaceChildren();
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
   svg.append(node("line", { x1: 0, x2: WIDTH, y1: y(0), y2: y(0), class: "axis" }));
-  const top = node("text", { x: 2, y: TOP + 2, class: "tick" });
+  const top = node("text", { x: 4, y: TOP - 3, class: "tick" });
   top.textContent = String(highest);
-  const left = node("text", { x: 2, y: HEIGHT - 3, class: "tick" });
+  const left = node("text", { x: 4, y: HEIGHT - 3, class: "tick" });
   left.textContent = `−${(BUCKETS * BUCKET_MS) / 60000} min`;
-  const right = node("text", { x: WIDTH - 2, y: HEIGHT - 3, class: "tick end" });
+  const right = node("text", { x: WIDTH - 4, y: HEIGHT - 3, class: "tick end" });
   right.textContent = "now";
   svg.append(top, left, right);
   counts.forEach((series, index) => {

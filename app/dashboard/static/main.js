@@ -88,16 +88,20 @@ function usageBar(pool) {
   fill.style.width = `${(share * 100).toFixed(1)}%`;
   return h(
     "div",
-    {
-      class: "bar",
-      role: "meter",
-      "aria-label": `Usage of ${pool.name}`,
-      "aria-valuemin": 0,
-      "aria-valuemax": pool.size,
-      "aria-valuenow": pool.inUse,
-      "aria-valuetext": `${percent}% in use`,
-    },
-    fill,
+    { class: "usage" },
+    h(
+      "div",
+      {
+        class: "bar",
+        role: "meter",
+        "aria-label": `Usage of ${pool.name}`,
+        "aria-valuemin": 0,
+        "aria-valuemax": pool.size,
+        "aria-valuenow": pool.inUse,
+        "aria-valuetext": `${percent}% in use`,
+      },
+      fill,
+    ),
     h("span", { class: "bar-text", "aria-hidden": "true" }, `${percent}%`),
   );
 }
@@ -105,6 +109,12 @@ function usageBar(pool) {
 function cooling(pool) {
   // A server without `cooling` leaves the column's place empty rather than guessing.
   return "cooling" in pool ? count(pool.cooling) : h("span", { title: "not reported by this server" }, "—");
+}
+
+// A table cell that names its column itself, for the narrow layout where the
+// header row is out of sight and each row reads as a card.
+function cell(label, content, className = null) {
+  return h("td", { class: className, dataset: label ? { label } : {} }, content);
 }
 
 function renderPools() {
@@ -118,12 +128,12 @@ function renderPools() {
         { scope: "row" },
         h("button", { type: "button", class: "link", "aria-current": current ? "true" : null, onclick: () => selectPool(pool.name) }, pool.name),
       ),
-      h("td", { class: "num" }, count(pool.size)),
-      h("td", { class: "num" }, count(pool.inUse)),
-      h("td", { class: "num" }, count(pool.available)),
-      h("td", { class: "num" }, count(pool.waiting)),
-      h("td", { class: "num" }, cooling(pool)),
-      h("td", {}, usageBar(pool)),
+      cell("Size", count(pool.size), "num"),
+      cell("In use", count(pool.inUse), "num"),
+      cell("Available", count(pool.available), "num"),
+      cell("Waiting", count(pool.waiting), "num"),
+      cell("Cooling", cooling(pool), "num"),
+      cell("Usage", usageBar(pool), "wide"),
     );
   });
   byId("pools-table").tBodies[0].replaceChildren(...rows);
@@ -165,16 +175,16 @@ function renderLeases(pool) {
     return h(
       "tr",
       { dataset: { obj: lease.obj } },
-      h("td", { class: "num" }, String(lease.obj)),
-      h("td", {}, lease.owner ?? "—"),
-      h("td", { class: "label" }, lease.label ?? "—"),
-      h("td", { class: "num" }, String(lease.token)),
-      h("td", { class: "num held" }, held),
-      h("td", { class: "num left" }, left),
-      h(
-        "td",
-        {},
+      cell("Object", String(lease.obj), "num"),
+      cell("Owner", lease.owner ?? "—", "text span2"),
+      cell("Label", lease.label ?? "—", "text span2"),
+      cell("Token", String(lease.token), "num"),
+      cell("Held for", held, "num held"),
+      cell("Time left", left, "num left"),
+      cell(
+        "",
         h("button", { type: "button", class: "danger small", "aria-label": `End the lease of object ${lease.obj}`, onclick: () => confirmEnd(pool.name, lease) }, "End lease"),
+        "actions-cell",
       ),
     );
   });
