@@ -49,6 +49,12 @@ def page() -> Response:
     return response
 
 
+@bp.get("/")
+def page_with_slash() -> WerkzeugResponse:
+    # The page's own links are relative to /dashboard: one URL for it.
+    return redirect("../dashboard", code=301)
+
+
 @bp.after_request
 def _secured(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

@@ -146,6 +146,57 @@ def test_the_page_allows_only_its_own_origin(server: LiveServer) -> None:
     assert directives["frame-ancestors"] == "'none'"
 
 
+def test_the_page_has_one_url(server: LiveServer) -> None:
+    response = requests.get(
+        f"{server.base_url}/dashboard/", allow_redirects=False, timeout=HTTP_TIMEOUT
+    )
+    assert response.status_code == 301
+    assert urljoin(f"{server.base_url}/dashboard/", response.headers["Location"]) == (
+        f"{server.base_url}/dashboard"
+    )
+
+
+# The stream as the server frames it (a comment first, keepalives, CRLF or LF), with a
+# line of data split over two `data:` fields and a character of two bytes.
+STREAM = (
+    ': objmgr\r\n\r\nevent: next\r\ndata: {"label":\r\ndata: "caf\u00e9"}\r\n\r\n'
+    ":\n\nevent: complete\ndata: \n\n"
+)
+PARSE_IN_EVERY_CHUNKING = """async (text) => {
+  const { messages } = await import("./dashboard/static/sse.js");
+  const bytes = new TextEncoder().encode(text);
+  const seen = new Set();
+  for (let size = 1; size <= bytes.length; size += 1) {
+    const body = new ReadableStream({
+      start(controller) {
+        for (let at = 0; at < bytes.length; at += size) {
+          controller.enqueue(bytes.slice(at, at + size));
+        }
+        controller.close();
+      },
+    });
+    const got = [];
+    for await (const message of messages(body, () => {})) got.push(message);
+    seen.add(JSON.stringify(got));
+  }
+  return [...seen].map((each) => JSON.parse(each));
+}"""
+
+
+def test_the_stream_parser_reads_the_same_messages_however_the_bytes_come(
+    browser: Browser, server: LiveServer
+) -> None:
+    with visit(browser, server.base_url) as seen:
+        page = seen.open()
+        parsed = page.evaluate(PARSE_IN_EVERY_CHUNKING, STREAM)
+    assert parsed == [
+        [
+            {"event": "next", "data": '{"label":\n"caf\u00e9"}'},
+            {"event": "complete", "data": ""},
+        ]
+    ]
+
+
 def test_the_dashboard_is_served_in_production(locked: LiveServer) -> None:
     page = requests.get(f"{locked.base_url}/dashboard", timeout=HTTP_TIMEOUT)
     assert page.status_code == 200 and "objmgr" in page.text
