@@ -23,6 +23,7 @@ import logging
 import socket
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -89,7 +90,7 @@ def close_all_going_away() -> None:
     """Close every socket of this worker with 1001 (a restart or a graceful stop);
     their clients connect again, to another worker or to the new one."""
     for graphql_socket in list(_open_sockets):
-        graphql_socket.close(protocol.GOING_AWAY, "the server is restarting")
+        graphql_socket.close(protocol.GOING_AWAY, "the server is stopping; connect again")
 
 
 class GraphQLSocket:
@@ -108,7 +109,7 @@ class GraphQLSocket:
         self.upgrade_authorization = upgrade_authorization
         self.state = protocol.SocketState(max_operations=MAX_OPERATIONS)
         self.caller: Caller | None = None
-        self.pumps: dict[str, gevent.Greenlet] = {}
+        self.operations: dict[str, _Operation] = {}
         self.write_lock = Semaphore()
         self.closed = False
         # Reads and writes on a dead peer fail instead of waiting for ever. The
@@ -184,42 +185,52 @@ class GraphQLSocket:
 
     # operations -----------------------------------------------------------
     def _subscribe(self, message: protocol.Subscribe) -> None:
-        if not self.state.subscribe(message.id):
-            self._send(
-                protocol.error_message(message.id, protocol.too_many_operations(MAX_OPERATIONS))
-            )
+        """Open the operation here, in the order of the socket's messages, so that
+        whatever the client sends next (a `ping`) is answered once it is open, and
+        every event committed after that answer is the operation's."""
+        operation_id = message.id
+        if not self.state.subscribe(operation_id):
+            errors = protocol.too_many_operations(MAX_OPERATIONS)
+            self._send(protocol.error_message(operation_id, errors))
             return
+        assert self.caller is not None  # subscribe is refused before the ack
+        try:
+            subscription = self.gate.open(message.request, self.caller)
+        except Exception as error:
+            if not isinstance(error, SubscriptionRefused):
+                log.exception("graphql-transport-ws subscribe failed")
+            errors = error.errors if isinstance(error, SubscriptionRefused) else INTERNAL_ERROR
+            self.state.finish(operation_id)
+            self._send(protocol.error_message(operation_id, errors))
+            return
+        operation = _Operation(operation_id, subscription)
+        self.operations[operation_id] = operation
         # The pump sees this request's context (its record for the logs).
         context = contextvars.copy_context()
-        self.pumps[message.id] = gevent.spawn(context.run, self._pump, message)
+        operation.pump = gevent.spawn(context.run, self._pump, operation)
 
     def _complete(self, operation_id: str) -> None:
         with self.write_lock:
             # Under the lock: a pump holding a result checks this before it sends.
-            running = self.state.finish(operation_id)
-        pump = self.pumps.pop(operation_id, None)
-        if running and pump is not None:
-            pump.kill(block=False)
+            self.state.finish(operation_id)
+            operation = self.operations.pop(operation_id, None)
+        if operation is not None:
+            operation.stop()
 
-    def _pump(self, message: protocol.Subscribe) -> None:
-        """Open one operation and send each of its results until it ends."""
-        operation_id = message.id
-        subscription: Subscription | None = None
+    def _pump(self, operation: _Operation) -> None:
+        """Send each of the operation's results until it ends."""
+        subscription = operation.subscription
         try:
-            assert self.caller is not None  # subscribe is refused before the ack
-            subscription = self.gate.open(message.request, self.caller)
             while True:
                 result = subscription.next(timeout=PUMP_WAIT)
                 if result is not None and not self._send_for(
-                    operation_id, protocol.next_message(operation_id, result)
+                    operation, protocol.next_message(operation.id, result)
                 ):
                     return
-        except SubscriptionRefused as refusal:
-            self._end_operation(operation_id, refusal.errors)
         except SubscriptionEnded as ended:
             if not ended.errors:
                 return  # closed by this socket itself: nobody to tell
-            self._end_operation(operation_id, ended.errors)
+            self._send_last(operation, ended.errors)
             if _code(ended.errors) == SHUTTING_DOWN:
                 close_all_going_away()
         except (ConnectionClosed, OSError):
@@ -227,28 +238,32 @@ class GraphQLSocket:
             pass
         except Exception:
             log.exception("graphql-transport-ws operation failed")
-            self._end_operation(operation_id, INTERNAL_ERROR)
+            self._send_last(operation, INTERNAL_ERROR)
         finally:
-            if subscription is not None:
-                subscription.close()
-
-    def _end_operation(self, operation_id: str, errors: list[dict[str, Any]]) -> None:
-        if self._send_for(operation_id, protocol.error_message(operation_id, errors)):
-            self.state.finish(operation_id)
-            self.pumps.pop(operation_id, None)
+            subscription.close()
 
     # writing --------------------------------------------------------------
     def _send(self, text: str) -> None:
         with self.write_lock:
             self.ws.send(text)
 
-    def _send_for(self, operation_id: str, text: str) -> bool:
-        """Send `text` while `operation_id` runs; False once the client completed it."""
+    def _send_for(self, operation: _Operation, text: str) -> bool:
+        """Send `text` while `operation` runs; False once it does not (the client
+        completed it, and may have reused its id since)."""
         with self.write_lock:
-            if self.closed or operation_id not in self.state.active:
+            if self.closed or self.operations.get(operation.id) is not operation:
                 return False
             self.ws.send(text)
             return True
+
+    def _send_last(self, operation: _Operation, errors: list[dict[str, Any]]) -> None:
+        """End `operation` with an `error`; its id is free again."""
+        with self.write_lock:
+            if self.closed or self.operations.get(operation.id) is not operation:
+                return
+            del self.operations[operation.id]
+            self.state.finish(operation.id)
+            self.ws.send(protocol.error_message(operation.id, errors))
 
     def close(self, code: int, reason: str) -> None:
         """Send the close frame (once); the client's answer ends the socket."""
@@ -264,9 +279,11 @@ class GraphQLSocket:
         the socket before gunicorn closes it: a socket closed under a greenlet
         still reading it is what gevent refuses (simple-websocket issue 24)."""
         self.closed = True
-        pumps = list(self.pumps.values())
-        self.pumps.clear()
-        gevent.killall(pumps, block=True, timeout=CLOSE_WAIT)
+        operations = list(self.operations.values())
+        self.operations.clear()
+        for operation in operations:
+            operation.stop()
+        gevent.joinall([operation.pump for operation in operations], timeout=CLOSE_WAIT)
         reader = self.ws.thread
         reader.join(timeout=CLOSE_WAIT)
         if reader.is_alive():
@@ -274,6 +291,19 @@ class GraphQLSocket:
             with contextlib.suppress(OSError):
                 self.ws.sock.shutdown(socket.SHUT_RDWR)
             reader.join(timeout=CLOSE_WAIT)
+
+
+@dataclass(eq=False)
+class _Operation:
+    id: str
+    subscription: Subscription
+    pump: gevent.Greenlet | None = None
+
+    def stop(self) -> None:
+        # Closed here too: a pump killed before it ran would never close it.
+        self.subscription.close()
+        if self.pump is not None:
+            self.pump.kill(block=False)
 
 
 def _code(errors: list[dict[str, Any]]) -> str | None:

@@ -7,12 +7,15 @@ import itertools
 import json
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import simple_websocket
 from objmgr_client.operations import CREATE_POOL, POOL_EVENTS
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from app.api import websocket
 from app.api import ws_protocol as protocol
@@ -150,11 +153,23 @@ def test_the_subprotocol_is_negotiated_and_init_is_acknowledged(
     each.sync()
 
 
-def test_a_client_without_the_subprotocol_is_closed_with_4406(
-    server: LiveServer, sockets: list[Socket]
-) -> None:
-    each = _open(server, sockets, subprotocols=[])
-    assert each.closed_with() == (4406, "Subprotocol not acceptable")
+def test_a_client_without_the_subprotocol_is_closed_with_4406(server: LiveServer) -> None:
+    # Read with wsproto itself: the close frame comes in the same read as the
+    # handshake's answer, and simple_websocket.Client reads only the answer of it.
+    client = WSConnection(ConnectionType.CLIENT)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=RECEIVE_TIMEOUT) as raw:
+        raw.sendall(client.send(Request(host="objmgr", target="/graphql")))
+        events: list[object] = []
+        for _ in range(MAX_MESSAGES):
+            data = raw.recv(65536)
+            client.receive_data(data or None)
+            events.extend(client.events())
+            if not data or any(isinstance(event, CloseConnection) for event in events):
+                break
+    accepted, closed = events[:2]
+    assert isinstance(accepted, AcceptConnection) and accepted.subprotocol is None
+    assert isinstance(closed, CloseConnection)
+    assert (closed.code, closed.reason) == (4406, "Subprotocol not acceptable")
 
 
 def test_no_connection_init_in_time_closes_with_4408(
@@ -369,18 +384,27 @@ def test_operations_beyond_the_sockets_bound_get_an_error_for_their_id(
 def test_the_gates_limit_per_principal_comes_as_an_error_for_that_id(
     live_server: LiveServer,
 ) -> None:
-    live_server.start({"OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "1", "OBJMGR_WORKERS": "1"})
-    each = Socket(live_server.base_url)
+    live_server.start(
+        {**TOKENS, "OBJMGR_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "1", "OBJMGR_WORKERS": "1"}
+    )
+    alice = Socket(live_server.base_url, authorization="Bearer s3cret")
+    root = Socket(live_server.base_url, authorization="Bearer r00t")
     try:
-        each.init()
-        each.subscribe("first", "default")
-        each.sync()
-        each.subscribe("second", "default")
-        message = each.receive()
+        alice.init()
+        alice.subscribe("first", "default")
+        alice.sync()
+        alice.subscribe("second", "default")
+        message = alice.receive()
         assert (message["id"], message["type"]) == ("second", "error")
         assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+        # Another principal has a place of its own, and alice's socket goes on.
+        root.init()
+        root.subscribe("theirs", "default")
+        root.sync()
+        alice.sync()
     finally:
-        each.close()
+        alice.close()
+        root.close()
 
 
 # --- stopping ------------------------------------------------------------------------------
