@@ -17,7 +17,17 @@ import pytest
 
 from ..support.gunicorn import ROOT
 
-__all__ = ["PHONE", "WIDE", "Browser", "Page", "Visit", "chromium", "expect", "visit"]
+__all__ = [
+    "ACCESSIBILITY_PROBLEMS",
+    "PHONE",
+    "WIDE",
+    "Browser",
+    "Page",
+    "Visit",
+    "chromium",
+    "expect",
+    "visit",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "img"
@@ -105,3 +115,62 @@ def visit(browser: Browser, base_url: str, viewport: dict[str, int] = WIDE) -> I
         context.close()
     assert seen.foreign_requests() == [], seen.foreign_requests()
     assert seen.script_errors == [], seen.script_errors
+
+
+# What a page shows that a reader could miss: text under WCAG's contrast minimum
+# (4.5:1, 3:1 for large text) against the background it is drawn on, a button
+# without an accessible name, a form field without a label. SVG text is left out:
+# the chart says the same in a sentence beside it.
+ACCESSIBILITY_PROBLEMS = """() => {
+  const rgba = (value) => {
+    const parts = value.match(/[\\d.]+/g).map(Number);
+    return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
+  };
+  const luminance = ({ r, g, b }) => {
+    const [R, G, B] = [r, g, b].map((c) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const background = (element) => {
+    for (let at = element; at; at = at.parentElement) {
+      const colour = rgba(getComputedStyle(at).backgroundColor);
+      if (colour.a > 0) return colour;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const visible = (element) => {
+    const box = element.getBoundingClientRect();
+    const style = getComputedStyle(element);
+    return box.width > 0 && box.height > 0 && style.visibility !== "hidden" && box.right > 0;
+  };
+  const problems = [];
+  for (const element of document.body.querySelectorAll("*")) {
+    if (element.closest("svg") || !visible(element)) continue;
+    const text = [...element.childNodes]
+      .filter((node) => node.nodeType === Node.TEXT_NODE)
+      .map((node) => node.textContent.trim())
+      .join("");
+    if (text) {
+      const style = getComputedStyle(element);
+      const fore = luminance(rgba(style.color));
+      const back = luminance(background(element));
+      const ratio = (Math.max(fore, back) + 0.05) / (Math.min(fore, back) + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) {
+        const what = `"${text.slice(0, 30)}" (${element.tagName})`;
+        problems.push(`contrast ${ratio.toFixed(2)} of ${what}`);
+      }
+    }
+    const named = element.getAttribute("aria-label") || element.textContent.trim();
+    if (element.tagName === "BUTTON" && !named) {
+      problems.push(`a button without a name: ${element.outerHTML.slice(0, 80)}`);
+    }
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(element.tagName) && element.labels.length === 0) {
+      problems.push(`a field without a label: ${element.outerHTML.slice(0, 80)}`);
+    }
+  }
+  return problems;
+}"""

@@ -14,7 +14,16 @@ import pytest
 import requests
 from objmgr_client.operations import CREATE_POOL
 
-from .dashboard_support import PHONE, WIDE, Browser, Page, chromium, expect, visit
+from .dashboard_support import (
+    ACCESSIBILITY_PROBLEMS,
+    PHONE,
+    WIDE,
+    Browser,
+    Page,
+    chromium,
+    expect,
+    visit,
+)
 from .support import HTTP_TIMEOUT, LiveServer
 
 pytestmark = pytest.mark.live
@@ -408,6 +417,35 @@ def test_the_main_controls_are_reached_by_keyboard(browser: Browser, server: Liv
         expect(page.get_by_role("dialog", name="New pool")).to_be_visible()
         page.keyboard.press("Escape")
         expect(page.get_by_role("dialog", name="New pool")).to_be_hidden()
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["wide", "phone"])
+def test_text_is_readable_and_every_control_is_named(
+    browser: Browser, server: LiveServer, viewport: dict[str, int]
+) -> None:
+    name = make_pool(server, 4)
+    server.acquire_once(pool=name, owner="ci-7", label="read me", ttl=600)
+    with visit(browser, server.base_url, viewport) as seen:
+        page = seen.page
+        open_pool(page, server.base_url, name, live=True)
+        expect(page.locator("#feed li").first).to_be_visible()
+        assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+        page.get_by_role("button", name="New pool…").click()
+        dialog = page.get_by_role("dialog", name="New pool")
+        dialog.get_by_label("Name").fill(name)
+        dialog.get_by_label("Size").fill("1")
+        dialog.get_by_role("button", name="Create pool").click()
+        expect(dialog.get_by_role("alert")).to_contain_text("POOL_EXISTS")
+        assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+
+
+def test_the_sign_in_page_is_readable(browser: Browser, locked: LiveServer) -> None:
+    with visit(browser, locked.base_url) as seen:
+        page = seen.open()
+        page.get_by_label("Token").fill("wrong-token-for-this-server")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#auth-message")).to_contain_text("refused")
+        assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
 
 
 def test_no_request_leaves_the_host(browser: Browser, server: LiveServer) -> None:
