@@ -326,6 +326,32 @@ def test_after_replays_the_journal_then_goes_on_live(
     assert ends["all"]["seq"] == ends["later"]["seq"] == created_seq + 5
 
 
+def test_a_killed_worker_loses_nothing_for_a_client_that_resumes_with_its_last_seq(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    pool = _pool(server)
+    first, second = server.workers()
+    with server.only_worker(first):
+        each = _open(server, sockets)
+        each.init()
+        each.subscribe("w", pool, after=0)
+    for n in range(3):
+        _acquire(server, pool, f"before-{n}")
+    seen = [event["seq"] for event in each.events("w", 4)]
+    with server.only_worker(second):
+        server.kill_worker(first)
+        for n in range(5):
+            _acquire(server, pool, f"meanwhile-{n}")
+    # No close frame from a killed process: the connection just ends.
+    each.closed_with()
+    resumed = _open(server, sockets)
+    resumed.init()
+    resumed.subscribe("w", pool, after=seen[-1])
+    _acquire(server, pool, "after")
+    seen += [event["seq"] for event in resumed.events("w", 6)]
+    assert seen == list(range(seen[0], seen[0] + 10))
+
+
 def test_complete_stops_one_operation_and_leaves_the_others(
     server: LiveServer, sockets: list[Socket]
 ) -> None:
