@@ -8,14 +8,17 @@ The browser is never downloaded: Playwright launches /usr/bin/chromium (the
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from objmgr_client.operations import CREATE_POOL
 
 from ..support.gunicorn import ROOT
+from .support import GraphQL, LiveServer
 
 __all__ = [
     "ACCESSIBILITY_PROBLEMS",
@@ -26,6 +29,10 @@ __all__ = [
     "Visit",
     "chromium",
     "expect",
+    "lease_row",
+    "make_pool",
+    "open_pool",
+    "unique",
     "visit",
 ]
 
@@ -45,6 +52,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import (  # noqa: E402
     Browser,
     BrowserContext,
+    Locator,
     Page,
     Request,
     expect,
@@ -115,6 +123,38 @@ def visit(browser: Browser, base_url: str, viewport: dict[str, int] = WIDE) -> I
         context.close()
     assert seen.foreign_requests() == [], seen.foreign_requests()
     assert seen.script_errors == [], seen.script_errors
+
+
+def unique(prefix: str) -> str:
+    """A name no other test of the shared server uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def make_pool(server: LiveServer, size: int, client: GraphQL | None = None) -> str:
+    """A new pool of the server, made through the API (by `client`, an admin's with
+    auth on)."""
+    name = unique("pool")
+    creator = server.client() if client is None else client
+    try:
+        made = creator.data(CREATE_POOL, {"name": name, "size": size})["createPool"]
+        assert made["success"], made
+    finally:
+        if client is None:
+            creator.close()
+    return name
+
+
+def open_pool(page: Page, base_url: str, name: str, live: bool = False) -> None:
+    """The dashboard with pool `name` chosen; with `live`, its event stream connected too."""
+    page.goto(f"{base_url}/dashboard#pool={name}")
+    expect(page.locator("#detail-title")).to_have_text(f"Pool {name}")
+    if live:
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def lease_row(page: Page, obj: int) -> Locator:
+    """The row of object `obj` in the leases table."""
+    return page.locator(f"#leases-table tbody tr[data-obj='{obj}']")
 
 
 # What a page shows that a reader could miss: text under WCAG's contrast minimum

@@ -1,11 +1,9 @@
-"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) against
-live gunicorn servers: one with auth off, one in production with tokens."""
+"""The dashboard in a real browser (Debian's Chromium, driven by Playwright) against a
+live gunicorn server with auth off: what it shows, its admin actions, its reach.
+Its live feed is in test_dashboard_live; auth on, in production, in test_dashboard_auth."""
 
 from __future__ import annotations
 
-import re
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
@@ -19,69 +17,23 @@ from .dashboard_support import (
     PHONE,
     WIDE,
     Browser,
-    Page,
     chromium,
     expect,
+    lease_row,
+    make_pool,
+    open_pool,
+    unique,
     visit,
 )
 from .support import HTTP_TIMEOUT, LiveServer
 
 pytestmark = pytest.mark.live
 
-ADMIN = "root"
-ADMIN_SECRET = "dashboard-admin-secret-0123"
-READER_SECRET = "dashboard-reader-secret-456"
-# The contract: a change shows on the page within two seconds, without a reload.
-LIVE_WITHIN = 2.0
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with chromium() as launched:
         yield launched
-
-
-@pytest.fixture(scope="module")
-def locked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A production server: GraphiQL off, auth on, the dashboard served all the same."""
-    live = LiveServer(tmp_path_factory.mktemp("dashboard-locked"))
-    try:
-        live.start(
-            {
-                "OBJMGR_ENV": "production",
-                "OBJMGR_TOKENS": f"{ADMIN}:{ADMIN_SECRET},reader:{READER_SECRET}",
-                "OBJMGR_ADMINS": ADMIN,
-            }
-        )
-        yield live
-    finally:
-        live.close()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def make_pool(server: LiveServer, size: int) -> str:
-    name = unique("pool")
-    client = server.client()
-    try:
-        assert client.data(CREATE_POOL, {"name": name, "size": size})["createPool"]["success"]
-    finally:
-        client.close()
-    return name
-
-
-def open_pool(page: Page, base_url: str, name: str, live: bool = False) -> None:
-    """The dashboard with pool `name` chosen; with `live`, its event stream connected too."""
-    page.goto(f"{base_url}/dashboard#pool={name}")
-    expect(page.locator("#detail-title")).to_have_text(f"Pool {name}")
-    if live:
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-
-
-def lease_row(page: Page, obj: int):  # type: ignore[no-untyped-def]
-    return page.locator(f"#leases-table tbody tr[data-obj='{obj}']")
 
 
 # Screenshots, first: the server then holds only the pools they show ----------------------
@@ -165,56 +117,6 @@ def test_the_page_has_one_url(server: LiveServer) -> None:
     )
 
 
-# The stream as the server frames it (a comment first, keepalives, CRLF or LF), with a
-# line of data split over two `data:` fields and a character of two bytes.
-STREAM = (
-    ': objmgr\r\n\r\nevent: next\r\ndata: {"label":\r\ndata: "caf\u00e9"}\r\n\r\n'
-    ":\n\nevent: complete\ndata: \n\n"
-)
-PARSE_IN_EVERY_CHUNKING = """async (text) => {
-  const { messages } = await import("./dashboard/static/sse.js");
-  const bytes = new TextEncoder().encode(text);
-  const seen = new Set();
-  for (let size = 1; size <= bytes.length; size += 1) {
-    const body = new ReadableStream({
-      start(controller) {
-        for (let at = 0; at < bytes.length; at += size) {
-          controller.enqueue(bytes.slice(at, at + size));
-        }
-        controller.close();
-      },
-    });
-    const got = [];
-    for await (const message of messages(body, () => {})) got.push(message);
-    seen.add(JSON.stringify(got));
-  }
-  return [...seen].map((each) => JSON.parse(each));
-}"""
-
-
-def test_the_stream_parser_reads_the_same_messages_however_the_bytes_come(
-    browser: Browser, server: LiveServer
-) -> None:
-    with visit(browser, server.base_url) as seen:
-        page = seen.open()
-        parsed = page.evaluate(PARSE_IN_EVERY_CHUNKING, STREAM)
-    assert parsed == [
-        [
-            {"event": "next", "data": '{"label":\n"caf\u00e9"}'},
-            {"event": "complete", "data": ""},
-        ]
-    ]
-
-
-def test_the_dashboard_is_served_in_production(locked: LiveServer) -> None:
-    page = requests.get(f"{locked.base_url}/dashboard", timeout=HTTP_TIMEOUT)
-    assert page.status_code == 200 and "objmgr" in page.text
-    playground = requests.get(
-        f"{locked.base_url}/graphql", headers={"Accept": "text/html"}, timeout=HTTP_TIMEOUT
-    )
-    assert "graphiql" not in playground.text.lower()
-
-
 # What it shows -----------------------------------------------------------------------
 
 
@@ -233,34 +135,6 @@ def test_the_page_shows_every_pool(browser: Browser, server: LiveServer) -> None
             "#pools-table tbody tr", has=page.get_by_role("button", name="default")
         )
         expect(default.locator("td").nth(0)).to_have_text("100")
-
-
-def test_an_acquire_made_elsewhere_appears_without_a_reload(
-    browser: Browser, server: LiveServer
-) -> None:
-    name = make_pool(server, 10)
-    label = unique("job")
-    with visit(browser, server.base_url) as seen:
-        page = seen.page
-        open_pool(page, server.base_url, name, live=True)
-        page.evaluate("window.notReloaded = true")
-        started = time.monotonic()
-        lease = server.acquire_once(pool=name, owner="ci-7", label=label, ttl=600)["lease"]
-        row = lease_row(page, lease["obj"])
-        expect(row).to_contain_text(label)
-        arrived = time.monotonic() - started
-        expect(page.locator("#feed li[data-kind='GRANTED']").first).to_contain_text(label)
-        assert arrived <= LIVE_WITHIN, f"the lease showed {arrived:.2f}s after its acquire"
-        assert page.evaluate("window.notReloaded") is True
-        expect(row).to_contain_text("ci-7")
-        expect(row.locator("td").nth(3)).to_have_text(str(lease["token"]))
-        expect(page.locator("#summary")).to_contain_text("In use1")
-        expect(page.locator("#chart-text")).to_contain_text("1 grants")
-        # Time left counts down by itself, a second at a time.
-        left = row.locator(".left")
-        first = left.inner_text()
-        expect(left).not_to_have_text(first)
-        assert re.fullmatch(r"\d+ min \d\d s", left.inner_text()), left.inner_text()
 
 
 def test_the_leases_of_a_big_pool_come_in_pages(browser: Browser, server: LiveServer) -> None:
@@ -342,51 +216,6 @@ def test_creating_and_resizing_a_pool_from_the_page(browser: Browser, server: Li
     client.close()
 
 
-# Auth ------------------------------------------------------------------------------
-
-
-def test_with_auth_on_the_page_asks_for_a_token(browser: Browser, locked: LiveServer) -> None:
-    with visit(browser, locked.base_url) as seen:
-        page = seen.open()
-        token = page.get_by_label("Token")
-        expect(token).to_be_focused()
-        expect(page.locator("#pools")).to_be_hidden()
-        expect(page.locator("#pool-view")).to_be_hidden()
-        token.fill("not-a-token-of-this-server")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#auth-message")).to_contain_text("refused (401")
-        expect(page.locator("#pools")).to_be_hidden()
-        seen.screenshot("dashboard-sign-in.png")
-        token.fill(ADMIN_SECRET)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("button", name="default")).to_be_visible()
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        # Kept for the tab: a reload does not ask again.
-        page.reload()
-        expect(page.get_by_role("button", name="default")).to_be_visible()
-        expect(page.locator("#auth")).to_be_hidden()
-        page.get_by_role("button", name="Forget token").click()
-        expect(token).to_be_visible()
-
-
-def test_a_reader_is_told_it_may_not_resize(browser: Browser, locked: LiveServer) -> None:
-    with visit(browser, locked.base_url) as seen:
-        page = seen.open()
-        page.get_by_label("Token").fill(READER_SECRET)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#detail-title")).to_have_text("Pool default")
-        page.get_by_role("button", name="Resize…").click()
-        page.get_by_label("New size").fill("101")
-        page.get_by_role("dialog", name="Resize pool default").get_by_role(
-            "button", name="Resize"
-        ).click()
-        page.get_by_role("dialog", name="Are you sure?").get_by_role(
-            "button", name="Resize"
-        ).click()
-        expect(page.locator("#resize-error")).to_contain_text("FORBIDDEN")
-    assert locked.client(ADMIN_SECRET).pool()["size"] == 100
-
-
 # Reach -----------------------------------------------------------------------------
 
 
@@ -439,15 +268,6 @@ def test_text_is_readable_and_every_control_is_named(
         assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
 
 
-def test_the_sign_in_page_is_readable(browser: Browser, locked: LiveServer) -> None:
-    with visit(browser, locked.base_url) as seen:
-        page = seen.open()
-        page.get_by_label("Token").fill("wrong-token-for-this-server")
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.locator("#auth-message")).to_contain_text("refused")
-        assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
-
-
 def test_no_request_leaves_the_host(browser: Browser, server: LiveServer) -> None:
     with visit(browser, server.base_url) as seen:
         page = seen.open()
@@ -456,22 +276,3 @@ def test_no_request_leaves_the_host(browser: Browser, server: LiveServer) -> Non
         assert any(url.endswith("/dashboard/static/main.js") for url in seen.requests)
         assert any(url.endswith("/graphql") for url in seen.requests)
         assert seen.foreign_requests() == []
-
-
-def test_the_stream_comes_back_after_a_restart_without_a_gap(
-    browser: Browser, server: LiveServer
-) -> None:
-    name = make_pool(server, 10)
-    with visit(browser, server.base_url) as seen:
-        page = seen.page
-        open_pool(page, server.base_url, name, live=True)
-        first = server.acquire_once(pool=name, label="before")["lease"]
-        expect(lease_row(page, first["obj"])).to_be_visible()
-        server.restart()
-        second = server.acquire_once(pool=name, label="after")["lease"]
-        expect(lease_row(page, second["obj"])).to_be_visible()
-        expect(page.locator("#live")).to_have_attribute("data-state", "live")
-        seqs = page.locator("#feed li").evaluate_all(
-            "items => items.map(i => Number(i.dataset.seq))"
-        )
-        assert seqs == sorted(set(seqs), reverse=True), seqs

@@ -300,6 +300,11 @@ function boot() {
       await Promise.all([loadPools(), loadDetail()]);
     },
   });
+  // A link or a typed address naming another pool chooses it.
+  window.addEventListener("hashchange", () => {
+    const name = chosenPool();
+    if (name && name !== state.selected) selectPool(name);
+  });
   setInterval(tick, 1000);
   start();
 }
