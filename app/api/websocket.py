@@ -32,14 +32,16 @@ from flask_sock import Sock
 from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
 
+from ..logs.formatting import FIELDS
 from ..pool.lease import Caller
-from ..request_record import current_request
+from ..request_record import RequestRecord, current_request
 from ..watching import SHUTTING_DOWN
 from . import ws_protocol as protocol
 from .auth import Authenticator, Unauthenticated
 from .subscriptions import Subscription, SubscriptionEnded, SubscriptionGate, SubscriptionRefused
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("objmgr.access")
 
 #: How long a client has from the upgrade to its `connection_init` (graphql-ws's default).
 INIT_TIMEOUT = 3.0
@@ -80,17 +82,52 @@ def register(app: Flask, gate: SubscriptionGate, authenticator: Authenticator) -
     # every other request of /graphql to the view.
     @sock.route("/graphql")
     def graphql_transport_ws(ws: Server) -> None:
+        started = time.monotonic()
         record = current_request()
         if record is not None:
             record.operation = protocol.SUBPROTOCOL
-        GraphQLSocket(ws, gate, authenticator, request.headers.get("Authorization")).serve()
+        graphql_socket = GraphQLSocket(
+            ws, gate, authenticator, request.headers.get("Authorization")
+        )
+        graphql_socket.serve()
+        _log_access(record, request.remote_addr, time.monotonic() - started, graphql_socket)
 
 
 def close_all_going_away() -> None:
     """Close every socket of this worker with 1001 (a restart or a graceful stop);
     their clients connect again, to another worker or to the new one."""
     for graphql_socket in list(_open_sockets):
-        graphql_socket.close(protocol.GOING_AWAY, "the server is stopping; connect again")
+        # Each on its own: one socket whose client reads nothing holds only its own close.
+        gevent.spawn(
+            graphql_socket.close, protocol.GOING_AWAY, "the server is stopping; connect again"
+        )
+
+
+def _log_access(
+    record: RequestRecord | None, remote_addr: str | None, seconds: float, ended: GraphQLSocket
+) -> None:
+    """The socket's access line, as gunicorn writes one for every other request
+    (it writes none for a socket it never sees the answer of)."""
+    if record is None or not access_log.isEnabledFor(logging.INFO):
+        return
+    access_log.info(
+        "%s %s 101",
+        record.method,
+        record.path,
+        extra={
+            FIELDS: {
+                "request_id": record.request_id,
+                "method": record.method,
+                "path": record.path,
+                "status": 101,
+                "duration_ms": round(seconds * 1000, 3),
+                "principal": record.principal,
+                "operation": record.operation,
+                "remote_addr": remote_addr,
+                "close_code": ended.close_code,
+            }
+        },
+    )
 
 
 class GraphQLSocket:
@@ -112,10 +149,19 @@ class GraphQLSocket:
         self.operations: dict[str, _Operation] = {}
         self.write_lock = Semaphore()
         self.closed = False
+        #: The code of the close frame the server sent, if it sent one.
+        self.server_close_code: int | None = None
         # Reads and writes on a dead peer fail instead of waiting for ever. The
         # reader greenlet has not run yet (nothing has yielded since the upgrade),
         # so its first read is bounded too.
         ws.sock.settimeout(SILENCE_TIMEOUT)
+
+    @property
+    def close_code(self) -> int:
+        """The server's close code, else the client's (1005 when none came, 1006 ...)."""
+        if self.server_close_code is not None:
+            return self.server_close_code
+        return int(self.ws.close_reason)
 
     # the socket's life --------------------------------------------------
     def serve(self) -> None:
@@ -271,6 +317,7 @@ class GraphQLSocket:
             if self.closed:
                 return
             self.closed = True
+            self.server_close_code = code
             with contextlib.suppress(ConnectionClosed, OSError):
                 self.ws.close(code, protocol.close_reason(reason))
 

@@ -20,7 +20,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request
 from app.api import websocket
 from app.api import ws_protocol as protocol
 
-from .support import LiveServer
+from .support import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -277,6 +277,20 @@ def test_auth_by_the_init_payload_or_the_upgrade_header_and_4403_for_a_bad_token
             client.close()
         (granted,) = by_payload.events("w", 1)
         assert (granted["kind"], granted["principal"]) == ("GRANTED", "alice")
+        # The socket's access line, once it closed, says who it was and how it ended.
+        by_payload.close()
+        wait_until(
+            lambda: any(
+                "GET /graphql 101" in line
+                and "principal=alice" in line
+                and "close_code=1000" in line
+                and "operation=graphql-transport-ws" in line
+                for line in secured.stderr().splitlines()
+            ),
+            RECEIVE_TIMEOUT,
+            "the socket's access line",
+        )
+        assert "s3cret" not in secured.stderr()
     finally:
         for each in opened:
             each.close()
