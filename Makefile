@@ -21,9 +21,10 @@ run: install
 # Debian packages, as command:package: redis-server for the Redis store's tests, wrk for
 # the benchmark, shellcheck for deploy/install.sh, promtool (in the prometheus package) for
 # the alert rules, Prometheus' config and the dashboard's queries, chromium for the
-# /dashboard page's browser tests (Playwright drives it; no browser is downloaded). Recommends stay out:
-# the prometheus package's would bring a node exporter. newman (npm) runs the Postman
-# collection for real; a check whose tool could not be installed says so and skips.
+# /dashboard page's browser tests (Playwright drives it; no browser is downloaded).
+# Recommends stay out: the prometheus package's would bring a node exporter. newman (npm)
+# runs the Postman collection for real; a check whose tool could not be installed says so
+# and skips.
 SYSTEM_TOOLS := redis-server:redis-server wrk:wrk shellcheck:shellcheck promtool:prometheus \
 	chromium:chromium
 NEWMAN := .tools/node_modules/.bin/newman
