@@ -305,6 +305,13 @@ function boot() {
     const name = chosenPool();
     if (name && name !== state.selected) selectPool(name);
   });
+  // The stream follows the chosen pool only: the other pools' rows are read again
+  // whenever the tab comes back into view (and by Refresh), never on a timer.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && !byId("pools").hidden) {
+      loadPools().catch(failed);
+    }
+  });
   setInterval(tick, 1000);
   start();
 }
