@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from objmgr_client import Client
 
+from ..support.journals import trimmed_journal
 from .support import GraphQL, LiveServer, free_port
 from .test_cli import OBJMGR, Cli, _lines_of, _next_lines
 
@@ -81,32 +83,25 @@ def test_follow_after_a_seq_as_json_then_ctrl_c(server: LiveServer) -> None:
 def test_follow_without_after_starts_at_what_the_journal_holds(live_server: LiveServer) -> None:
     url = live_server.start({"OBJMGR_EVENTS_KEEP": "3"})
     cli = Cli(url)
-    cli.ok("create-pool", "trimmed", "10")
-    for _ in range(6):
-        cli.ok("acquire", "--pool", "trimmed")
-    kept = [
-        event["seq"]
-        for event in _json_lines(cli.ok("events", "--json", "--pool", "trimmed").splitlines())
-    ]
-    assert kept[0] > 1, "the journal was trimmed"
+    kept = [event.seq for event in trimmed_journal(Client(url), "trimmed")]
 
     with following(url, "--pool", "trimmed") as (process, stderr):
         lines = _lines_of(process)
         assert [int(line.split()[0]) for line in _next_lines(lines, len(kept))] == kept
-        cli.ok("free", "1", "--pool", "trimmed")
-        (freed,) = _next_lines(lines, 1)
-        assert freed.split()[2:4] == ["FREED", "obj=1"] and int(freed.split()[0]) > kept[-1]
+        cli.ok("acquire", "--pool", "trimmed")
+        (granted,) = _next_lines(lines, 1)
+        assert granted.split()[2:4] == ["GRANTED", "obj=1"] and int(granted.split()[0]) > kept[-1]
         _stopped_cleanly(process)
     assert stderr == [""]
 
 
 def test_refusals_exit_with_their_code(live_server: LiveServer) -> None:
-    url = live_server.start({"OBJMGR_TOKENS": "ops:ops-secret", "OBJMGR_EVENTS_KEEP": "3"})
+    url = live_server.start(
+        {"OBJMGR_TOKENS": "ops:ops-secret", "OBJMGR_ADMINS": "ops", "OBJMGR_EVENTS_KEEP": "3"}
+    )
     assert Cli(url).refused("events", "--follow").startswith("UNAUTHENTICATED: ")
     ops = Cli(url, token="ops-secret")
-    ops.ok("create-pool", "trimmed", "10")
-    for _ in range(6):
-        ops.ok("acquire", "--pool", "trimmed")
+    trimmed_journal(Client(url, token="ops-secret"), "trimmed")
     assert ops.refused("events", "--pool", "trimmed", "--follow", "--after", "0").startswith(
         "EVENTS_TRIMMED: "
     )

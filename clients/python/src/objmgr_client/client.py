@@ -219,11 +219,11 @@ class Client:
         connection (GraphQL over Server-Sent Events), not by polling; a
         connection that drops is opened again with `after` the last seq given,
         up to `attempts` times in a row, `retry_delay` doubling between them,
-        so that no event is lost or given twice. Close the watch (or use it in
-        a `with` block) to close its connection. See `EventWatch` for what it
-        raises.
+        so that no event is lost or given twice. The stream is open when this
+        returns (a refusal raises here); close the watch (or use it in a `with`
+        block) to close its connection. See `EventWatch` for what it raises.
         """
-        return EventWatch(
+        watch = EventWatch(
             self._transport,
             pool,
             after,
@@ -232,6 +232,7 @@ class Client:
             idle_timeout=idle_timeout,
             connect_timeout=self.timeout,
         )
+        return watch.start()
 
     def version(self) -> str:
         """The server's version."""

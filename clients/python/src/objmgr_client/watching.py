@@ -144,6 +144,16 @@ class EventWatch(Iterator[Event]):
     ) -> None:
         self.close()
 
+    def start(self) -> EventWatch:
+        """Open the stream now, trying again as a drop would; `Client.watch` does this, so
+        that "from now on" (`after` None) means from the call, and a refusal raises there."""
+        while not self._closed and self._stream is None:
+            try:
+                self._open()
+            except _Dropped as dropped:
+                self._retry(str(dropped))
+        return self
+
     def __next__(self) -> Event:
         while not self._closed:
             try:
