@@ -302,6 +302,7 @@ function boot() {
   });
   // A link or a typed address naming another pool chooses it.
   window.addEventListener("hashchange", () => {
+    if (!location.hash.startsWith("#pool=")) return;
     const name = chosenPool();
     if (name && name !== state.selected) selectPool(name);
   });
