@@ -54,6 +54,7 @@ class _Stream:
     pending: int | None = None  # bytes left of the chunk being read
     ended: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
+    comments: int = 0  # keepalives, the opening one included
 
 
 class Subscribers:
@@ -71,7 +72,6 @@ class Subscribers:
         self.selector = selectors.DefaultSelector()
         self.streams: list[_Stream] = []
         self.deliveries: list[Delivery] = []
-        self.keepalives = 0
         request = subscribe_request(pool, after, token)
         try:
             for index in range(count):
@@ -112,6 +112,10 @@ class Subscribers:
     def refused(self) -> list[int]:
         """The statuses of streams answered anything but 200."""
         return [s.status for s in self.streams if s.status not in (None, 200)]
+
+    def comments(self) -> list[int]:
+        """The comments (keepalives) each stream read so far, by subscriber."""
+        return [stream.comments for stream in self.streams]
 
     def ended(self) -> int:
         return sum(1 for stream in self.streams if stream.ended)
@@ -184,7 +188,7 @@ class Subscribers:
             event, data = "message", []
             for line in message.decode("utf-8", "replace").split("\n"):
                 if line.startswith(":"):
-                    self.keepalives += 1
+                    stream.comments += 1
                 elif line.startswith("event:"):
                     event = line[len("event:") :].strip()
                 elif line.startswith("data:"):
