@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import gevent
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_sock import Sock
 from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
+from wsproto.events import RejectConnection
+from wsproto.utilities import RemoteProtocolError
 
 from ..logs.formatting import FIELDS
 from ..pool.lease import Caller
@@ -38,6 +40,7 @@ from ..request_record import RequestRecord, current_request
 from ..watching import SHUTTING_DOWN
 from . import ws_protocol as protocol
 from .auth import Authenticator, Unauthenticated
+from .errors import error_response
 from .subscriptions import Subscription, SubscriptionEnded, SubscriptionGate, SubscriptionRefused
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,7 @@ def register(app: Flask, gate: SubscriptionGate, authenticator: Authenticator) -
         "max_message_size": MAX_MESSAGE,
     }
     sock = Sock(app)
+    app.register_error_handler(RemoteProtocolError, _refuse_handshake)
 
     # flask-sock makes a WebSocket-only rule: werkzeug routes an upgrade here and
     # every other request of /graphql to the view.
@@ -91,6 +95,20 @@ def register(app: Flask, gate: SubscriptionGate, authenticator: Authenticator) -
         )
         graphql_socket.serve()
         _log_access(record, request.remote_addr, time.monotonic() - started, graphql_socket)
+
+
+def _refuse_handshake(error: RemoteProtocolError) -> Response:
+    """A WebSocket upgrade that is not a valid handshake (no key, another version):
+    the client's mistake, answered as wsproto suggests (400, or 426 naming the version)."""
+    record = current_request()
+    if record is not None:
+        record.operation = protocol.SUBPROTOCOL
+    hint = error.event_hint
+    if not isinstance(hint, RejectConnection):
+        hint = RejectConnection()
+    headers = {name.decode(): value.decode() for name, value in hint.headers}
+    code = "UPGRADE_REQUIRED" if hint.status_code == 426 else "BAD_REQUEST"
+    return error_response(hint.status_code, f"not a WebSocket handshake: {error}", code, headers)
 
 
 def close_all_going_away() -> None:

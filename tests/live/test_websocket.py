@@ -172,6 +172,35 @@ def test_a_client_without_the_subprotocol_is_closed_with_4406(server: LiveServer
     assert (closed.code, closed.reason) == (4406, "Subprotocol not acceptable")
 
 
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ("Upgrade: websocket\r\nConnection: Upgrade\r\n", 400, "BAD_REQUEST"),
+        (
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: a2V5\r\n"
+            "Sec-WebSocket-Version: 8\r\n",
+            426,
+            "UPGRADE_REQUIRED",
+        ),
+    ],
+    ids=["no-key", "old-version"],
+)
+def test_a_bad_handshake_is_the_clients_mistake_never_a_5xx(
+    server: LiveServer, headers: str, status: int, code: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=RECEIVE_TIMEOUT) as raw:
+        raw.sendall(f"GET /graphql HTTP/1.1\r\nHost: objmgr\r\n{headers}\r\n".encode())
+        answer = b""
+        for _ in range(MAX_MESSAGES):
+            answer += raw.recv(65536)
+            head, _, body = answer.partition(b"\r\n\r\n")
+            if body.endswith(b"}"):
+                break
+    assert head.split(b" ")[1] == str(status).encode(), head
+    assert b"Sec-WebSocket-Version: 13" in head
+    assert json.loads(body)["errors"][0]["extensions"]["code"] == code
+
+
 def test_no_connection_init_in_time_closes_with_4408(
     server: LiveServer, sockets: list[Socket]
 ) -> None:
