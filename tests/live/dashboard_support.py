@@ -52,6 +52,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import (  # noqa: E402
     Browser,
     BrowserContext,
+    ConsoleMessage,
     Locator,
     Page,
     Request,
@@ -82,6 +83,9 @@ class Visit:
     page: Page
     requests: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
+    # What the page's Content-Security-Policy stopped: it never reaches the network,
+    # so no request event tells of it.
+    refused_by_policy: list[str] = field(default_factory=list)
 
     def open(self) -> Page:
         self.page.goto(f"{self.base_url}/dashboard")
@@ -105,8 +109,8 @@ class Visit:
 
 @contextlib.contextmanager
 def visit(browser: Browser, base_url: str, viewport: dict[str, int] = WIDE) -> Iterator[Visit]:
-    """A visit that fails its test if the page asked any other host for anything or a
-    script of the page threw."""
+    """A visit that fails its test if the page asked any other host for anything, its
+    policy refused anything, or a script of the page threw."""
     context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
@@ -117,12 +121,19 @@ def visit(browser: Browser, base_url: str, viewport: dict[str, int] = WIDE) -> I
 
     context.on("request", requested)
     page.on("pageerror", lambda error: seen.script_errors.append(str(error)))
+
+    def logged(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            seen.refused_by_policy.append(message.text)
+
+    page.on("console", logged)
     try:
         yield seen
     finally:
         context.close()
     assert seen.foreign_requests() == [], seen.foreign_requests()
     assert seen.script_errors == [], seen.script_errors
+    assert seen.refused_by_policy == [], seen.refused_by_policy
 
 
 def unique(prefix: str) -> str:
