@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import pytest
@@ -108,10 +109,15 @@ class Visit:
 
 
 @contextlib.contextmanager
-def visit(browser: Browser, base_url: str, viewport: dict[str, int] = WIDE) -> Iterator[Visit]:
+def visit(
+    browser: Browser,
+    base_url: str,
+    viewport: dict[str, int] = WIDE,
+    colours: Literal["light", "dark"] = "light",
+) -> Iterator[Visit]:
     """A visit that fails its test if the page asked any other host for anything, its
     policy refused anything, or a script of the page threw."""
-    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=viewport, color_scheme=colours)  # type: ignore[arg-type]
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
     seen = Visit(base_url, context, page)

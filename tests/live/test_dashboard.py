@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urljoin
 
 import pytest
@@ -63,14 +64,22 @@ def _showcase(server: LiveServer) -> str:
 
 
 @pytest.mark.parametrize(
-    ("viewport", "file_name"),
-    [(WIDE, "dashboard-wide.png"), (PHONE, "dashboard-phone.png")],
+    ("viewport", "colours", "file_name"),
+    [
+        (WIDE, "light", "dashboard-wide.png"),
+        (PHONE, "light", "dashboard-phone.png"),
+        (WIDE, "dark", "dashboard-dark.png"),
+    ],
 )
 def test_screenshots_of_the_main_views(
-    browser: Browser, server: LiveServer, viewport: dict[str, int], file_name: str
+    browser: Browser,
+    server: LiveServer,
+    viewport: dict[str, int],
+    colours: Literal["light", "dark"],
+    file_name: str,
 ) -> None:
     name = _showcase(server)
-    with visit(browser, server.base_url, viewport) as seen:
+    with visit(browser, server.base_url, viewport, colours) as seen:
         page = seen.page
         open_pool(page, server.base_url, name, live=True)
         expect(page.locator("#leases-table tbody tr")).to_have_count(8)
@@ -248,13 +257,20 @@ def test_the_main_controls_are_reached_by_keyboard(browser: Browser, server: Liv
         expect(page.get_by_role("dialog", name="New pool")).to_be_hidden()
 
 
-@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["wide", "phone"])
+@pytest.mark.parametrize(
+    ("viewport", "colours"),
+    [(WIDE, "light"), (PHONE, "light"), (WIDE, "dark"), (PHONE, "dark")],
+    ids=["wide", "phone", "wide-dark", "phone-dark"],
+)
 def test_text_is_readable_and_every_control_is_named(
-    browser: Browser, server: LiveServer, viewport: dict[str, int]
+    browser: Browser,
+    server: LiveServer,
+    viewport: dict[str, int],
+    colours: Literal["light", "dark"],
 ) -> None:
     name = make_pool(server, 4)
     server.acquire_once(pool=name, owner="ci-7", label="read me", ttl=600)
-    with visit(browser, server.base_url, viewport) as seen:
+    with visit(browser, server.base_url, viewport, colours) as seen:
         page = seen.page
         open_pool(page, server.base_url, name, live=True)
         expect(page.locator("#feed li").first).to_be_visible()
