@@ -263,11 +263,20 @@ function chosenPool() {
   return state.pools[0]?.name ?? null;
 }
 
-async function start() {
+// A page opened while the server or its store is down tries again by itself, less
+// and less often, until it answers.
+const START_RETRY_MS = [2000, 5000, 10000, 30000, 60000];
+
+async function start(attempt = 0) {
   try {
     await loadPools();
   } catch (error) {
     failed(error);
+    if (!(error instanceof api.AuthError)) {
+      const delay = START_RETRY_MS[Math.min(attempt, START_RETRY_MS.length - 1)];
+      notice(`${refusalText(error)}. Trying again in ${delay / 1000} s.`);
+      setTimeout(() => start(attempt + 1), delay);
+    }
     return;
   }
   notice("");
