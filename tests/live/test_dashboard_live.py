@@ -107,7 +107,7 @@ def test_an_expiry_shows_in_the_feed_and_the_chart(browser: Browser, server: Liv
     with visit(browser, server.base_url) as seen:
         page = seen.page
         open_pool(page, server.base_url, name, live=True)
-        lease = server.acquire_once(pool=name, owner="brief", ttl=1)["lease"]
+        lease = server.acquire_once(pool=name, owner="short-lived", ttl=1)["lease"]
         # The server's reaper reclaims it when its TTL ends; the page hears the event.
         expired = page.locator("#feed li[data-kind='EXPIRED']")
         expect(expired).to_contain_text(f"object {lease['obj']}")
