@@ -42,15 +42,16 @@ bp = Blueprint(
 root = Blueprint("dashboard_root", __name__)
 
 
+# The view functions' names are the `operation` of the access line and the metrics.
 @bp.get("")
-def page() -> Response:
+def dashboard() -> Response:
     response = send_file(PAGE, mimetype="text/html", max_age=0)
     response.headers["Cache-Control"] = "no-cache"
     return response
 
 
 @bp.get("/")
-def page_with_slash() -> WerkzeugResponse:
+def dashboard_with_slash() -> WerkzeugResponse:
     # The page's own links are relative to /dashboard: one URL for it.
     return redirect("../dashboard", code=301)
 
@@ -64,7 +65,7 @@ def _secured(response: Response) -> Response:
 
 
 @root.get("/")
-def to_dashboard() -> WerkzeugResponse:
+def root() -> WerkzeugResponse:
     # Relative, so that it holds behind a proxy that serves the service under a prefix.
     return redirect("dashboard", code=302)
 
