@@ -39,7 +39,7 @@ bp = Blueprint(
     static_url_path="/static",
     url_prefix="/dashboard",
 )
-root = Blueprint("dashboard_root", __name__)
+front = Blueprint("dashboard_root", __name__)
 
 
 # The view functions' names are the `operation` of the access line and the metrics.
@@ -64,7 +64,7 @@ def _secured(response: Response) -> Response:
     return response
 
 
-@root.get("/")
+@front.get("/")
 def root() -> WerkzeugResponse:
     # Relative, so that it holds behind a proxy that serves the service under a prefix.
     return redirect("dashboard", code=302)
@@ -72,4 +72,4 @@ def root() -> WerkzeugResponse:
 
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.register_blueprint(root)
+    app.register_blueprint(front)
