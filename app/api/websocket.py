@@ -7,9 +7,8 @@ same results, limits and refusals.
 
 Under gunicorn's gevent worker (the standard library patched, which flask-sock
 and simple-websocket need there) one socket is: the request's greenlet reading
-messages, simple-websocket's reader greenlet, and one pump greenlet per
-operation. wsproto and a gevent socket take one writer at a time, so every
-frame, close frames too, is written under the socket's lock.
+messages, simple-websocket's reader greenlet, one pump greenlet per
+operation, and one writer greenlet for every frame (`ws_outbox`).
 
 Queries and mutations are refused (the gate's BAD_REQUEST `error`): they go
 over POST, where the limits on every request apply.
@@ -29,7 +28,6 @@ from typing import Any
 import gevent
 from flask import Flask, Response, request
 from flask_sock import Sock
-from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
 from wsproto.events import RejectConnection
 from wsproto.utilities import RemoteProtocolError
@@ -42,6 +40,7 @@ from . import ws_protocol as protocol
 from .auth import Authenticator, Unauthenticated
 from .errors import error_response
 from .subscriptions import Subscription, SubscriptionEnded, SubscriptionGate, SubscriptionRefused
+from .ws_outbox import Outbox
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("objmgr.access")
@@ -115,10 +114,7 @@ def close_all_going_away() -> None:
     """Close every socket of this worker with 1001 (a restart or a graceful stop);
     their clients connect again, to another worker or to the new one."""
     for graphql_socket in list(_open_sockets):
-        # Each on its own: one socket whose client reads nothing holds only its own close.
-        gevent.spawn(
-            graphql_socket.close, protocol.GOING_AWAY, "the server is stopping; connect again"
-        )
+        graphql_socket.close(protocol.GOING_AWAY, "the server is stopping; connect again")
 
 
 def _log_access(
@@ -165,20 +161,17 @@ class GraphQLSocket:
         self.state = protocol.SocketState(max_operations=MAX_OPERATIONS)
         self.caller: Caller | None = None
         self.operations: dict[str, _Operation] = {}
-        self.write_lock = Semaphore()
-        self.closed = False
-        #: The code of the close frame the server sent, if it sent one.
-        self.server_close_code: int | None = None
         # Reads and writes on a dead peer fail instead of waiting for ever. The
         # reader greenlet has not run yet (nothing has yielded since the upgrade),
         # so its first read is bounded too.
         ws.sock.settimeout(SILENCE_TIMEOUT)
+        self.outbox = Outbox(ws)
 
     @property
     def close_code(self) -> int:
         """The server's close code, else the client's (1005 when none came, 1006 ...)."""
-        if self.server_close_code is not None:
-            return self.server_close_code
+        if self.outbox.close_code is not None:
+            return self.outbox.close_code
         return int(self.ws.close_reason)
 
     # the socket's life --------------------------------------------------
@@ -205,7 +198,7 @@ class GraphQLSocket:
     def _read_messages(self) -> None:
         init_deadline = time.monotonic() + INIT_TIMEOUT
         next_ping = time.monotonic() + KEEPALIVE
-        while not self.closed:
+        while self.outbox.open:
             now = time.monotonic()
             if not self.state.init_received:
                 if now >= init_deadline:
@@ -215,7 +208,7 @@ class GraphQLSocket:
                 wait = init_deadline - now
             else:
                 if now >= next_ping:
-                    self._send(protocol.ping_message())
+                    self.outbox.answer(protocol.ping_message())
                     next_ping = now + KEEPALIVE
                 wait = next_ping - now
             data = self.ws.receive(timeout=wait)
@@ -227,7 +220,7 @@ class GraphQLSocket:
             self.state.connection_init()
             self._authenticate(message.payload)
         elif isinstance(message, protocol.Ping):
-            self._send(protocol.pong_message(message.payload))
+            self.outbox.answer(protocol.pong_message(message.payload))
         elif isinstance(message, protocol.Subscribe):
             self._subscribe(message)
         elif isinstance(message, protocol.Complete):
@@ -245,7 +238,7 @@ class GraphQLSocket:
         if record is not None:
             record.principal = self.caller.principal
         self.state.acknowledge()
-        self._send(protocol.ack_message())
+        self.outbox.answer(protocol.ack_message())
 
     # operations -----------------------------------------------------------
     def _subscribe(self, message: protocol.Subscribe) -> None:
@@ -255,7 +248,7 @@ class GraphQLSocket:
         operation_id = message.id
         if not self.state.subscribe(operation_id):
             errors = protocol.too_many_operations(MAX_OPERATIONS)
-            self._send(protocol.error_message(operation_id, errors))
+            self.outbox.answer(protocol.error_message(operation_id, errors))
             return
         assert self.caller is not None  # subscribe is refused before the ack
         try:
@@ -265,7 +258,7 @@ class GraphQLSocket:
                 log.exception("graphql-transport-ws subscribe failed")
             errors = error.errors if isinstance(error, SubscriptionRefused) else INTERNAL_ERROR
             self.state.finish(operation_id)
-            self._send(protocol.error_message(operation_id, errors))
+            self.outbox.answer(protocol.error_message(operation_id, errors))
             return
         operation = _Operation(operation_id, subscription)
         self.operations[operation_id] = operation
@@ -274,10 +267,8 @@ class GraphQLSocket:
         operation.pump = gevent.spawn(context.run, self._pump, operation)
 
     def _complete(self, operation_id: str) -> None:
-        with self.write_lock:
-            # Under the lock: a pump holding a result checks this before it sends.
-            self.state.finish(operation_id)
-            operation = self.operations.pop(operation_id, None)
+        self.state.finish(operation_id)
+        operation = self.operations.pop(operation_id, None)
         if operation is not None:
             operation.stop()
 
@@ -297,9 +288,6 @@ class GraphQLSocket:
             self._send_last(operation, ended.errors)
             if _code(ended.errors) == SHUTTING_DOWN:
                 close_all_going_away()
-        except (ConnectionClosed, OSError):
-            # The socket went: the request's greenlet sees it too and ends the rest.
-            pass
         except Exception:
             log.exception("graphql-transport-ws operation failed")
             self._send_last(operation, INTERNAL_ERROR)
@@ -307,48 +295,35 @@ class GraphQLSocket:
             subscription.close()
 
     # writing --------------------------------------------------------------
-    def _send(self, text: str) -> None:
-        with self.write_lock:
-            self.ws.send(text)
-
     def _send_for(self, operation: _Operation, text: str) -> bool:
-        """Send `text` while `operation` runs; False once it does not (the client
-        completed it, and may have reused its id since)."""
-        with self.write_lock:
-            if self.closed or self.operations.get(operation.id) is not operation:
-                return False
-            self.ws.send(text)
-            return True
+        """Queue `text` while `operation` runs; False once it does not (the client
+        completed it, and may have reused its id since) or the socket closes."""
+        if self.operations.get(operation.id) is not operation:
+            return False
+        return self.outbox.result(text, timeout=SILENCE_TIMEOUT)
 
     def _send_last(self, operation: _Operation, errors: list[dict[str, Any]]) -> None:
         """End `operation` with an `error`; its id is free again."""
-        with self.write_lock:
-            if self.closed or self.operations.get(operation.id) is not operation:
-                return
-            del self.operations[operation.id]
-            self.state.finish(operation.id)
-            self.ws.send(protocol.error_message(operation.id, errors))
+        if self.operations.get(operation.id) is not operation:
+            return
+        del self.operations[operation.id]
+        self.state.finish(operation.id)
+        self.outbox.result(protocol.error_message(operation.id, errors), timeout=SILENCE_TIMEOUT)
 
     def close(self, code: int, reason: str) -> None:
-        """Send the close frame (once); the client's answer ends the socket."""
-        with self.write_lock:
-            if self.closed:
-                return
-            self.closed = True
-            self.server_close_code = code
-            with contextlib.suppress(ConnectionClosed, OSError):
-                self.ws.close(code, protocol.close_reason(reason))
+        """Close after what is queued (once); the client's answer ends the socket."""
+        self.outbox.close(code, protocol.close_reason(reason))
 
     def _end(self) -> None:
         """Stop every operation, then let simple-websocket's reader finish with
         the socket before gunicorn closes it: a socket closed under a greenlet
         still reading it is what gevent refuses (simple-websocket issue 24)."""
-        self.closed = True
         operations = list(self.operations.values())
         self.operations.clear()
         for operation in operations:
             operation.stop()
         gevent.joinall([operation.pump for operation in operations], timeout=CLOSE_WAIT)
+        self.outbox.finish(timeout=CLOSE_WAIT)
         reader = self.ws.thread
         reader.join(timeout=CLOSE_WAIT)
         if reader.is_alive():

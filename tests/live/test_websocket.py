@@ -3,6 +3,7 @@ two workers, spoken to by a real WebSocket client (simple_websocket.Client)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 import simple_websocket
 from objmgr_client.operations import CREATE_POOL, POOL_EVENTS
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from app.api import websocket
 from app.api import ws_protocol as protocol
@@ -474,6 +475,39 @@ def test_the_gates_limit_per_principal_comes_as_an_error_for_that_id(
     finally:
         alice.close()
         root.close()
+
+
+def test_a_client_that_sends_without_reading_is_let_go(live_server: LiveServer) -> None:
+    """Its answers pile up in a bounded queue, never in the worker's memory without end."""
+    live_server.start({"OBJMGR_WORKERS": "1"})
+    client = WSConnection(ConnectionType.CLIENT)
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=RECEIVE_TIMEOUT) as raw:
+        # A small window: the server's writes stall soon after the client stops reading.
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.sendall(
+            client.send(
+                Request(
+                    host="objmgr",
+                    target="/graphql",
+                    subprotocols=[protocol.SUBPROTOCOL],
+                    extra_headers=[(b"X-Request-Id", b"reads-nothing")],
+                )
+            )
+        )
+        client.receive_data(raw.recv(65536))
+        assert isinstance(next(client.events()), AcceptConnection)
+        # Initialised, so that no 4408 ends the socket meanwhile.
+        raw.sendall(client.send(TextMessage(json.dumps({"type": "connection_init"}))))
+        ping = client.send(TextMessage(json.dumps({"type": "ping", "payload": {"n": "x" * 200}})))
+        with contextlib.suppress(OSError):
+            for _ in range(20_000):
+                raw.sendall(ping)
+        wait_until(
+            lambda: "request_id=reads-nothing" in live_server.stderr(),
+            RECEIVE_TIMEOUT,
+            "the server to let the connection go",
+        )
+    assert "close_code=1005" in live_server.stderr(), "let go, with no close frame of either side"
 
 
 # --- stopping ------------------------------------------------------------------------------
