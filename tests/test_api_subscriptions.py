@@ -8,12 +8,15 @@ import pytest
 from flask import Flask
 
 from app import Settings, create_app
+from app.api.subscriptions import SubscriptionRequest
+from app.pool.lease import Caller
 from app.watching import WatchHub, WatchLimits
 
 from .api_support import Api, MakeApi, code_of
 from .conditions import wait_until
 from .sse_support import EVENT_STREAM, POOL_EVENTS, SseReader, open_stream
 
+ADMIN = Caller.auth_off()
 RESIZE = 'mutation($size: Int!) { resizePool(name: "default", size: $size) { success } }'
 
 
@@ -237,3 +240,20 @@ def test_auth_on_a_token_is_needed_and_limits_apply_per_principal(auth_app: Flas
         assert code_of(refused) == "TOO_MANY_SUBSCRIPTIONS"
     finally:
         stream.close()
+
+
+def test_one_execution_serves_every_subscriber_of_a_document(api: Api) -> None:
+    gate = api.app.extensions["objmgr.subscriptions"]
+    query = "subscription($p: String!) { poolEvents(pool: $p) { seq kind } }"
+    same = [gate.open(SubscriptionRequest(query, {"p": "default"}), ADMIN) for _ in range(2)]
+    other = gate.open(SubscriptionRequest(query.replace("kind", "size"), {"p": "default"}), ADMIN)
+    try:
+        resize(api, 8)
+        first, second, third = (subscription.next(10) for subscription in (*same, other))
+        assert first is second
+        assert first is not None and third is not None
+        assert first["data"]["poolEvents"]["kind"] == "POOL_RESIZED"
+        assert third["data"]["poolEvents"]["size"] == 8
+    finally:
+        for subscription in (*same, other):
+            subscription.close()

@@ -9,6 +9,9 @@ GraphQL result. The transports (`sse`, `websocket`) only carry what this gives.
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -28,6 +31,7 @@ from graphql.execution.values import get_argument_values
 
 from ..pool import limits
 from ..pool.errors import BadUserInput
+from ..pool.events import Event
 from ..pool.lease import Caller
 from ..watching import (
     CLOSED,
@@ -48,6 +52,8 @@ PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 #: to wait out (429); a worker shutting down or a store down, the server's (503).
 REFUSAL_STATUS = {TOO_MANY_SUBSCRIPTIONS: 429}
 SERVER_REFUSAL = 503
+#: Results kept per worker, for the subscribers of one document that are given one event.
+RESULTS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -87,28 +93,19 @@ class Subscription:
     """One open subscription: results in order, one per event."""
 
     def __init__(
-        self,
-        stream: EventStream,
-        schema: GraphQLSchema,
-        document: DocumentNode,
-        variables: dict[str, Any] | None,
-        operation_name: str | None,
-        suggestions: bool,
-        operation: str,
+        self, stream: EventStream, results: Results, selection: Selection, operation: str
     ) -> None:
         self._stream = stream
-        self._schema = schema
-        self._document = document
-        self._variables = variables
-        self._operation_name = operation_name
-        self._suggestions = suggestions
+        self._results = results
+        self._selection = selection
         #: The operation's root field (`poolEvents`), for the logs and the metrics.
         self.operation = operation
 
     def next(self, timeout: float) -> dict[str, Any] | None:
         """The next result (`{"data": {...}}`, with `errors` beside it when a
         field failed); None when nothing came within `timeout` seconds (the
-        transport's cue to send a keepalive). Raises `SubscriptionEnded`."""
+        transport's cue to send a keepalive). Raises `SubscriptionEnded`.
+        The result may be shared with other subscribers: read it, never change it."""
         try:
             event = self._stream.get(timeout)
         except StreamEnded as ended:
@@ -116,21 +113,64 @@ class Subscription:
             raise SubscriptionEnded(errors) from None
         if event is None:
             return None
-        result = execute(
-            self._schema,
-            self._document,
-            root_value=event,
-            variable_values=self._variables,
-            operation_name=self._operation_name,
-            is_awaitable=synchronous,
-        )
-        if not isinstance(result, ExecutionResult):
-            raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
-        return result_body(result, self._suggestions)
+        return self._results.of(self._selection, event)
 
     def close(self) -> None:
         """Idempotent; frees the subscriber's place in the hub at once."""
         self._stream.close()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a subscription selects: its document, operation and variables."""
+
+    #: The document's text, which keys the results with the rest.
+    query: str
+    document: DocumentNode
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    #: The variables as one text, so that equal selections are one key.
+    variables_key: str
+
+
+class Results:
+    """Each event's result for a selection, executed once for all its subscribers.
+
+    The follower hands one event to every subscriber of its pool in the
+    worker, and most of them send the same document (a dashboard's, the
+    client's): executing it once per subscriber would cost a thousand
+    subscribers a thousand executions of every event.
+    """
+
+    def __init__(self, schema: GraphQLSchema, suggestions: bool) -> None:
+        self._schema = schema
+        self._suggestions = suggestions
+        self._kept: OrderedDict[tuple[str, str | None, str, Event], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, selection: Selection, event: Event) -> dict[str, Any]:
+        key = (selection.query, selection.operation_name, selection.variables_key, event)
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        result = execute(
+            self._schema,
+            selection.document,
+            root_value=event,
+            variable_values=selection.variables,
+            operation_name=selection.operation_name,
+            is_awaitable=synchronous,
+        )
+        if not isinstance(result, ExecutionResult):
+            raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
+        body = result_body(result, self._suggestions)
+        with self._lock:
+            self._kept[key] = body
+            while len(self._kept) > RESULTS_KEPT:
+                self._kept.popitem(last=False)
+        return body
 
 
 class SubscriptionGate:
@@ -149,6 +189,7 @@ class SubscriptionGate:
         self.hub = hub
         self.max_cost = max_cost
         self.suggestions = suggestions
+        self.results = Results(schema, suggestions)
 
     def open(self, request: SubscriptionRequest, caller: Caller) -> Subscription:
         """Check `request` and open it for `caller` (already authenticated by the
@@ -185,15 +226,9 @@ class SubscriptionGate:
             raise SubscriptionRefused(
                 status, [coded_error(refusal.message, refusal.code)]
             ) from None
-        return Subscription(
-            stream,
-            self.schema,
-            document,
-            variables,
-            operation_name,
-            self.suggestions,
-            root_fields(document, operation),
-        )
+        variables_key = json.dumps(variables, sort_keys=True, default=str)
+        selection = Selection(query, document, operation_name, variables, variables_key)
+        return Subscription(stream, self.results, selection, root_fields(document, operation))
 
     def _arguments(
         self, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None

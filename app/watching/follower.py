@@ -56,6 +56,8 @@ class Follower:
                     self.pool, position, limits.page, limits.follow_wait
                 )
             except Exception as error:
+                if hub.follower_position(self) is None:
+                    return  # nobody to tell: the last subscriber left meanwhile
                 reason = error.message if isinstance(error, StoreUnavailable) else repr(error)
                 if not isinstance(error, StoreUnavailable):
                     log.exception("watching %r: reading the journal failed", self.pool)
