@@ -169,7 +169,7 @@ class GraphQLSocket:
 
     @property
     def close_code(self) -> int:
-        """The server's close code, else the client's (1005 when none came, 1006 ...)."""
+        """The server's close code, else the client's (1005: no close frame came)."""
         if self.outbox.close_code is not None:
             return self.outbox.close_code
         return int(self.ws.close_reason)
