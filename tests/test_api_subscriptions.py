@@ -257,3 +257,12 @@ def test_one_execution_serves_every_subscriber_of_a_document(api: Api) -> None:
     finally:
         for subscription in (*same, other):
             subscription.close()
+
+
+def test_a_stream_counts_as_poolevents_for_the_time_it_took_to_open(api: Api) -> None:
+    """The request-duration histogram times the opening, never the stream's life."""
+    stream = SseReader(open_stream(api.app))
+    stream.close()
+    metrics = api.request("GET", "/metrics").get_data(as_text=True)
+    count = 'objmgr_request_duration_seconds_count{operation="poolEvents"} 1.0'
+    assert count in metrics.splitlines()
