@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 from app.api import websocket
 from app.api import ws_protocol as protocol
 
+from ..support.redis_server import RedisServer, launch_redis
+from .conftest import ServerFactory
 from .support import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
@@ -394,6 +397,37 @@ def test_a_killed_worker_loses_nothing_for_a_client_that_resumes_with_its_last_s
     _acquire(server, pool, "after")
     seen += [event["seq"] for event in resumed.events("w", 6)]
     assert seen == list(range(seen[0], seen[0] + 10))
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = launch_redis(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def test_redis_events_of_another_host_come_in_order(
+    live_servers: ServerFactory, redis: RedisServer
+) -> None:
+    hosts = [live_servers(), live_servers()]
+    for host in hosts:
+        host.start({"OBJMGR_STORE": redis.url})
+    watcher, changer = hosts
+    pool = _pool(changer)
+    each = Socket(watcher.base_url)
+    try:
+        each.init()
+        each.subscribe("live", pool)
+        each.sync()
+        objects = [_acquire(changer, pool, f"elsewhere-{n}") for n in range(5)]
+        events = each.events("live", 5)
+        assert [event["obj"] for event in events] == objects
+        each.subscribe("replay", pool, after=0)
+        replayed = each.events("replay", 6)
+        assert replayed[0]["kind"] == "POOL_CREATED"
+        assert replayed[1:] == events
+    finally:
+        each.close()
 
 
 def test_complete_stops_one_operation_and_leaves_the_others(
