@@ -31,6 +31,7 @@ import platform
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ class Row:
     events: int
     latencies: list[float]  # seconds, one per delivery
     cpu_seconds: float | None  # the server's CPU over the measured changes
+    reader_seconds: float  # this process's CPU over them: the subscribers' side
 
     def percentile(self, share: float) -> float:
         ordered = sorted(self.latencies)
@@ -88,9 +90,10 @@ def measure(server: Server, store: str, count: int, events: int, timeout: float)
         acquire: dict[str, object] = {"query": ACQUIRE, "variables": {"owner": "watch-bench"}}
         # The first change is the warm-up: it shows every subscription is in place.
         cpu_before: float | None = None
+        reader_before = 0.0
         for change in range(events + 1):
             if change == 1:
-                cpu_before = server.cpu_seconds()
+                cpu_before, reader_before = server.cpu_seconds(), time.process_time()
             http_json(f"{server.url}/graphql", acquire, timeout)
             if not subscribers.pump(
                 functools.partial(_delivered, subscribers, change + 1), timeout
@@ -100,18 +103,20 @@ def measure(server: Server, store: str, count: int, events: int, timeout: float)
                     f"{len(subscribers.deliveries) - count * change} of them within {timeout:g}s "
                     f"({subscribers.ended()} streams ended)"
                 )
-        cpu_after = server.cpu_seconds()
+        cpu_after, reader = server.cpu_seconds(), time.process_time() - reader_before
         measured = subscribers.deliveries[count:]
         if len(measured) != count * events or subscribers.ended():
             raise Failed(f"{store}: {len(measured)} deliveries, {count * events} expected")
         cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-        return Row(store, count, events, [d.received - _at(d.event) for d in measured], cpu)
+        latencies = [d.received - _at(d.event) for d in measured]
+        return Row(store, count, events, latencies, cpu, reader)
 
 
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'store':<7} {'subscribers':>11} {'changes':>7} {'deliveries':>10} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'server CPU ms/change':>20}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'server CPU ms/change':>20} "
+        f"{'reader CPU ms/change':>20}"
     )
     print()
     print(header)
@@ -121,7 +126,8 @@ def print_table(rows: list[Row]) -> None:
         print(
             f"{row.store:<7} {row.subscribers:>11,} {row.events:>7} {len(row.latencies):>10,} "
             f"{row.percentile(0.5) * 1e3:>8.2f} {row.percentile(0.99) * 1e3:>8.2f} "
-            f"{max(row.latencies) * 1e3:>8.2f} {cpu:>20}"
+            f"{max(row.latencies) * 1e3:>8.2f} {cpu:>20} "
+            f"{row.reader_seconds / row.events * 1e3:>20.1f}"
         )
 
 
