@@ -28,7 +28,6 @@ from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 from graphql_server.http.types import HTTPMethod
 
-from ..pool.lease import Caller
 from ..request_record import RequestRecord, current_request
 from ..service import LeaseService
 from .auth import Authenticator, Unauthenticated
@@ -121,9 +120,15 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             )
         if record is not None:
             record.principal = caller.principal
+        context = RequestContext(
+            request=request,
+            caller=caller,
+            service=self.service,
+            client_connected=client_connected(request.environ),
+        )
         accept = request.headers.get("Accept", "")
         if wants_event_stream(accept):
-            return self.stream(adapter, caller, record)
+            return self.stream(adapter, context, record)
         media_type = choose(accept) if accept.strip() else JSON
         if media_type is None:
             return error_response(
@@ -132,12 +137,6 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
                 f"{GRAPHQL_RESPONSE_JSON} nor {JSON}",
                 "NOT_ACCEPTABLE",
             )
-        context = RequestContext(
-            request=request,
-            caller=caller,
-            service=self.service,
-            client_connected=client_connected(request.environ),
-        )
         try:
             return self.answer(adapter, context, media_type)
         except HTTPException as error:
@@ -176,16 +175,9 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         return request_data
 
     def stream(
-        self, adapter: RequestAdapter, caller: Caller, record: RequestRecord | None
+        self, adapter: RequestAdapter, context: RequestContext, record: RequestRecord | None
     ) -> Response:
         """A subscription over Server-Sent Events (`sse`); its refusals are JSON answers."""
-        request = adapter.request
-        context = RequestContext(
-            request=request,
-            caller=caller,
-            service=self.service,
-            client_connected=client_connected(request.environ),
-        )
         try:
             request_data = self.request_data(adapter, context)
         except HTTPException as error:
@@ -198,7 +190,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
                     request_data.operation_name,
                     request_data.extensions,
                 ),
-                caller,
+                context.caller,
             )
         except SubscriptionRefused as refusal:
             response = jsonify({"errors": refusal.errors})
@@ -206,7 +198,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             return response
         if record is not None:
             record.operation = subscription.operation
-        return event_stream(subscription, request.environ)
+        return event_stream(subscription, adapter.request.environ)
 
     def decode_json(self, data: str | bytes) -> object:
         try:
