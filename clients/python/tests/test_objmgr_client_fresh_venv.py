@@ -1,4 +1,5 @@
-"""`pip install ./clients/python` into a fresh venv: the client alone, and it holds a lease.
+"""`pip install ./clients/python` into a fresh venv: the client alone, it holds a lease and
+watches the pool's events.
 
 One venv for the module (making it is the slow part). pip reads its indexes
 from the machine's configuration, as a user's pip would; building the client
@@ -32,6 +33,8 @@ site = Path(sysconfig.get_paths()["purelib"])
 with objmgr_client.lease(ttl=10, renew_every=0.2, label="fresh venv") as held:
     held.check()
     seen = objmgr_client.Client().get_lease(held.obj)
+with objmgr_client.Client().watch(after=0) as watch:
+    watched = [next(watch).kind, next(watch).kind]
 print(json.dumps({
     "file": objmgr_client.__file__,
     "typed": (Path(objmgr_client.__file__).parent / "py.typed").is_file(),
@@ -43,6 +46,7 @@ print(json.dumps({
     "held": [held.obj, held.token],
     "seen": None if seen is None else [seen.obj, seen.token],
     "freed": objmgr_client.Client().get_lease(held.obj) is None,
+    "watched": watched,
 }))
 """
 
@@ -102,3 +106,4 @@ def test_a_fresh_venv_has_the_client_alone_and_holds_a_lease(
     assert "objmgr-client" in found["distributions"]
     assert found["seen"] == found["held"], "the server saw the lease the venv held"
     assert found["freed"], "and it was freed on exit"
+    assert found["watched"] == ["POOL_CREATED", "GRANTED"], "the journal streamed over SSE"
