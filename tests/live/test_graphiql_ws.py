@@ -10,10 +10,10 @@ import pytest
 
 from .dashboard_support import Browser, chromium, expect, visit
 from .support import LiveServer
+from .ws_client import TOKENS
 
 pytestmark = pytest.mark.live
 
-TOKENS = {"OBJMGR_TOKENS": "alice:s3cret,root:r00t", "OBJMGR_ADMINS": "root"}
 # From seq 0: the replay's POOL_CREATED shows that the subscription is open.
 SUBSCRIPTION = "subscription { poolEvents(after: 0) { seq kind obj label principal } }"
 
