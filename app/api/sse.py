@@ -33,6 +33,10 @@ from .subscriptions import Subscription, SubscriptionEnded
 EVENT_STREAM = "text/event-stream"
 #: Seconds of silence after which a stream carries a comment.
 KEEPALIVE = 15.0
+#: A client that takes nothing of a write for this long is let go: its
+#: subscription ends as SLOW_CONSUMER once its buffer fills, and this frees the
+#: connection and the greenlet that a write to it would otherwise hold forever.
+WRITE_TIMEOUT = 60.0
 #: Sent first, so that the status and headers go out before the first event does.
 OPENING = b": objmgr\n\n"
 COMMENT = b":\n\n"
@@ -60,6 +64,10 @@ def event_stream(subscription: Subscription, environ: dict[str, Any]) -> Respons
 
 
 def _frames(subscription: Subscription, environ: dict[str, Any]) -> Iterator[bytes]:
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        # gunicorn leaves its sockets blocking without a timeout.
+        sock.settimeout(WRITE_TIMEOUT)
     stop_watching = _close_on_hangup(environ, subscription)
     shutting_down = False
     try:
