@@ -136,6 +136,15 @@ def test_an_invalid_message_closes_with_4400(
     assert code == 4400 and reason.startswith("Invalid message received"), reason
 
 
+def test_a_message_over_the_bound_closes_with_1009(
+    server: LiveServer, sockets: list[Socket]
+) -> None:
+    each = open_socket(server, sockets)
+    each.init()
+    each.send({"type": "ping", "payload": {"big": "x" * websocket.MAX_MESSAGE}})
+    assert each.closed_with()[0] == 1009
+
+
 def test_a_subscribe_whose_id_is_in_use_closes_with_4409(
     server: LiveServer, sockets: list[Socket]
 ) -> None:
