@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +113,28 @@ def test_a_killed_worker_loses_and_repeats_nothing(
     assert collector.error is None, collector.error
     assert collector.watch.connections >= 2
     assert collector.events.empty()
+
+
+def test_a_graceful_stop_ends_the_stream_with_shutting_down_and_it_resumes(
+    client: Client, pool: str, server: LiveServer, collect: list[Collector]
+) -> None:
+    # Room for both workers' replacements to start while the watch tries again.
+    collector = Collector(client.watch(pool, after=0, attempts=10))
+    collect.append(collector)
+    before = [event.seq for event in collector.take(1)]
+    workers = server.workers()
+
+    # SIGTERM, as a restart sends: the worker tells its streams SHUTTING_DOWN and exits.
+    for worker in workers:
+        os.kill(worker, signal.SIGTERM)
+    wait_until(lambda: len(set(server.workers()) - set(workers)) == 2, WAIT, "two new workers")
+    client.free(client.acquire(pool).obj, pool)
+
+    journal = _journal(client, pool)
+    after = [event.seq for event in collector.take(len(journal) - len(before))]
+    assert before + after == journal
+    assert collector.error is None, collector.error
+    assert collector.watch.connections >= 2
 
 
 def test_close_ends_a_blocked_iteration_and_hangs_up(
