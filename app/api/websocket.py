@@ -47,8 +47,9 @@ access_log = logging.getLogger("objmgr.access")
 
 #: How long a client has from the upgrade to its `connection_init` (graphql-ws's default).
 INIT_TIMEOUT = 3.0
-#: The server's `ping` to an idle socket, so that proxies keep it and a dead peer shows.
-KEEPALIVE = 10.0
+#: The server's `ping` to an idle socket, so that proxies keep it (their idle timeouts
+#: are often a minute) and a dead peer shows; each costs the worker a little, per socket.
+KEEPALIVE = 20.0
 #: A socket that neither sends anything (a `pong` at least) nor takes a write for this
 #: long is dead: its reads and writes fail and it is let go. Over two keepalives.
 SILENCE_TIMEOUT = 2.5 * KEEPALIVE
@@ -58,8 +59,9 @@ MAX_OPERATIONS = 100
 MAX_MESSAGE = 1024 * 1024
 #: After the server's close frame, how long the client has to answer with its own.
 CLOSE_WAIT = 5.0
-#: A pump's wait for its next result; it checks on its operation in between.
-PUMP_WAIT = 30.0
+#: A pump's wait for its next result: nothing is due in between (the keepalive is the
+#: socket's, and a stream's end wakes it), so a wake only costs.
+PUMP_WAIT = 300.0
 
 INTERNAL_ERROR = [
     {
