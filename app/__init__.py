@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from .config import Settings, serving_settings
+from .flask_app import ObjmgrFlask
 from .http_limits import BodyDeadline
 from .logs import RequestIds, configure_logging, log_events
 from .pool.errors import StoreUnavailable
@@ -24,13 +25,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = serving_settings() if settings is None else settings
     # Before Flask's logger is first used, which adds a handler of its own when none is set.
     configure_logging(as_json=settings.logs_as_json)
-    app = Flask(__name__)
+    app = ObjmgrFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.wsgi_app = BodyDeadline(  # type: ignore[method-assign]
         app.wsgi_app, timeout=settings.body_timeout, max_body=MAX_BODY
     )
-    # Outermost: every answer carries the request id, a 408 or 413 of BodyDeadline too.
-    app.wsgi_app = RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = open_store(
         settings.store,
@@ -55,7 +54,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Imported here, in the worker: see app.metrics on why prometheus_client must wait.
     from .metrics.wiring import install as install_metrics
 
-    install_metrics(app, settings, service)
+    instruments = install_metrics(app, settings, service)
+    # Outermost: every answer carries the request id, a 408 or 413 of BodyDeadline too,
+    # and every request's duration is observed.
+    app.wsgi_app = RequestIds(  # type: ignore[method-assign]
+        app.wsgi_app, served=instruments.request_served
+    )
     return app
 
 

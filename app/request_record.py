@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
@@ -35,11 +35,20 @@ def current_request() -> RequestRecord | None:
     return _current.get()
 
 
+def enter(record: RequestRecord) -> Token[RequestRecord | None]:
+    """Make `record` the current request's until `leave` with what this returned."""
+    return _current.set(record)
+
+
+def leave(token: Token[RequestRecord | None]) -> None:
+    _current.reset(token)
+
+
 @contextmanager
 def serving(record: RequestRecord) -> Iterator[RequestRecord]:
     """Make `record` the current request's while the block runs."""
-    token = _current.set(record)
+    token = enter(record)
     try:
         yield record
     finally:
-        _current.reset(token)
+        leave(token)

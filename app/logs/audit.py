@@ -13,7 +13,7 @@ from typing import Any
 
 from ..pool.events import Event
 from ..request_record import current_request
-from .formatting import FIELDS, iso_time
+from .formatting import info_record, iso_time
 
 log = logging.getLogger("objmgr.events")
 
@@ -43,10 +43,5 @@ def log_events(events: Sequence[Event]) -> None:
     serving = current_request()
     request_id = None if serving is None else serving.request_id
     for event in events:
-        log.info(
-            "%s pool %s seq %d",
-            event.kind.value,
-            event.pool,
-            event.seq,
-            extra={FIELDS: event_fields(event, request_id)},
-        )
+        message = f"{event.kind.value} pool {event.pool} seq {event.seq}"
+        log.handle(info_record(log, message, event_fields(event, request_id)))

@@ -19,7 +19,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
-from .formatting import FIELDS
+from .formatting import info_record
 from .request_ids import ENVIRON_KEY, MAX_LOGGED_PATH
 from .setup import configure_logging, configured_as_json
 
@@ -52,13 +52,11 @@ class GunicornLogger(Logger):
         method = environ.get("REQUEST_METHOD", "") if record is None else record.method
         path = environ.get("PATH_INFO", "")[:MAX_LOGGED_PATH] if record is None else record.path
         status = resp.status_code
-        access_log.info(
-            "%s %s %s",
-            method,
-            path,
-            status,
-            extra={
-                FIELDS: {
+        access_log.handle(
+            info_record(
+                access_log,
+                f"{method} {path} {status}",
+                {
                     "request_id": None if record is None else record.request_id,
                     "method": method,
                     "path": path,
@@ -68,6 +66,6 @@ class GunicornLogger(Logger):
                     "operation": None if record is None else record.operation,
                     "remote_addr": environ.get("REMOTE_ADDR"),
                     "bytes": resp.sent,
-                }
-            },
+                },
+            )
         )

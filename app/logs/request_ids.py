@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any
 
-from ..request_record import RequestRecord, serving
+from ..request_record import RequestRecord, enter, leave
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -39,12 +40,18 @@ def request_id_for(sent: str | None) -> str:
 
 
 class RequestIds:
-    """WSGI middleware: the request's record, current while the app runs; its id echoed."""
+    """The outermost WSGI layer: the request's record, current while the app
+    runs; its id echoed; and, once the app returned, `served` told the record
+    and the seconds it took (the metrics' request durations)."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(
+        self, app: WSGIApp, served: Callable[[RequestRecord, float], None] | None = None
+    ) -> None:
         self.app = app
+        self.served = served
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = perf_counter()
         record = RequestRecord(
             request_id=request_id_for(environ.get("HTTP_X_REQUEST_ID")),
             method=environ.get("REQUEST_METHOD", ""),
@@ -57,5 +64,10 @@ class RequestIds:
             headers.append(echoed)
             return start_response(status, headers, *exc_info)
 
-        with serving(record):
+        token = enter(record)
+        try:
             return self.app(environ, start_echoing)
+        finally:
+            leave(token)
+            if self.served is not None:
+                self.served(record, perf_counter() - started)

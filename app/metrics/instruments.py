@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from ..flask_app import UNROUTED
 from ..pool.errors import ErrorCode
 from ..pool.events import Event, EventKind
-from .labels import refusal_pool
+from ..request_record import RequestRecord
+from .labels import operation_label, refusal_pool
 
 # A grant without a wait observes 0 and lands in the first bucket; waits are
 # capped by OBJMGR_MAX_WAIT (30 s by default, at most an hour).
@@ -107,7 +109,9 @@ class Instruments:
         self.acquire_refused.labels(refusal_pool(pool, code), code.value).inc()
 
     # requests -----------------------------------------------------------
-    def request_served(self, operation: str, seconds: float) -> None:
+    def request_served(self, record: RequestRecord, seconds: float) -> None:
+        """A request answered in `seconds`, under the operation its record names."""
+        operation = operation_label(record.operation) if record.operation else UNROUTED
         child = self._duration_children.get(operation)
         if child is None:
             child = self._duration_children[operation] = self.request_duration.labels(operation)

@@ -27,8 +27,6 @@ UNKNOWN_POOL = "_unknown"
 #: Refusals that the store gives only for a pool it holds.
 POOL_SHOWN_TO_EXIST = frozenset({ErrorCode.POOL_EXHAUSTED, ErrorCode.ACQUIRE_TIMEOUT})
 
-#: The `operation` of a request that matched no route (a 404, a 405).
-UNROUTED = "other"
 #: The `operation` of a GraphQL operation of several root fields.
 SEVERAL = "several"
 
@@ -40,10 +38,3 @@ def operation_label(operation: str) -> str:
 
 def refusal_pool(pool: str, code: ErrorCode) -> str:
     return pool if code in POOL_SHOWN_TO_EXIST else UNKNOWN_POOL
-
-
-def endpoint_operation(endpoint: str | None) -> str:
-    """`health.healthz` -> `healthz`: the name of a route, one of the app's few."""
-    if endpoint is None:
-        return UNROUTED
-    return endpoint.rpartition(".")[2]
