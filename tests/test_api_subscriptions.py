@@ -259,6 +259,25 @@ def test_one_execution_serves_every_subscriber_of_a_document(api: Api) -> None:
             subscription.close()
 
 
+def test_subscribers_resuming_from_different_seqs_share_each_result(api: Api) -> None:
+    """`after` chooses where a stream starts, not what is selected of an event."""
+    gate = api.app.extensions["objmgr.subscriptions"]
+    query = "subscription($p: String!, $a: BigInt) { poolEvents(pool: $p, after: $a) { seq } }"
+    last = last_seq(api)
+    resumed = [
+        gate.open(SubscriptionRequest(query, {"p": "default", "a": after}), ADMIN)
+        for after in (last, None)
+    ]
+    try:
+        resize(api, 8)
+        first, second = (subscription.next(10) for subscription in resumed)
+        assert first is second
+        assert first is not None and first["data"]["poolEvents"]["seq"] == last + 1
+    finally:
+        for subscription in resumed:
+            subscription.close()
+
+
 def test_a_stream_counts_as_poolevents_for_the_time_it_took_to_open(api: Api) -> None:
     """The request-duration histogram times the opening, never the stream's life."""
     stream = SseReader(open_stream(api.app))

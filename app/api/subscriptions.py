@@ -23,6 +23,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationType,
+    VariableNode,
     execute,
     get_operation_ast,
 )
@@ -218,7 +219,7 @@ class SubscriptionGate:
             prepared.check_limits(operation, variables, self.max_cost)
         except TooComplex as refusal:
             _refuse(refusal.message, TOO_COMPLEX)
-        pool, after = self._arguments(document, operation_name, variables)
+        pool, after, bound = self._arguments(document, operation_name, variables)
         try:
             stream = self.hub.subscribe(pool, after, caller.principal)
         except WatchRefused as refusal:
@@ -226,14 +227,20 @@ class SubscriptionGate:
             raise SubscriptionRefused(
                 status, [coded_error(refusal.message, refusal.code)]
             ) from None
-        variables_key = json.dumps(variables, sort_keys=True, default=str)
+        # The variables poolEvents' arguments take choose the stream, not what is
+        # selected of each event (no field of Event takes an argument, and neither
+        # a String nor a BigInt can stand where @include or @skip want a Boolean):
+        # subscribers resuming from different seqs share each event's result.
+        selecting = {name: value for name, value in (variables or {}).items() if name not in bound}
+        variables_key = json.dumps(selecting, sort_keys=True, default=str)
         selection = Selection(query, document, operation_name, variables, variables_key)
         return Subscription(stream, self.results, selection, root_fields(document, operation))
 
     def _arguments(
         self, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
-    ) -> tuple[str, int | None]:
-        """`poolEvents`' pool and after, the variables coerced as execution would."""
+    ) -> tuple[str, int | None, frozenset[str]]:
+        """`poolEvents`' pool and after, the variables coerced as execution would,
+        and the names of the variables its arguments take."""
         context = ExecutionContext.build(
             self.schema,
             document,
@@ -262,7 +269,12 @@ class SubscriptionGate:
             )
             pool = limits.pool_name(arguments["pool"])
             after = arguments.get("after")
-            return pool, None if after is None else limits.event_seq(after)
+            bound = frozenset(
+                argument.value.name.value
+                for argument in nodes[0].arguments
+                if isinstance(argument.value, VariableNode)
+            )
+            return pool, None if after is None else limits.event_seq(after), bound
         except GraphQLError as error:
             raise SubscriptionRefused(400, [self._formatted(error)]) from None
         except BadUserInput as error:
