@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal clean
+.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch screenshots clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,13 @@ bench-bounds: install system-deps
 # The journal, metrics and logs against the tree before them (a git worktree of it).
 bench-journal: install system-deps
 	$(PY) -m bench.journal_metrics
+
+bench-watch: install system-deps
+	$(PY) -m bench.watch_latency
+
+# The dashboard's screenshots in docs/img, as the README shows them.
+screenshots: install system-deps
+	OBJMGR_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/live/test_dashboard.py -k screenshots
 
 clean:
 	rm -rf $(VENV) .tools var .pytest_cache .ruff_cache .hypothesis
