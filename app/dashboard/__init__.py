@@ -2,8 +2,9 @@
 
 The page holds no data: it reads and changes everything through /graphql, with
 the token its user gives it, so it is served in production too, and with auth
-on its data needs that token. Its live feed is the poolEvents subscription over
-SSE (a POST with `Accept: text/event-stream`).
+on its data needs that token. The chosen pool's live feed is the poolEvents
+subscription over SSE (a POST with `Accept: text/event-stream`); the other pools'
+rows follow their pools' poolEvents on one WebSocket (graphql-transport-ws).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ PAGE = STATIC / "dashboard.html"
 
 # Everything from the service itself: no inline script or style, no other host,
 # no framing (the admin buttons must not be clickable through another site).
+# connect-src 'self' covers the ws:// (wss://) of the page's own host and port too.
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",

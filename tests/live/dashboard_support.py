@@ -27,6 +27,7 @@ __all__ = [
     "PHONE",
     "WIDE",
     "Browser",
+    "Locator",
     "Page",
     "Visit",
     "chromium",

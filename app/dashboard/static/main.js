@@ -4,6 +4,7 @@ import { endLease, refusalText, wireAdmin } from "./admin.js";
 import * as api from "./api.js";
 import { draw } from "./chart.js";
 import { byId, show } from "./dom.js";
+import { PoolRows } from "./rows.js";
 import { PoolWatch } from "./sse.js";
 import { feedItem, leaseRow, leaseTimes, poolRow, summary } from "./views.js";
 
@@ -22,8 +23,10 @@ const state = {
   pageStarts: [0],
   events: [],
   watch: null,
+  rows: null,
   refresh: null,
-  poolsChanged: false,
+  // What the next throttled read reads again.
+  stale: { pools: false, detail: false },
   // Reads answer out of order: only the latest read of each kind is shown.
   reads: { pools: 0, detail: 0 },
 };
@@ -55,6 +58,7 @@ function setLive(kind, text) {
 
 function askForToken(error) {
   stopWatching();
+  state.rows?.stop();
   show(byId("pools"), false);
   show(byId("pool-view"), false);
   show(byId("sign-out"), false);
@@ -94,10 +98,29 @@ async function loadPools() {
   const { pools, more } = await api.pools();
   if (read !== state.reads.pools) return;
   state.pools = pools;
+  const unfollowed = state.rows.follow(pools.map((pool) => pool.name));
   const hint = byId("pools-more");
-  hint.textContent = more ? `The first ${pools.length} pools are shown.` : "";
-  show(hint, more);
+  const notes = [];
+  if (more) notes.push(`The first ${pools.length} pools are shown.`);
+  if (unfollowed.length) notes.push(`${unfollowed.length} rows are not live (one socket follows 100 pools); Refresh reads them.`);
+  hint.textContent = notes.join(" ");
+  show(hint, notes.length > 0);
   renderPools();
+}
+
+// The rows' socket: another pool's event reads the list again; a new connection
+// does too (what changed while it was down, a pool created elsewhere meanwhile).
+function followRows() {
+  state.rows = new PoolRows({
+    onChange: (name) => {
+      if (name !== state.selected) scheduleRefresh({ pools: true });
+    },
+    onReconnected: () => scheduleRefresh({ pools: true }),
+    onStatus: (kind) => {
+      byId("pools-table").dataset.live = kind;
+    },
+    onForbidden: () => failed(new api.AuthError("the token was refused", api.token() !== null)),
+  });
 }
 
 // The chosen pool ---------------------------------------------------------
@@ -184,13 +207,16 @@ function renderFeed() {
   byId("feed").replaceChildren(...newest.map(feedItem));
 }
 
-function scheduleRefresh(poolsToo) {
-  state.poolsChanged ||= poolsToo;
+function scheduleRefresh({ pools = false, detail = false }) {
+  state.stale.pools ||= pools;
+  state.stale.detail ||= detail;
   if (state.refresh) return;
   state.refresh = setTimeout(() => {
-    const reads = state.poolsChanged ? [loadPools(), loadDetail()] : [loadDetail()];
+    const reads = [];
+    if (state.stale.pools) reads.push(loadPools());
+    if (state.stale.detail && state.selected) reads.push(loadDetail());
     state.refresh = null;
-    state.poolsChanged = false;
+    state.stale = { pools: false, detail: false };
     Promise.all(reads).catch(failed);
   }, REFRESH_EVERY_MS);
 }
@@ -202,7 +228,7 @@ function onEvent(event) {
   feed.prepend(feedItem(event));
   while (feed.children.length > FEED_ITEMS) feed.lastElementChild.remove();
   drawChart();
-  scheduleRefresh(event.kind.startsWith("POOL_") || event.kind === "POLICY_CHANGED");
+  scheduleRefresh({ pools: event.kind.startsWith("POOL_") || event.kind === "POLICY_CHANGED", detail: true });
 }
 
 function stopWatching() {
@@ -315,14 +341,15 @@ function boot() {
     const name = chosenPool();
     if (name && name !== state.selected) selectPool(name);
   });
-  // The stream follows the chosen pool only: the other pools' rows are read again
-  // whenever the tab comes back into view (and by Refresh), never on a timer.
+  // The rows follow their pools' events; a pool created elsewhere is in no journal
+  // the page follows, so the list is read again when the tab comes back into view.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && !byId("pools").hidden) {
       loadPools().catch(failed);
     }
   });
   setInterval(tick, 1000);
+  followRows();
   start();
 }
 
