@@ -82,7 +82,8 @@ def _frames(subscription: Subscription, environ: dict[str, Any]) -> Iterator[byt
                 yield _message("next", {"errors": ended.errors})
                 yield _message("complete", None)
                 return
-            yield COMMENT if result is None else _message("next", result)
+            # The frame's bytes are the same object for every stream of the document.
+            yield COMMENT if result is None else result.sse_frame
     finally:
         # Whether the stream ended, the client left or gunicorn closed the iterator.
         stop_watching()

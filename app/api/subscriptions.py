@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -102,7 +102,7 @@ class Subscription:
         #: The operation's root field (`poolEvents`), for the logs and the metrics.
         self.operation = operation
 
-    def next(self, timeout: float) -> dict[str, Any] | None:
+    def next(self, timeout: float) -> Result | None:
         """The next result (`{"data": {...}}`, with `errors` beside it when a
         field failed); None when nothing came within `timeout` seconds (the
         transport's cue to send a keepalive). Raises `SubscriptionEnded`.
@@ -119,6 +119,31 @@ class Subscription:
     def close(self) -> None:
         """Idempotent; frees the subscriber's place in the hub at once."""
         self._stream.close()
+
+
+class Result(Mapping[str, Any]):
+    """One event's GraphQL result, encoded once for every subscriber it goes to.
+
+    It reads as the result's JSON object; `json` is that object's text, which
+    a WebSocket `next` message wraps with its operation's id, and `sse_frame`
+    the whole `next` event of an SSE stream, the same bytes for every stream.
+    """
+
+    __slots__ = ("body", "json", "sse_frame")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.json = json.dumps(body, separators=(",", ":"))
+        self.sse_frame = b"event: next\ndata: " + self.json.encode() + b"\n\n"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.body)
+
+    def __len__(self) -> int:
+        return len(self.body)
 
 
 @dataclass(frozen=True)
@@ -146,10 +171,10 @@ class Results:
     def __init__(self, schema: GraphQLSchema, suggestions: bool) -> None:
         self._schema = schema
         self._suggestions = suggestions
-        self._kept: OrderedDict[tuple[str, str | None, str, Event], dict[str, Any]] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, str | None, str, Event], Result] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of(self, selection: Selection, event: Event) -> dict[str, Any]:
+    def of(self, selection: Selection, event: Event) -> Result:
         key = (selection.query, selection.operation_name, selection.variables_key, event)
         with self._lock:
             found = self._kept.get(key)
@@ -166,12 +191,15 @@ class Results:
         )
         if not isinstance(result, ExecutionResult):
             raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
-        body = result_body(result, self._suggestions)
+        # Encoded here, once: the transports send its bytes to every subscriber.
+        shared = Result(result_body(result, self._suggestions))
         with self._lock:
-            self._kept[key] = body
+            # Another subscriber's greenlet may have executed it meanwhile: one stays.
+            shared = self._kept.setdefault(key, shared)
+            self._kept.move_to_end(key)
             while len(self._kept) > RESULTS_KEPT:
                 self._kept.popitem(last=False)
-        return body
+        return shared
 
 
 class SubscriptionGate:

@@ -281,7 +281,7 @@ class GraphQLSocket:
             while True:
                 result = subscription.next(timeout=PUMP_WAIT)
                 if result is not None and not self._send_for(
-                    operation, protocol.next_message(operation.id, result)
+                    operation, protocol.next_message_of_json(operation.id, result.json)
                 ):
                     return
         except SubscriptionEnded as ended:

@@ -227,7 +227,13 @@ def pong_message(payload: dict[str, Any] | None) -> str:
 
 
 def next_message(operation_id: str, result: dict[str, Any]) -> str:
-    return _encoded({"id": operation_id, "type": "next", "payload": result})
+    return next_message_of_json(operation_id, _encoded(result))
+
+
+def next_message_of_json(operation_id: str, payload: str) -> str:
+    """`next` around a result already encoded (`_encoded`'s way), shared by the
+    operations of every socket that get that result."""
+    return f'{{"id":{json.dumps(operation_id)},"type":"next","payload":{payload}}}'
 
 
 def error_message(operation_id: str, errors: list[dict[str, Any]]) -> str:

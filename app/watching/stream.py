@@ -55,10 +55,16 @@ class Subscriber(EventStream):
         self._joined_at = joined_at
         self._failing_since: float | None = None
         self._retry_delay = FIRST_RETRY_DELAY
-        # The follower's side: guarded by the condition.
-        self._ready = threading.Condition(threading.Lock())
+        # The follower's side. No lock around the buffer: one follower appends
+        # to it and one reader takes from it, which a deque allows, and a
+        # condition's wait costs a gevent greenlet a trip round the hub besides
+        # its wake-up (its ownership check is a failed acquire, which yields),
+        # once per subscriber and event. The event is set after each append and
+        # at the end; the reader clears it, then looks again before it waits.
+        self._ready = threading.Event()
         self._buffer: deque[Event] = deque()
         self._ended: StreamEnded | None = None
+        self._ending = threading.Lock()
 
     @property
     def last_seq(self) -> int:
@@ -68,38 +74,26 @@ class Subscriber(EventStream):
     # the follower's side ---------------------------------------------------
     def offer(self, events: Sequence[Event]) -> None:
         """Events the follower read, in order; ends the stream when they do not fit."""
-        with self._ready:
-            if self._ended is not None:
-                return
-            if len(self._buffer) + len(events) > self._limits.buffer:
-                overflow = True
-            else:
-                overflow = False
-                self._buffer.extend(events)
-                self._ready.notify()
-        if overflow:
-            # Operators see who is dropped, and how often, without asking the client.
-            log.warning(
-                "watching %r: subscriber %s fell more than %d events behind after seq %d; "
-                "ended with SLOW_CONSUMER",
-                self.pool,
-                self.principal or "-",
-                self._limits.buffer,
-                self._last,
-            )
+        if self._ended is not None:
+            return
+        # Only the reader shortens the buffer meanwhile: the bound holds.
+        if len(self._buffer) + len(events) > self._limits.buffer:
             self.end(
                 SLOW_CONSUMER,
                 f"the subscriber fell more than {self._limits.buffer} events behind pool "
                 f"{self.pool!r}; subscribe again with after: {self._last}",
             )
+            return
+        self._buffer.extend(events)
+        self._ready.set()
 
     def end(self, code: str, message: str) -> None:
         """End the stream for good (the first reason stays); frees its place at once."""
-        with self._ready:
+        with self._ending:
             if self._ended is None:
                 self._ended = StreamEnded(code, message)
                 self._buffer.clear()
-            self._ready.notify_all()
+        self._ready.set()
         self._release(self)
 
     # the reader's side -----------------------------------------------------
@@ -111,18 +105,23 @@ class Subscriber(EventStream):
             if self._last < self._joined_at:
                 # None: the journal could not be read in time.
                 return self._next_replayed(deadline)
-            with self._ready:
-                while not self._buffer and self._ended is None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return None
-                    self._ready.wait(remaining)
-                if self._ended is not None:
-                    raise self._ended
-                event = self._buffer.popleft()
-            if event.seq <= self._last:
+            if self._buffer:
+                try:
+                    event = self._buffer.popleft()
+                except IndexError:
+                    continue  # `end` emptied it meanwhile
+                if event.seq <= self._last:
+                    continue
+                return self._handed_out(event)
+            self._ready.clear()
+            # An offer or an end between the look above and the clear set the
+            # event before it was cleared: look again before waiting.
+            if self._buffer or self._ended is not None:
                 continue
-            return self._handed_out(event)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._ready.wait(remaining)
 
     def close(self) -> None:
         self.end(CLOSED, "the stream was closed")
@@ -182,7 +181,9 @@ class Subscriber(EventStream):
         self._retry_delay = min(self._retry_delay * 2, MAX_RETRY_DELAY)
         if pause <= 0:
             return False
-        with self._ready:
-            if self._ended is None:
-                self._ready.wait(pause)
+        # An end cuts the pause short; a live event that sets it too is looked
+        # for once the replay is done.
+        self._ready.clear()
+        if self._ended is None:
+            self._ready.wait(pause)
         return time.monotonic() < deadline
