@@ -78,6 +78,15 @@ class Subscriber(EventStream):
             return
         # Only the reader shortens the buffer meanwhile: the bound holds.
         if len(self._buffer) + len(events) > self._limits.buffer:
+            # Operators see who is dropped, and how often, without asking the client.
+            log.warning(
+                "watching %r: subscriber %s fell more than %d events behind after seq %d; "
+                "ended with SLOW_CONSUMER",
+                self.pool,
+                self.principal or "-",
+                self._limits.buffer,
+                self._last,
+            )
             self.end(
                 SLOW_CONSUMER,
                 f"the subscriber fell more than {self._limits.buffer} events behind pool "
