@@ -8,10 +8,11 @@ The browser is never downloaded: Playwright launches /usr/bin/chromium (the
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,9 +33,11 @@ __all__ = [
     "Visit",
     "chromium",
     "expect",
+    "heard_from",
     "lease_row",
     "make_pool",
     "open_pool",
+    "pool_cell",
     "unique",
     "visit",
 ]
@@ -63,9 +66,11 @@ from playwright.sync_api import (  # noqa: E402
     Locator,
     Page,
     Request,
+    WebSocket,
     expect,
     sync_playwright,
 )
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
@@ -178,6 +183,37 @@ def open_pool(page: Page, base_url: str, name: str, live: bool = False) -> None:
 def lease_row(page: Page, obj: int) -> Locator:
     """The row of object `obj` in the leases table."""
     return page.locator(f"#leases-table tbody tr[data-obj='{obj}']")
+
+
+def pool_cell(page: Page, pool: str, column: str) -> Locator:
+    """The cell of column `column` in pool `pool`'s row of the pools table."""
+    row = page.locator("#pools-table tbody tr").filter(
+        has=page.get_by_role("button", name=pool, exact=True)
+    )
+    return row.locator(f"td[data-label='{column}']")
+
+
+# Changes made before the page's subscription of a pool is known to be in place.
+MOST_WARM_UPS = 5
+
+
+def heard_from(socket: WebSocket, pool: str, change: Callable[[], object]) -> int:
+    """Make `change` (in `pool`) until the page's socket hears a `next` of that pool's
+    operation: the protocol acknowledges no `subscribe`, so this is what shows the
+    page's subscription in place. How many changes it took."""
+
+    def next_of_pool(payload: str | bytes) -> bool:
+        message = json.loads(payload)
+        return bool(message.get("type") == "next" and message.get("id") == pool)
+
+    for attempt in range(1, MOST_WARM_UPS + 1):
+        try:
+            with socket.expect_event("framereceived", next_of_pool, timeout=2000):
+                change()
+            return attempt
+        except PlaywrightError:
+            continue
+    raise AssertionError(f"the page's socket heard no event of {pool}")
 
 
 # What a page shows that a reader could miss: text under WCAG's contrast minimum

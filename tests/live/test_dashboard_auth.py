@@ -14,9 +14,11 @@ from .dashboard_support import (
     Page,
     chromium,
     expect,
+    heard_from,
     lease_row,
     make_pool,
     open_pool,
+    pool_cell,
     visit,
 )
 from .support import HTTP_TIMEOUT, LiveServer
@@ -133,3 +135,19 @@ def test_the_sign_in_page_is_readable(browser: Browser, locked: LiveServer) -> N
         sign_in(page, "wrong-token-for-this-server")
         expect(page.locator("#auth-message")).to_contain_text("refused")
         assert page.evaluate(ACCESSIBILITY_PROBLEMS) == []
+
+
+def test_a_readers_socket_follows_the_other_pools(browser: Browser, locked: LiveServer) -> None:
+    admin = locked.client(ADMIN_SECRET)
+    try:
+        other = make_pool(locked, 4, admin)
+        with visit(browser, locked.base_url) as seen:
+            page = seen.open()
+            # The token goes in connection_init: a socket it did not open stays shut (4403).
+            with page.expect_websocket() as opened:
+                sign_in(page, READER_SECRET)
+            expect(page.locator("#pools-table")).to_have_attribute("data-live", "live")
+            held = heard_from(opened.value, other, lambda: admin.acquire(pool=other, ttl=600))
+            expect(pool_cell(page, other, "In use")).to_have_text(str(held))
+    finally:
+        admin.close()

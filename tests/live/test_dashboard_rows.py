@@ -4,27 +4,25 @@ that fell behind the journal's retention."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from objmgr_client import Client
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import WebSocket
 
 from ..support.journals import MOST_CHANGES, trimmed_journal
 from ..support.redis_server import RedisServer, launch_redis
 from .dashboard_support import (
     Browser,
-    Locator,
-    Page,
     chromium,
     expect,
+    heard_from,
     lease_row,
     make_pool,
     open_pool,
+    pool_cell,
     visit,
 )
 from .support import LiveServer
@@ -33,30 +31,12 @@ pytestmark = pytest.mark.live
 
 # The contract: a change shows on the page within two seconds, without a reload.
 LIVE_WITHIN = 2.0
-# Changes made before the page's subscription of a pool is known to be in place.
-MOST_WARM_UPS = 5
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with chromium() as launched:
         yield launched
-
-
-def pool_cell(page: Page, pool: str, column: str) -> Locator:
-    """The cell of column `column` in pool `pool`'s row of the pools table."""
-    row = page.locator("#pools-table tbody tr").filter(
-        has=page.get_by_role("button", name=pool, exact=True)
-    )
-    return row.locator(f"td[data-label='{column}']")
-
-
-def is_next_of(operation: str) -> object:
-    def matches(payload: str | bytes) -> bool:
-        message = json.loads(payload)
-        return bool(message.get("type") == "next" and message.get("id") == operation)
-
-    return matches
 
 
 def test_a_change_in_another_pool_shows_in_its_row_without_a_reload(
@@ -71,19 +51,7 @@ def test_a_change_in_another_pool_shows_in_its_row_without_a_reload(
         socket: WebSocket = opened.value
         expect(page.locator("#pools-table")).to_have_attribute("data-live", "live")
         page.evaluate("window.notReloaded = true")
-        # The protocol acknowledges no subscribe: a `next` of the other pool's
-        # operation on the page's socket is what shows its subscription in place.
-        held = 0
-        for _attempt in range(MOST_WARM_UPS):
-            try:
-                with socket.expect_event("framereceived", is_next_of(other), timeout=2000):
-                    server.acquire_once(pool=other, ttl=600)
-                    held += 1
-                break
-            except PlaywrightError:
-                continue
-        else:
-            raise AssertionError(f"the page's socket heard no event of {other}")
+        held = heard_from(socket, other, lambda: server.acquire_once(pool=other, ttl=600))
         expect(pool_cell(page, other, "In use")).to_have_text(str(held))
         server.acquire_once(pool=other, ttl=600)
         answered = time.monotonic()
