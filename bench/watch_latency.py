@@ -10,10 +10,14 @@ fsync) is counted in.
 
     .venv/bin/python -m bench.watch_latency                       # sqlite,redis; 1 and 1000
     .venv/bin/python -m bench.watch_latency --stores sqlite --subscribers 1,100 --events 50
+    .venv/bin/python -m bench.watch_latency --against e590b28     # and that commit, in turns
 
-from the checkout's root. The Redis store has a redis-server of its own (bench/servers.py),
-durable as in production. With 1,000 subscribers the reader's own turn through the sockets
-is in the figures: it is one process, as a fan-out proxy would be.
+from the checkout's root. With --against, the commit is checked out as a git worktree in the
+scratch directory and served beside the working tree, each with a store of its own, by the
+same interpreter; the two take turns at each count, so that both see the same load. The
+Redis store has a redis-server of its own (bench/servers.py), durable as in production.
+With 1,000 subscribers the reader's own turn through the sockets is in the figures: it is
+one process, as a fan-out proxy would be.
 
 Exit status: 0 when every subscriber read every change, 1 when one did not (a stream
 refused, ended, or a change not delivered within --timeout), 2 when the benchmark could not
@@ -42,7 +46,8 @@ from tests.support.sockets import address_of
 from tests.support.subscribers import Subscribers
 
 from .acquire_vs_healthz import filesystem, load_average
-from .servers import STORES, Server, StoreRun, http_json, serving
+from .journal_metrics import commit_line, worktree
+from .servers import STORES, Server, StoreRun, http_json, serving, serving_tree
 from .wrk import BenchError
 
 DEFAULT_STORES = "sqlite,redis"
@@ -52,6 +57,7 @@ OPEN_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class Row:
+    tree: str  # "working" (the checkout), else the commit of --against
     store: str
     subscribers: int
     events: int
@@ -77,7 +83,7 @@ def _delivered(subscribers: Subscribers, changes: int) -> bool:
     return len(subscribers.deliveries) >= len(subscribers.streams) * changes
 
 
-def measure(server: Server, store: str, count: int, events: int, timeout: float) -> Row:
+def measure(server: Server, tree: str, store: str, count: int, events: int, timeout: float) -> Row:
     with Subscribers(address_of(server.url), "default", count) as subscribers:
         settled = subscribers.pump(
             lambda: subscribers.opened() + len(subscribers.refused()) == count, OPEN_TIMEOUT
@@ -109,12 +115,12 @@ def measure(server: Server, store: str, count: int, events: int, timeout: float)
             raise Failed(f"{store}: {len(measured)} deliveries, {count * events} expected")
         cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         latencies = [d.received - _at(d.event) for d in measured]
-        return Row(store, count, events, latencies, cpu, reader)
+        return Row(tree, store, count, events, latencies, cpu, reader)
 
 
 def print_table(rows: list[Row]) -> None:
     header = (
-        f"{'store':<7} {'subscribers':>11} {'changes':>7} {'deliveries':>10} "
+        f"{'tree':<8} {'store':<7} {'subscribers':>11} {'changes':>7} {'deliveries':>10} "
         f"{'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'server CPU ms/change':>20} "
         f"{'reader CPU ms/change':>20}"
     )
@@ -124,7 +130,8 @@ def print_table(rows: list[Row]) -> None:
     for row in rows:
         cpu = "-" if row.cpu_seconds is None else f"{row.cpu_seconds / row.events * 1e3:.1f}"
         print(
-            f"{row.store:<7} {row.subscribers:>11,} {row.events:>7} {len(row.latencies):>10,} "
+            f"{row.tree[:8]:<8} {row.store:<7} {row.subscribers:>11,} {row.events:>7} "
+            f"{len(row.latencies):>10,} "
             f"{row.percentile(0.5) * 1e3:>8.2f} {row.percentile(0.99) * 1e3:>8.2f} "
             f"{max(row.latencies) * 1e3:>8.2f} {cpu:>20} "
             f"{row.reader_seconds / row.events * 1e3:>20.1f}"
@@ -148,6 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=100, help="changes measured per count")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds for one change")
     parser.add_argument("--tmpdir", help="where the scratch directory goes")
+    parser.add_argument("--against", help="a commit measured in turns with the working tree")
     args = parser.parse_args(argv)
     args.store_names = [name for name in args.stores.split(",") if name]
     unknown = set(args.store_names) - {"sqlite", "redis"}
@@ -164,6 +172,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def measure_store(
+    args: argparse.Namespace, name: str, scratch: Path, other: Path | None
+) -> list[Row]:
+    """Every count on store `name`: the working tree's server, and `other`'s in turns."""
+    rows: list[Row] = []
+    with contextlib.ExitStack() as backend:
+        servers: dict[str, Server] = {}
+        for tree, path in [("working", None)] + ([] if other is None else [(args.against, other)]):
+            place = scratch / tree
+            place.mkdir(parents=True)
+            made = backend.enter_context(STORES[name](args, place))
+            store = store_with_room(made, 2 * max(args.counts))
+            served = serving(store, place) if path is None else serving_tree(store, place, path)
+            servers[tree] = backend.enter_context(served)
+            print(f"{name} ({tree}): {servers[tree].url} {store.about}".rstrip(), flush=True)
+        for turn, count in enumerate(args.counts):
+            # Neither tree always goes first.
+            order = list(servers.items()) if turn % 2 == 0 else list(servers.items())[::-1]
+            for tree, server in order:
+                rows.append(measure(server, tree, name, count, args.events, args.timeout))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # A SIGTERM must still stop the servers: turn it into SystemExit so `finally` runs.
@@ -177,15 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         try:
-            for name in args.store_names:
-                (scratch / name).mkdir()
-                with contextlib.ExitStack() as backend:
-                    made = backend.enter_context(STORES[name](args, scratch / name))
-                    store = store_with_room(made, 2 * max(args.counts))
-                    server = backend.enter_context(serving(store, scratch / name))
-                    print(f"{name}: {server.url} {store.about}".rstrip(), flush=True)
-                    for count in args.counts:
-                        rows.append(measure(server, name, count, args.events, args.timeout))
+            with contextlib.ExitStack() as trees:
+                other = None
+                if args.against:
+                    other = trees.enter_context(worktree(args.against, scratch / "against-tree"))
+                    print(f"against {commit_line(args.against)}", flush=True)
+                for name in args.store_names:
+                    rows.extend(measure_store(args, name, scratch / name, other))
         except BenchError as error:
             print(f"benchmark failed: {error}", file=sys.stderr)
             return 2
