@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ..support.redis_server import launch_redis
 from .support import LiveServer
 
 ServerFactory = Callable[[], LiveServer]
@@ -48,3 +49,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.close()
+
+
+@pytest.fixture
+def redis_hosts(tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two servers, as two hosts would be, on one redis-server of the test's own."""
+    redis = launch_redis(tmp_path / "redis")
+    hosts = (LiveServer(tmp_path / "host0"), LiveServer(tmp_path / "host1"))
+    try:
+        for host in hosts:
+            host.start({"OBJMGR_STORE": redis.url})
+        yield hosts
+    finally:
+        for host in hosts:
+            host.close()
+        redis.stop()

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from ..support.redis_server import RedisServer, launch_redis
-from .conftest import ServerFactory
 from .sse_client import EVENT_STREAM, LiveStream, StreamGone
 from .support import STOP_TIMEOUT, GraphQL, LiveServer, wait_until
 
@@ -154,20 +150,10 @@ def test_a_graceful_stop_ends_streams_with_complete(server: LiveServer) -> None:
             stream.close()
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = launch_redis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
 def test_redis_events_of_another_host_arrive_in_order(
-    live_servers: ServerFactory, redis: RedisServer
+    redis_hosts: tuple[LiveServer, LiveServer],
 ) -> None:
-    hosts = [live_servers(), live_servers()]
-    for host in hosts:
-        host.start({"OBJMGR_STORE": redis.url})
-    watcher, changer = hosts
+    watcher, changer = redis_hosts
     start = last_seq(changer.base_url)
     streams = [LiveStream(watcher.base_url) for _ in range(3)]
     replaying = LiveStream(watcher.base_url, after=0)

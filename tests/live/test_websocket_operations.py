@@ -5,14 +5,11 @@ order from any worker or host, replay with `after`, resuming after a killed work
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from app.api import websocket
 
-from ..support.redis_server import RedisServer, launch_redis
-from .conftest import ServerFactory
 from .support import LiveServer
 from .ws_client import TOKENS, Socket, acquire, closed_after, new_pool, open_socket
 
@@ -91,20 +88,10 @@ def test_a_killed_worker_loses_nothing_for_a_client_that_resumes_with_its_last_s
     assert seen == list(range(seen[0], seen[0] + 10))
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = launch_redis(tmp_path / "redis")
-    yield server
-    server.stop()
-
-
 def test_redis_events_of_another_host_come_in_order(
-    live_servers: ServerFactory, redis: RedisServer
+    redis_hosts: tuple[LiveServer, LiveServer],
 ) -> None:
-    hosts = [live_servers(), live_servers()]
-    for host in hosts:
-        host.start({"OBJMGR_STORE": redis.url})
-    watcher, changer = hosts
+    watcher, changer = redis_hosts
     pool = new_pool(changer)
     each = Socket(watcher.base_url)
     try:
