@@ -62,6 +62,27 @@ def test_a_change_in_another_pool_shows_in_its_row_without_a_reload(
         expect(pool_cell(page, chosen, "In use")).to_have_text("0")
 
 
+def test_the_rows_follow_their_pools_again_after_a_restart(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    live_server.start()
+    other = make_pool(live_server, 6)
+    with visit(browser, live_server.base_url) as seen:
+        page = seen.page
+        open_pool(page, live_server.base_url, "default", live=True)
+        table = page.locator("#pools-table")
+        expect(table).to_have_attribute("data-live", "live")
+        live_server.stop()
+        expect(table).to_have_attribute("data-live", "reconnecting")
+        # The page tries again while the server starts: the last socket is the one open.
+        sockets: list[WebSocket] = []
+        page.on("websocket", lambda socket: sockets.append(socket))
+        live_server.restart()
+        expect(table).to_have_attribute("data-live", "live")
+        held = heard_from(sockets[-1], other, lambda: live_server.acquire_once(pool=other))
+        expect(pool_cell(page, other, "In use")).to_have_text(str(held))
+
+
 def test_the_socket_is_allowed_by_the_pages_policy(browser: Browser, server: LiveServer) -> None:
     # connect-src 'self' covers ws:// of the page's own host and port; `visit` fails the
     # test on any refusal the policy reports.
