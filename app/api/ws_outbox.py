@@ -9,6 +9,12 @@ an operation whose client does not keep up stops taking events, and the hub
 drops it (SLOW_CONSUMER) rather than buffer without bound. A client that
 floods the socket with messages while reading none of the answers fills the
 answers' queue, and its connection is let go.
+
+simple-websocket writes a frame with one `socket.send`, which takes only what
+fits in the kernel's buffer when the client reads slowly: the rest of the frame
+was lost and the client read garbage (simple-websocket issue 45). Its socket
+is wrapped so that each frame goes whole, one writer at a time (its own reader
+answers pings and close frames from another greenlet).
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections import deque
+from typing import Any
 
 from gevent import Greenlet, spawn
 from gevent.event import Event
+from gevent.lock import RLock
 from simple_websocket import ConnectionClosed, Server
 
 #: Results queued for the client before an operation waits for room.
@@ -33,8 +41,26 @@ class _Close:
         self.reason = reason
 
 
+class WholeFrames:
+    """A socket whose `send` sends all it is given, under a lock, or raises."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._lock = RLock()
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
 class Outbox:
     def __init__(self, ws: Server) -> None:
+        if not isinstance(ws.sock, WholeFrames):
+            ws.sock = WholeFrames(ws.sock)
         self.ws = ws
         self._answers: deque[str] = deque()
         self._results: deque[str | _Close] = deque()

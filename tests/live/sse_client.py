@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,12 +29,16 @@ class LiveStream:
         pool: str = "default",
         after: int | None = None,
         token: str | None = None,
+        socket_options: Sequence[tuple[int, int, int]] = (),
     ) -> None:
         parts = urlsplit(base_url)
         assert parts.hostname is not None and parts.port is not None
         self.connection = http.client.HTTPConnection(
             parts.hostname, parts.port, timeout=READ_TIMEOUT
         )
+        if socket_options:
+            # Set before connect: a window or segment size is agreed on in the handshake.
+            self.connection.sock = _connected(parts.hostname, parts.port, socket_options)
         headers = {"Content-Type": "application/json", "Accept": EVENT_STREAM}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
@@ -86,3 +92,16 @@ class LiveStream:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _connected(host: str, port: int, options: Sequence[tuple[int, int, int]]) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        for level, name, value in options:
+            sock.setsockopt(level, name, value)
+        sock.settimeout(READ_TIMEOUT)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
