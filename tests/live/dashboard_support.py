@@ -204,7 +204,9 @@ def heard_from(socket: WebSocket, pool: str, change: Callable[[], object]) -> in
 
     def next_of_pool(payload: str | bytes) -> bool:
         message = json.loads(payload)
-        return bool(message.get("type") == "next" and message.get("id") == pool)
+        # The page's operation ids are "<n>:<pool>".
+        operation = str(message.get("id", ""))
+        return bool(message.get("type") == "next" and operation.split(":", 1)[-1] == pool)
 
     for attempt in range(1, MOST_WARM_UPS + 1):
         try:

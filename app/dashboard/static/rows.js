@@ -15,6 +15,10 @@ export class PoolRows {
     // asked again only on a new connection.
     this.refused = new Set();
     this.wanted = [];
+    // Each subscription's own id: one ended and one started again for the same pool
+    // never share an id the server may still hold (it would close the socket, 4409).
+    this.ids = new Map();
+    this.made = 0;
     this.socket = new SubscriptionSocket({
       onAck: () => {
         this.refused.clear();
@@ -30,31 +34,44 @@ export class PoolRows {
   follow(names) {
     this.wanted = names.slice(0, MAX_OPERATIONS);
     const wanted = new Set(this.wanted);
-    for (const name of [...this.socket.operations.keys()]) {
-      if (!wanted.has(name)) this.socket.unsubscribe(name);
+    for (const [name, id] of [...this.ids]) {
+      if (!wanted.has(name)) this.end(name, id);
     }
     for (const name of this.wanted) {
-      if (!this.socket.has(name) && !this.refused.has(name)) this.subscribe(name);
+      if (!this.ids.has(name) && !this.refused.has(name)) this.subscribe(name);
     }
     this.socket.start();
     return names.slice(MAX_OPERATIONS).concat([...this.refused]);
   }
 
   subscribe(name) {
-    this.socket.subscribe(name, ROW_CHANGES, { p: name }, {
+    this.made += 1;
+    // The pool's name in it too, for whoever reads the socket's frames.
+    const id = `${this.made}:${name}`;
+    this.ids.set(name, id);
+    // Ended (a restart, the store away): the next read of the list follows it again.
+    const ended = () => {
+      if (this.ids.get(name) === id) this.ids.delete(name);
+      this.handlers.onChange(name);
+    };
+    this.socket.subscribe(id, ROW_CHANGES, { p: name }, {
       next: () => this.handlers.onChange(name),
       error: (errors) => {
-        const code = errors?.[0]?.extensions?.code;
-        if (code === "TOO_MANY_SUBSCRIPTIONS") this.refused.add(name);
-        // Ended (a restart, the store away): the next read of the list follows it again.
-        this.handlers.onChange(name);
+        if (errors?.[0]?.extensions?.code === "TOO_MANY_SUBSCRIPTIONS") this.refused.add(name);
+        ended();
       },
-      complete: () => this.handlers.onChange(name),
+      complete: ended,
     });
+  }
+
+  end(name, id) {
+    this.ids.delete(name);
+    this.socket.unsubscribe(id);
   }
 
   stop() {
     this.socket.stop();
+    this.ids.clear();
     this.wanted = [];
   }
 }

@@ -37,14 +37,6 @@ export class SubscriptionSocket {
     this.running = false;
   }
 
-  get size() {
-    return this.operations.size;
-  }
-
-  has(id) {
-    return this.operations.has(id);
-  }
-
   start() {
     if (this.running) return this;
     this.running = true;
