@@ -90,7 +90,7 @@ def measure(server: Server, tree: str, store: str, count: int, events: int, time
         )
         if not settled or subscribers.refused():
             raise Failed(
-                f"{store}: {subscribers.opened()} of {count} streams opened; "
+                f"{store} ({tree}): {subscribers.opened()} of {count} streams opened; "
                 f"refused with {sorted(set(subscribers.refused()))}"
             )
         acquire: dict[str, object] = {"query": ACQUIRE, "variables": {"owner": "watch-bench"}}
@@ -105,14 +105,14 @@ def measure(server: Server, tree: str, store: str, count: int, events: int, time
                 functools.partial(_delivered, subscribers, change + 1), timeout
             ):
                 raise Failed(
-                    f"{store}, {count} subscribers: change {change} reached "
+                    f"{store} ({tree}), {count} subscribers: change {change} reached "
                     f"{len(subscribers.deliveries) - count * change} of them within {timeout:g}s "
                     f"({subscribers.ended()} streams ended)"
                 )
         cpu_after, reader = server.cpu_seconds(), time.process_time() - reader_before
         measured = subscribers.deliveries[count:]
         if len(measured) != count * events or subscribers.ended():
-            raise Failed(f"{store}: {len(measured)} deliveries, {count * events} expected")
+            raise Failed(f"{store} ({tree}): {len(measured)} deliveries, {count * events} expected")
         cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         latencies = [d.received - _at(d.event) for d in measured]
         return Row(tree, store, count, events, latencies, cpu, reader)
