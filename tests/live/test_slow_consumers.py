@@ -21,7 +21,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -89,7 +89,10 @@ class Reader:
 
 
 def make_events_until_dropped(
-    server: LiveServer, pool: str, reader: Reader, slow_alive: Any = None
+    server: LiveServer,
+    pool: str,
+    reader: Reader,
+    slow_alive: Callable[[], None] | None = None,
 ) -> int:
     """Batches of events, each read by `reader`, until the slow subscriber is
     dropped; the seq it had reached. `slow_alive` shows the slow client is
