@@ -9,9 +9,10 @@ reads all along gets every event, in order, before and after.
 The kernel's buffers are kept small from the client's side, or they would hold
 more events than the hub does: Linux sizes a sender's buffer from the segment
 size, which is 64 KiB on loopback (a connection that stopped reading then holds
-about 3 MB, thousands of events); a 1,000-byte segment and a 4 KiB receive
-window leave it about 110 KB. Events are made until the server's log says the
-subscriber was dropped, so no count of events is assumed.
+megabytes, thousands of events); a 1,000-byte segment and a 4 KiB receive
+window leave it some hundred kilobytes, fewer events than the hub's buffer.
+Events are made until the server's log says the subscriber was dropped, so no
+count of events is assumed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from objmgr_client.operations import POOL_EVENTS
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
 
+from app.api import sse, websocket
 from app.api import ws_protocol as protocol
 from app.watching import WatchLimits
 
@@ -49,9 +51,9 @@ BATCH = 20
 #: Batches made at most before the drop must have come: far more events than
 #: the hub's buffer and the small connection's share of them.
 MAX_BATCHES = 40 * WatchLimits.buffer // BATCH
-#: Seconds the slow client may read nothing: under the transports' write
-#: timeouts, after which a stalled write is given up without the code.
-STALL_LIMIT = 40.0
+#: Seconds the slow client may read nothing: well under the transports' timeouts,
+#: after which a stalled connection is let go without the code.
+STALL_LIMIT = 0.8 * min(sse.WRITE_TIMEOUT, websocket.SILENCE_TIMEOUT)
 #: Messages the slow client reads at most once it reads again.
 MAX_MESSAGES = 20 * WatchLimits.buffer
 
