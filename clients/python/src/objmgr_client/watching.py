@@ -165,6 +165,12 @@ class EventWatch(Iterator[Event]):
             except (OSError, http.client.HTTPException) as error:
                 self._retry(f"{self._transport.url}: {error!r}")
                 continue
+            except Exception:
+                if self._closed:
+                    # Closed from another thread: http.client is not made for that,
+                    # and its reader may fail any way once the connection is gone.
+                    break
+                raise
             if stream.heard:
                 self._failures = 0  # a keepalive came: the stream was being served
             if message is None:
@@ -277,4 +283,6 @@ class EventWatch(Iterator[Event]):
             # shutdown, not close alone, wakes a thread blocked reading this socket.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        connection.close()
+        # The reader's thread may be closing the same response as it sees the end.
+        with contextlib.suppress(OSError, AttributeError):
+            connection.close()
