@@ -49,7 +49,7 @@ access_log = logging.getLogger("objmgr.access")
 INIT_TIMEOUT = 3.0
 #: The server's `ping` to an idle socket, so that proxies keep it (their idle timeouts
 #: are often a minute) and a dead peer shows; each costs the worker a little, per socket.
-KEEPALIVE = 20.0
+KEEPALIVE = 30.0
 #: A socket that neither sends anything (a `pong` at least) nor takes a write for this
 #: long is dead: its reads and writes fail and it is let go. Over two keepalives.
 SILENCE_TIMEOUT = 2.5 * KEEPALIVE

@@ -15,7 +15,7 @@ const FIRST_DELAY = 500;
 const MOST_DELAY = 15000;
 // The server pings an idle socket well within this: silence this long is a
 // connection that died without closing (a laptop's sleep, a NAT's timeout).
-const SILENCE = 60000;
+const SILENCE = 90000;
 
 function socketUrl() {
   const url = new URL(ENDPOINT);
