@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..support.redis_server import launch_redis
 from .support import LiveServer
+
+if TYPE_CHECKING:
+    from .dashboard_support import Browser
 
 ServerFactory = Callable[[], LiveServer]
 
@@ -38,6 +42,15 @@ def live_servers(tmp_path: Path) -> Iterator[ServerFactory]:
 def live_server(live_servers: ServerFactory) -> LiveServer:
     """A server not started yet: the test starts it with the environment it needs."""
     return live_servers()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium (Debian's) for a module's tests: a browser starts once per module."""
+    from .dashboard_support import chromium
+
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")

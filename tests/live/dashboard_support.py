@@ -25,6 +25,7 @@ from .support import GraphQL, LiveServer
 
 __all__ = [
     "ACCESSIBILITY_PROBLEMS",
+    "LIVE_WITHIN",
     "PHONE",
     "WIDE",
     "Browser",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
+# The contract: a change shows on the page within two seconds, without a reload.
+LIVE_WITHIN = 2.0
 # `make screenshots` writes them over the README's (docs/img); a plain test run
 # writes them beside its other scratch files, leaving the checkout as it was.
 SCREENSHOTS = Path(

@@ -4,7 +4,6 @@ Its live feed is in test_dashboard_live; auth on, in production, in test_dashboa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin
@@ -18,7 +17,6 @@ from .dashboard_support import (
     PHONE,
     WIDE,
     Browser,
-    chromium,
     expect,
     lease_row,
     make_pool,
@@ -29,12 +27,6 @@ from .dashboard_support import (
 from .support import HTTP_TIMEOUT, LiveServer
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 # Screenshots, first: the server then holds only the pools they show ----------------------

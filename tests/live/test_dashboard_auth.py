@@ -12,7 +12,6 @@ from .dashboard_support import (
     ACCESSIBILITY_PROBLEMS,
     Browser,
     Page,
-    chromium,
     expect,
     heard_from,
     lease_row,
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.live
 ADMIN = "root"
 ADMIN_SECRET = "dashboard-admin-secret-0123"
 READER_SECRET = "dashboard-reader-secret-456"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from .dashboard_support import (
+    LIVE_WITHIN,
     Browser,
-    chromium,
     expect,
     lease_row,
     make_pool,
@@ -22,15 +21,6 @@ from .dashboard_support import (
 from .support import LiveServer
 
 pytestmark = pytest.mark.live
-
-# The contract: a change shows on the page within two seconds, without a reload.
-LIVE_WITHIN = 2.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 # The stream as the server frames it (a comment first, keepalives, CRLF or LF), with a

@@ -15,8 +15,8 @@ from playwright.sync_api import WebSocket
 from ..support.journals import MOST_CHANGES, trimmed_journal
 from ..support.redis_server import RedisServer, launch_redis
 from .dashboard_support import (
+    LIVE_WITHIN,
     Browser,
-    chromium,
     expect,
     heard_from,
     lease_row,
@@ -28,15 +28,6 @@ from .dashboard_support import (
 from .support import LiveServer
 
 pytestmark = pytest.mark.live
-
-# The contract: a change shows on the page within two seconds, without a reload.
-LIVE_WITHIN = 2.0
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_a_change_in_another_pool_shows_in_its_row_without_a_reload(

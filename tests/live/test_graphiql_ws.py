@@ -4,11 +4,10 @@ headers pane goes in `connection_init`, and events made elsewhere show in its re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from .dashboard_support import Browser, chromium, expect, visit
+from .dashboard_support import Browser, expect, visit
 from .support import LiveServer
 from .ws_client import TOKENS
 
@@ -16,12 +15,6 @@ pytestmark = pytest.mark.live
 
 # From seq 0: the replay's POOL_CREATED shows that the subscription is open.
 SUBSCRIPTION = "subscription { poolEvents(after: 0) { seq kind obj label principal } }"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_graphiql_runs_a_subscription_with_the_token_of_its_headers_pane(
