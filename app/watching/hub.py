@@ -9,14 +9,10 @@ from collections import Counter
 from ..pool.errors import StoreUnavailable
 from ..stores.base import Store
 from .codes import (
-    CLOSED,
-    EVENTS_TRIMMED,
     SHUTTING_DOWN,
-    SLOW_CONSUMER,
     STORE_UNAVAILABLE,
     TOO_MANY_SUBSCRIPTIONS,
     EventStream,
-    StreamEnded,
     WatchLimits,
     WatchRefused,
 )
@@ -24,20 +20,7 @@ from .follower import Follower
 from .positions import last_seq
 from .stream import Subscriber
 
-__all__ = [
-    "CLOSED",
-    "EVENTS_TRIMMED",
-    "SHUTTING_DOWN",
-    "SLOW_CONSUMER",
-    "STORE_UNAVAILABLE",
-    "TOO_MANY_SUBSCRIPTIONS",
-    "EventStream",
-    "StreamEnded",
-    "WatchHub",
-    "WatchLimits",
-    "WatchRefused",
-    "shut_down_all",
-]
+__all__ = ["WatchHub", "shut_down_all"]
 
 # Every hub of this process, so that gunicorn's shutdown hooks reach them all
 # without the app handing its hub over (as app.api.auth does for reloads).
