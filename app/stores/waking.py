@@ -204,6 +204,8 @@ class Reaper(_ThreadPerProcess):
                 failing = True
                 delay = self._idle
             except Exception:
+                if self._stop.is_set():
+                    return  # the store closed under the batch: nothing failed
                 log.exception("reclaiming expired leases failed")
                 delay = self._idle
             if delay is None or delay > self._idle:
