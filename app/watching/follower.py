@@ -13,20 +13,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from ..pool.errors import StoreUnavailable
-from .codes import STORE_UNAVAILABLE
+from ..stores.base import Store
+from .codes import STORE_UNAVAILABLE, WatchLimits
 from .stream import FIRST_RETRY_DELAY, MAX_RETRY_DELAY, Subscriber
-
-if TYPE_CHECKING:
-    from .hub import WatchHub
 
 log = logging.getLogger(__name__)
 
 
+class Followed(Protocol):
+    """What a follower asks of its hub (`WatchHub`), which keeps its position and
+    subscribers under the hub's lock."""
+
+    store: Store
+    limits: WatchLimits
+
+    def follower_position(self, follower: Follower) -> int | None: ...
+
+    def moved_on(self, follower: Follower, position: int) -> Sequence[Subscriber]: ...
+
+    def end_followed(self, follower: Follower, code: str, message: str) -> None: ...
+
+
 class Follower:
-    def __init__(self, hub: WatchHub, pool: str, position: int) -> None:
+    def __init__(self, hub: Followed, pool: str, position: int) -> None:
         self.hub = hub
         self.pool = pool
         #: The seq of the last event offered to the subscribers (hub's lock).
