@@ -20,13 +20,14 @@ print('\n'.join(d for d in dependencies if not d.startswith('objmgr-client')))" 
  && /opt/objmgr/venv/bin/pip install -r /tmp/requirements.txt
 COPY clients/python ./clients/python
 COPY app ./app
-# Not editable: both packages, the GraphiQL assets and page with the server, go into
+# Not editable: both packages, the GraphiQL assets and page and the dashboard with the server, go into
 # site-packages; the server's pin on objmgr-client is met by the client beside it.
 RUN /opt/objmgr/venv/bin/pip install ./clients/python . \
  && /opt/objmgr/venv/bin/pip check \
  && /opt/objmgr/venv/bin/python -c "import importlib.resources as r; \
 assert r.files('app.api').joinpath('static/graphiql/graphiql.min.js').is_file(); \
 assert r.files('app.api').joinpath('templates/graphiql.html').is_file(); \
+assert r.files('app.dashboard').joinpath('static/dashboard.html').is_file(); \
 import objmgr_client, app.cli"
 
 # --- final: python, the venv, the gunicorn config --------------------------------

@@ -146,8 +146,11 @@ def test_dockerfile_copies_what_exists_and_dockerignore_keeps_it() -> None:
         assert _ignored(kept_out, patterns), f"{kept_out} would be sent to the build"
     # The GraphiQL assets travel inside app/ and its package data.
     assert not _ignored("app/api/static/graphiql/graphiql.min.js", patterns)
+    # So do the dashboard's.
+    assert not _ignored("app/dashboard/static/dashboard.html", patterns)
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"api/static/graphiql/*"' in pyproject and '"api/templates/*.html"' in pyproject
+    assert '"dashboard/static/*"' in pyproject
 
 
 # Compose --------------------------------------------------------------------

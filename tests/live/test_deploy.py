@@ -217,6 +217,10 @@ def test_dev_compose_command_serves_graphiql_and_reloads_edited_code(
     assert page.status_code == 200 and "graphiql" in page.text.lower()
     asset = requests.get(f"{url}/graphql/static/graphiql/graphiql.min.js", timeout=30)
     assert asset.status_code == 200, "the playground's assets are served locally"
+    dashboard = requests.get(f"{url}/dashboard", timeout=30)
+    assert dashboard.status_code == 200 and "text/html" in dashboard.headers["Content-Type"]
+    script = requests.get(f"{url}/dashboard/static/main.js", timeout=30)
+    assert script.status_code == 200, "the dashboard's own files are served"
     assert requests.get(f"{url}/version", timeout=30).json() == {"version": "1.0.0"}
     assert _post(url, ACQUIRE).json()["data"]["acquireObject"]["success"], "auth off"
     assert list(data.glob("objmgr.sqlite3")), "the SQLite file is on the named volume"
