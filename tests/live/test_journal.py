@@ -89,7 +89,7 @@ class Churn(Answers):
                 if freed is not None:
                     with self._lock:
                         self.freed.append((lease["obj"], lease["token"]))
-            except (requests.ConnectionError, requests.Timeout, ValueError):
+            except (requests.RequestException, ValueError):
                 with self._lock:
                     self.lost += 1
 
