@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, execute
 
 from .documents import without_suggestions
 
@@ -56,3 +56,13 @@ def synchronous(_value: object) -> bool:
     value, and the default check, run for every field, would look for awaitables
     that never come."""
     return False
+
+
+def execute_synchronously(
+    schema: GraphQLSchema, document: DocumentNode, **arguments: Any
+) -> ExecutionResult:
+    """graphql-core's `execute`, told that no resolver returns an awaitable."""
+    result = execute(schema, document, is_awaitable=synchronous, **arguments)
+    if not isinstance(result, ExecutionResult):
+        raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
+    return result

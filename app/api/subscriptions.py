@@ -19,12 +19,10 @@ from typing import Any, NoReturn
 from graphql import (
     DocumentNode,
     ExecutionContext,
-    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationType,
     VariableNode,
-    execute,
     get_operation_ast,
 )
 from graphql.execution.collect_fields import collect_fields
@@ -44,7 +42,14 @@ from ..watching import (
 )
 from .documents import TOO_COMPLEX, VALIDATION_FAILED, DocumentCache
 from .operation_names import root_fields
-from .results import MAX_QUERY_LENGTH, coded_error, formatted_error, result_body, synchronous
+from .results import (
+    MAX_QUERY_LENGTH,
+    coded_error,
+    execute_synchronously,
+    formatted_error,
+    result_body,
+    synchronous,
+)
 from .shape import TooComplex
 
 BAD_REQUEST = "BAD_REQUEST"
@@ -181,16 +186,13 @@ class Results:
             if found is not None:
                 self._kept.move_to_end(key)
                 return found
-        result = execute(
+        result = execute_synchronously(
             self._schema,
             selection.document,
             root_value=event,
             variable_values=selection.variables,
             operation_name=selection.operation_name,
-            is_awaitable=synchronous,
         )
-        if not isinstance(result, ExecutionResult):
-            raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
         # Encoded here, once: the transports send its bytes to every subscriber.
         shared = Result(result_body(result, self._suggestions))
         with self._lock:

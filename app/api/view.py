@@ -18,7 +18,6 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationType,
-    execute,
     get_operation_ast,
 )
 from graphql_server.exceptions import GraphQLValidationError
@@ -39,7 +38,7 @@ from .get_policy import calls_state_changing_query_field
 from .graphiql import graphiql_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
 from .operation_names import GRAPHIQL, GRAPHQL, root_fields
-from .results import MAX_QUERY_LENGTH, formatted_error, result_body, synchronous
+from .results import MAX_QUERY_LENGTH, execute_synchronously, formatted_error, result_body
 from .shape import TooComplex
 from .sse import event_stream, wants_event_stream
 from .subscriptions import SubscriptionGate, SubscriptionRefused, SubscriptionRequest
@@ -289,18 +288,13 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             self.schema, document, operation, request_data.variables
         ):
             raise HTTPException(405, "getObject hands out an object: send it over POST")
-        result = execute(
+        return execute_synchronously(
             self.schema,
             document,
             context_value=context,
             variable_values=request_data.variables,
             operation_name=request_data.operation_name,
-            is_awaitable=synchronous,
         )
-        if not isinstance(result, ExecutionResult):
-            # synchronous tells graphql-core that no resolver returns an awaitable.
-            raise TypeError("a resolver returned an awaitable; objmgr executes synchronously")
-        return result
 
     def response_body(self, result: ExecutionResult) -> GraphQLHTTPResponse:
         return cast(GraphQLHTTPResponse, result_body(result, self.suggestions))
