@@ -10,8 +10,10 @@ class ErrorCode(StrEnum):
     ACQUIRE_TIMEOUT = "ACQUIRE_TIMEOUT"
     NOT_ALLOCATED = "NOT_ALLOCATED"
     OUT_OF_RANGE = "OUT_OF_RANGE"
+    OBJECT_HELD = "OBJECT_HELD"
     NOT_OWNER = "NOT_OWNER"
     STALE_TOKEN = "STALE_TOKEN"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     POOL_NOT_FOUND = "POOL_NOT_FOUND"
     POOL_EXISTS = "POOL_EXISTS"
     POOL_IN_USE = "POOL_IN_USE"
@@ -45,6 +47,18 @@ class NotAllocated(PoolError):
 
 class OutOfRange(PoolError):
     code = ErrorCode.OUT_OF_RANGE
+
+
+class ObjectHeld(PoolError):
+    """`acquireObject(obj:)` named an object that is held, or cooling."""
+
+    code = ErrorCode.OBJECT_HELD
+
+
+class QuotaExceeded(PoolError):
+    """The owner would hold more live leases of the pool than its `maxPerOwner`."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 class NotOwner(PoolError):
@@ -104,3 +118,21 @@ def out_of_range(name: str, obj: int, size: int) -> OutOfRange:
 
 def not_allocated(name: str, obj: int) -> NotAllocated:
     return NotAllocated(f"object {obj} of pool {name!r} is not held")
+
+
+def object_held(name: str, obj: int) -> ObjectHeld:
+    return ObjectHeld(f"object {obj} of pool {name!r} is held")
+
+
+def object_cooling(name: str, obj: int) -> ObjectHeld:
+    return ObjectHeld(
+        f"object {obj} of pool {name!r} is cooling: its lease ended by expiry or revocation "
+        "less than the pool's reuseDelay ago"
+    )
+
+
+def quota_exceeded(name: str, owner: str, limit: int) -> QuotaExceeded:
+    return QuotaExceeded(
+        f"owner {owner!r} would hold more than the {limit} leases of pool {name!r} "
+        "its maxPerOwner allows"
+    )

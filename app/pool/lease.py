@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import NotOwner, StaleToken
+from .policy import NO_POLICY, PoolPolicy
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,10 @@ class PoolStats:
     in_use: int
     available: int
     waiting: int
+    # Objects out of circulation after an expiry or revocation (rule R13),
+    # within 1..size: available + held within the size + cooling = size.
+    cooling: int = 0
+    policy: PoolPolicy = NO_POLICY
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,40 @@ class AcquireRequest:
     request_id: str | None = None
     # Who asked, for the journal: the owner is whatever the caller named when auth is off.
     principal: str | None = None
+    # How many objects, all or nothing (rule R10); consecutive ones when `contiguous`.
+    count: int = 1
+    contiguous: bool = False
+    # Exactly this object (rule R11); only with count 1.
+    obj: int | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an acquire got: its leases in grant order (increasing tokens), and
+    whether they are an earlier acquire's, returned for its request id (rule R2)."""
+
+    leases: tuple[Lease, ...]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RevokeFilter:
+    """Which leases of a pool `revoke` ends (rule R14): those matching every
+    filter given; none given, every lease of the pool."""
+
+    owner: str | None = None
+    label_prefix: str | None = None
+    objs: frozenset[int] | None = None
+    reason: str | None = None
+
+    def matches(self, lease: Lease) -> bool:
+        if self.owner is not None and lease.owner != self.owner:
+            return False
+        if self.label_prefix is not None and (
+            lease.label is None or not lease.label.startswith(self.label_prefix)
+        ):
+            return False
+        return self.objs is None or lease.obj in self.objs
 
 
 def check_release(lease: Lease, caller: Caller, token: int | None) -> None:

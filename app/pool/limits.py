@@ -7,12 +7,17 @@ import re
 from typing import overload
 
 from .errors import BadUserInput
+from .policy import PoolPolicy
 
 MAX_INT = 2**31 - 1
 MAX_LABEL = 256
 MAX_OWNER = 256
 MAX_REQUEST_ID = 128
 MAX_PAGE = 1000
+MAX_COUNT = 1000
+MAX_DESCRIPTION = 1024
+MAX_REASON = 256
+MAX_REVOKE_OBJS = 1000
 # One year: long enough for any lease, short enough that now + ttl stays exact.
 MAX_TTL = 365 * 24 * 3600.0
 # Pool names go into SQL parameters and Redis keys (inside a `{...}` hash tag),
@@ -36,11 +41,7 @@ def pool_size(size: int) -> int:
 
 
 def ttl(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if not math.isfinite(value) or value <= 0 or value > MAX_TTL:
-        raise BadUserInput(f"ttl must be more than 0 and at most {MAX_TTL:g} seconds, got {value}")
-    return float(value)
+    return _seconds("ttl", value)
 
 
 def wait(value: float | None, cap: float) -> float:
@@ -107,3 +108,80 @@ def event_seq(value: int) -> int:
     if not 0 <= value <= MAX_SEQ:
         raise BadUserInput(f"after must be between 0 and {MAX_SEQ}, got {value}")
     return value
+
+
+def count(value: int) -> int:
+    """`acquireObjects(count:)`."""
+    if not 1 <= value <= MAX_COUNT:
+        raise BadUserInput(f"count must be between 1 and {MAX_COUNT}, got {value}")
+    return value
+
+
+def obj(value: int | None) -> int | None:
+    """`acquireObject(obj:)`: 1..size is the store's to check (OUT_OF_RANGE)."""
+    if value is not None and not 1 <= value <= MAX_INT:
+        raise BadUserInput(f"obj must be between 1 and {MAX_INT}, got {value}")
+    return value
+
+
+def objs(values: list[int] | None) -> frozenset[int] | None:
+    """`revokeLeases(objs:)`."""
+    if values is None:
+        return None
+    if len(values) > MAX_REVOKE_OBJS:
+        raise BadUserInput(f"objs must list at most {MAX_REVOKE_OBJS} objects, got {len(values)}")
+    for value in values:
+        obj(value)
+    return frozenset(values)
+
+
+def reason(value: str | None) -> str | None:
+    return text("reason", value, MAX_REASON)
+
+
+def label_prefix(value: str | None) -> str | None:
+    return text("labelPrefix", value, MAX_LABEL)
+
+
+def policy(
+    default_ttl: float | None = None,
+    max_ttl: float | None = None,
+    max_per_owner: int | None = None,
+    reuse_delay: float | None = None,
+    reuse_first: bool | None = False,
+    description: str | None = None,
+) -> PoolPolicy:
+    """A `PoolPolicyInput`, checked whole: each bound, and `defaultTtl <= maxTtl`."""
+    checked_default = _seconds("defaultTtl", default_ttl)
+    checked_max = _seconds("maxTtl", max_ttl)
+    if checked_default is not None and checked_max is not None and checked_default > checked_max:
+        raise BadUserInput(
+            f"defaultTtl {checked_default:g} must not be above maxTtl {checked_max:g}"
+        )
+    if max_per_owner is not None and not 1 <= max_per_owner <= MAX_INT:
+        raise BadUserInput(f"maxPerOwner must be between 1 and {MAX_INT}, got {max_per_owner}")
+    delay = None
+    if reuse_delay is not None:
+        if not math.isfinite(reuse_delay) or not 0 <= reuse_delay <= MAX_TTL:
+            raise BadUserInput(
+                f"reuseDelay must be between 0 and {MAX_TTL:g} seconds, got {reuse_delay}"
+            )
+        delay = float(reuse_delay) or None
+    return PoolPolicy(
+        default_ttl=checked_default,
+        max_ttl=checked_max,
+        max_per_owner=max_per_owner,
+        reuse_delay=delay,
+        reuse_first=bool(reuse_first),
+        description=text("description", description, MAX_DESCRIPTION),
+    )
+
+
+def _seconds(field: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0 or value > MAX_TTL:
+        raise BadUserInput(
+            f"{field} must be more than 0 and at most {MAX_TTL:g} seconds, got {value}"
+        )
+    return float(value)

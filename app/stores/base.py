@@ -58,7 +58,52 @@ R9  The journal. Every change writes its event (`pool.events.Event`) in the
     `events_keep` events of each pool and trims older ones a bounded batch
     per write. Once a change committed, the store tells its listeners of the
     events it wrote, in the calling thread (or greenlet): the reaper's
-    events in the reaper's.
+    events in the reaper's. REVOKED (R14) and POLICY_CHANGED (R12) too;
+    POLICY_CHANGED's `reason` is the new policy's `PoolPolicy.to_json()`,
+    and a create with a policy writes it after POOL_CREATED in the same step.
+R10 Several objects. `count` c > 1 is all or nothing in one step: c leases
+    with c increasing tokens, or none and POOL_EXHAUSTED. Without
+    `contiguous`, the objects c single acquires in a row would take, in that
+    order (R1, or R13's reuse order); with it, k..k+c-1 for the lowest k at
+    which all c are available (fresh or freed alike, none held or cooling,
+    all within 1..size). A contiguous request finds its run without scanning
+    the pool: a structure of available runs kept in the same step as every
+    change, in which never-used objects are one run. c above the pool's size
+    can never be granted: BAD_USER_INPUT. A waiter for c is one ticket (R5).
+    R2 for a set: the request id's live leases come back, in token order,
+    `replayed` True; they are a set's survivors once some were freed.
+R11 A named object (`obj` k, count 1): OUT_OF_RANGE outside 1..size;
+    OBJECT_HELD while a live lease holds it or it is cooling (R13);
+    otherwise k is granted, fresh or freed. Granting a fresh k above the
+    lowest never-used object leaves the objects below k fresh and in their
+    order: the store skips k when its fresh order reaches it, each named
+    object at most once, so the cost stays O(1) amortized per grant.
+R12 Policy. Every pool has one (`PoolPolicy`, all rules off by default),
+    stored with the pool, replaced whole by `set_policy`, and applied in the
+    same step as the grant or renewal it governs (`pool.policy`): a grant's
+    TTL is `grant_ttl`, a renewal's `renewal_ttl` (BAD_USER_INPUT above
+    max_ttl). `max_per_owner`: a grant that would give a non-null owner more
+    live leases of the pool than it allows is QUOTA_EXCEEDED, checked after
+    R2 and before R5, so it is refused at once and never queued; counted in
+    the same step, so no two workers can overshoot it.
+R13 Cooling and reuse. With `reuse_delay`, an object whose lease expired or
+    was revoked is cooling until `cooling_until(policy, ended_at)`: neither
+    held nor available, counted in `cooling` (within 1..size), never
+    granted, a named acquire of it OBJECT_HELD. It then rejoins the free
+    order as freed at its cooling end, moved in bounded batches as R4's
+    reclaims are, and counted as available from that instant by every read.
+    A holder's free never cools. With `reuse_first`, freed objects (longest
+    free first) go before never-used ones, so the store keeps no more
+    objects than were ever held at once.
+R14 Revocation. `revoke` ends every live lease of the pool matching the
+    filter, in object order, in bounded batches (one atomic step each): each
+    a REVOKED event with the filter's reason and the principal; their objects
+    cool (R13) or go back as freed now; their holders' later free or renew is
+    NOT_ALLOCATED (or STALE_TOKEN for a new lease); waiters are woken (R5).
+R15 Owners. `leases(owner=)` lists one owner's live leases of a pool in object
+    order, `owner_leases` every pool's in (pool, object) order, each costing
+    O(page) and, across pools, O(pools visited); neither counts expired
+    leases (R4).
 """
 
 from __future__ import annotations
@@ -68,7 +113,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from ..pool.events import Event, EventListener
-from ..pool.lease import AcquireRequest, Caller, Lease, PoolStats
+from ..pool.lease import AcquireRequest, Caller, Grant, Lease, PoolStats, RevokeFilter
+from ..pool.policy import PoolPolicy
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +147,22 @@ class Store(ABC):
         """Create the pool unless it exists (its size is then left alone)."""
 
     @abstractmethod
-    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
-        """`principal` is who asked, for the journal (rule R9); so for the two below."""
+    def create_pool(
+        self,
+        name: str,
+        size: int,
+        principal: str | None = None,
+        policy: PoolPolicy | None = None,
+    ) -> PoolStats:
+        """`principal` is who asked, for the journal (rule R9); so for the
+        changes below. `policy` None is the pool's default policy, and writes no
+        POLICY_CHANGED (rule R12)."""
+
+    # TRANSITION: abstract once every store has it
+    def set_policy(self, name: str, policy: PoolPolicy, principal: str | None = None) -> PoolStats:
+        """Replace the pool's whole policy (rule R12); held leases keep their
+        expiry, objects cooling keep their end."""
+        raise NotImplementedError
 
     @abstractmethod
     def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats: ...
@@ -120,28 +180,54 @@ class Store(ABC):
 
     # leases -----------------------------------------------------------
     @abstractmethod
-    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
-        """Live leases in object order, objects above `after`, at most `first`."""
+    def leases(self, pool: str, first: int, after: int, owner: str | None = None) -> list[Lease]:
+        """Live leases in object order, objects above `after`, at most `first`;
+        only `owner`'s when given (rule R15)."""
+
+    # TRANSITION: abstract once every store has it
+    def owner_leases(self, owner: str, first: int) -> list[Lease]:
+        """`owner`'s live leases of every pool, in (pool, object) order, at most
+        `first` (rule R15)."""
+        raise NotImplementedError
 
     @abstractmethod
     def lease(self, pool: str, obj: int) -> Lease | None: ...
 
-    @abstractmethod
-    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        """Grant an object, or raise `PoolExhausted`.
+    def grant(self, request: AcquireRequest, ticket: Ticket | None = None) -> Grant:
+        """Grant `request.count` objects (or `request.obj`), or raise.
 
-        A live lease with the same owner and request id is returned as it is
-        (R2). Without a ticket nothing is granted while anyone waits; with one,
-        only to the oldest live waiter, whose ticket the grant then removes (R5).
+        Refuses, in this order: POOL_NOT_FOUND; BAD_USER_INPUT for a TTL above
+        the policy's max_ttl or a count above the size (R10, R12); OUT_OF_RANGE
+        for a named object outside 1..size (R11). Then the live leases with the
+        same owner and request id are returned as they are (R2, `replayed`).
+        Then QUOTA_EXCEEDED (R12). Without a ticket nothing is granted while
+        anyone waits; with one, only to the oldest live waiter, whose ticket
+        the grant then removes (R5). Then OBJECT_HELD for a named object held
+        or cooling (R11), POOL_EXHAUSTED when too few are available (R10).
+        A refusal after the queue was passed leaves the ticket in place.
         """
+        # TRANSITION: until each store implements grant, a plain request is its acquire.
+        if type(self).acquire is Store.acquire:
+            raise NotImplementedError
+        return Grant((self.acquire(request, ticket),))
+
+    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
+        """Grant one object (`grant` of a request for one): its lease."""
+        return self.grant(request, ticket).leases[0]
+
+    # TRANSITION: abstract once every store has it
+    def revoke(self, pool: str, which: RevokeFilter, principal: str | None = None) -> list[Lease]:
+        """End every live lease of `pool` that `which` matches (rule R14): the
+        leases revoked, in object order. POOL_NOT_FOUND for no such pool."""
+        raise NotImplementedError
 
     @abstractmethod
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int: ...
 
     @abstractmethod
-    def renew(
-        self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None
-    ) -> Lease: ...
+    def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
+        """Rule R8, with the TTL of `renewal_ttl` (rule R12): BAD_USER_INPUT
+        for a `ttl` above the policy's max_ttl, after R8's refusals."""
 
     # waiting ----------------------------------------------------------
     @abstractmethod
