@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch screenshots clean
+.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch bench-several screenshots clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-journal: install system-deps
 
 bench-watch: install system-deps
 	$(PY) -m bench.watch_latency
+
+bench-several: install system-deps
+	$(PY) -m bench.several
 
 # The dashboard's screenshots in docs/img, as the README shows them.
 screenshots: install system-deps
