@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
 from . import holding
+from .acquiring import lease_set, new_request_id, one_lease, send_acquire
 from .errors import DEFAULT_ACQUIRE_ATTEMPTS, ObjmgrError
-from .models import Event, Lease, Pool
+from .models import NO_POLICY, Event, Lease, LeaseSet, Pool, PoolPolicy
 from .operations import OPERATIONS
 from .transport import Transport, payload
 from .watching import DEFAULT_IDLE_TIMEOUT, DEFAULT_WATCH_ATTEMPTS, EventWatch
-
-log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 DEFAULT_TIMEOUT = 10.0
@@ -26,11 +23,6 @@ DEFAULT_RETRY_DELAY = 0.25
 DEFAULT_FOLLOW_INTERVAL = 1.0
 """Seconds `Client.follow` waits after a look that found nothing new."""
 MAX_FOLLOW_INTERVAL = 60.0
-
-
-def new_request_id() -> str:
-    """A request id no other acquire carries."""
-    return f"objmgr-client-{uuid.uuid4().hex}"
 
 
 class Client:
@@ -78,17 +70,19 @@ class Client:
         wait: float | None = None,
         request_id: str | None = None,
         attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+        obj: int | None = None,
     ) -> Lease:
-        """Take a free object of `pool`, waiting up to `wait` seconds in line for one.
+        """Take a free object of `pool` (exactly `obj` when given), waiting up to
+        `wait` seconds in line for one.
 
-        The acquire carries `request_id` (a new one unless given) and is sent
-        again with it, up to `attempts` times in all, while the answer is lost
-        (`UNREACHABLE`, a 5xx), `OUTCOME_UNKNOWN` or `STORE_UNAVAILABLE`: the
-        server answers a repeat with the lease it granted, never a second one.
-        The last such error is raised when every attempt failed.
+        With `obj`, someone else holding it is `OBJECT_HELD` (or, with `wait`, a
+        wait for that object). The acquire carries `request_id` (a new one
+        unless given) and is sent again with it, up to `attempts` times in all,
+        while the answer is lost (`UNREACHABLE`, a 5xx), `OUTCOME_UNKNOWN` or
+        `STORE_UNAVAILABLE`: the server answers a repeat with the lease it
+        granted, never a second one, and the lease answered then has
+        `replayed` true. The last such error is raised when every attempt failed.
         """
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1, not {attempts}")
         variables = {
             "pool": pool,
             "owner": owner,
@@ -96,19 +90,42 @@ class Client:
             "ttl": ttl,
             "wait": wait,
             "requestId": request_id or new_request_id(),
+            "obj": obj,
         }
-        # The server holds the request open while it waits.
-        timeout = self.timeout + (wait or 0.0)
-        for attempt in range(1, attempts + 1):
-            try:
-                data = self.execute(OPERATIONS["Acquire"], variables, timeout)
-                return Lease.from_json(payload(data, "acquireObject")["lease"])
-            except ObjmgrError as error:
-                if not error.retryable or attempt == attempts:
-                    raise
-                log.info("acquire %s: %s; sending it again", variables["requestId"], error)
-            time.sleep(self.retry_delay * 2 ** (attempt - 1))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        return one_lease(send_acquire(self, "Acquire", "acquireObject", variables, attempts))
+
+    def acquire_many(
+        self,
+        count: int,
+        pool: str = "default",
+        contiguous: bool = False,
+        owner: str | None = None,
+        label: str | None = None,
+        ttl: float | None = None,
+        wait: float | None = None,
+        request_id: str | None = None,
+        attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    ) -> LeaseSet:
+        """Take `count` objects of `pool` (1..1000) at once, all or none.
+
+        Without `contiguous`, the objects `count` single acquires would take,
+        in that order; with it, `count` consecutive objects (the free run that
+        starts lowest). Too few free: `POOL_EXHAUSTED`, or with `wait` one
+        place in line for all of them. Each lease is a grant of its own, its
+        token above the one before. Retried as `acquire` is, with one request
+        id for every attempt, so a lost answer never leaks the set.
+        """
+        variables = {
+            "count": count,
+            "pool": pool,
+            "contiguous": contiguous,
+            "owner": owner,
+            "label": label,
+            "ttl": ttl,
+            "wait": wait,
+            "requestId": request_id or new_request_id(),
+        }
+        return lease_set(send_acquire(self, "AcquireMany", "acquireObjects", variables, attempts))
 
     def free(self, obj: int, pool: str = "default", token: int | None = None) -> int:
         """Give `obj` back; with `token`, only if that is still the lease's token."""
@@ -133,13 +150,57 @@ class Client:
         found = self.execute(OPERATIONS["Lease"], {"obj": obj, "pool": pool})["lease"]
         return None if found is None else Lease.from_json(found)
 
-    def leases(self, pool: str = "default", first: int = 100, after: int = 0) -> list[Lease]:
-        """Held leases of `pool` in obj order, those with obj > `after`, at most `first`."""
-        variables = {"name": pool, "first": first, "after": after}
+    def leases(
+        self,
+        pool: str | None = "default",
+        first: int = 100,
+        after: int = 0,
+        owner: str | None = None,
+    ) -> list[Lease]:
+        """Held leases of `pool` in obj order, those with obj > `after`, at most `first`;
+        with `owner`, that owner's only.
+
+        `pool=None` with an `owner`: that owner's leases in every pool, by
+        (pool, obj), at most `first` (no `after` then).
+        """
+        if pool is None:
+            if owner is None:
+                raise ValueError("leases in every pool are one owner's: give owner=")
+            if after:
+                raise ValueError("leases in every pool are read from the first: no after=")
+            variables: dict[str, Any] = {"owner": owner, "first": first}
+            found_all = self.execute(OPERATIONS["OwnerLeases"], variables)["leases"]
+            return [Lease.from_json(item) for item in found_all]
+        variables = {"name": pool, "first": first, "after": after, "owner": owner}
         found = self.execute(OPERATIONS["Leases"], variables)["pool"]
         if found is None:
             raise ObjmgrError("POOL_NOT_FOUND", f"there is no pool named {pool!r}")
         return [Lease.from_json(item) for item in found["leases"]]
+
+    def revoke(
+        self,
+        pool: str,
+        owner: str | None = None,
+        label_prefix: str | None = None,
+        objs: Sequence[int] | None = None,
+        reason: str | None = None,
+    ) -> list[Lease]:
+        """End at once the leases of `pool` that match every filter given (none
+        given: every lease of the pool); the leases revoked, each journaled as
+        REVOKED with `reason`. Admins only (`FORBIDDEN` otherwise).
+
+        Their holders' next renewal or free is refused (`NOT_ALLOCATED` or
+        `STALE_TOKEN`), so a held lease notices it is lost.
+        """
+        variables = {
+            "pool": pool,
+            "owner": owner,
+            "labelPrefix": label_prefix,
+            "objs": None if objs is None else list(objs),
+            "reason": reason,
+        }
+        data = self.execute(OPERATIONS["Revoke"], variables)
+        return [Lease.from_json(item) for item in payload(data, "revokeLeases")["revoked"]]
 
     # pools --------------------------------------------------------------
     def get_pool(self, name: str = "default") -> Pool | None:
@@ -152,10 +213,47 @@ class Client:
         data = self.execute(OPERATIONS["Pools"], {"first": first, "after": after})
         return [Pool.from_json(item) for item in data["pools"]]
 
-    def create_pool(self, name: str, size: int) -> Pool:
-        """A new pool of the objects 1..`size`."""
-        data = self.execute(OPERATIONS["CreatePool"], {"name": name, "size": size})
+    def create_pool(self, name: str, size: int, policy: PoolPolicy | None = None) -> Pool:
+        """A new pool of the objects 1..`size`, following `policy` (by default no rule)."""
+        variables = {
+            "name": name,
+            "size": size,
+            "policy": None if policy is None else policy.to_json(),
+        }
+        data = self.execute(OPERATIONS["CreatePool"], variables)
         return Pool.from_json(payload(data, "createPool")["pool"])
+
+    def set_policy(
+        self,
+        name: str,
+        policy: PoolPolicy | None = None,
+        *,
+        default_ttl: float | None = None,
+        max_ttl: float | None = None,
+        max_per_owner: int | None = None,
+        reuse_delay: float | None = None,
+        reuse_first: bool = False,
+        description: str | None = None,
+    ) -> Pool:
+        """Replace the pool's whole policy: `policy`, or one of the rules given by name
+        (a rule not given is none). The pool, with its new policy. Admins only.
+
+        Leases granted before keep their TTL until renewed; from the change on,
+        grants and renewals follow the new rules.
+        """
+        rules = PoolPolicy(
+            default_ttl=default_ttl,
+            max_ttl=max_ttl,
+            max_per_owner=max_per_owner,
+            reuse_delay=reuse_delay,
+            reuse_first=reuse_first,
+            description=description,
+        )
+        if policy is not None and rules != NO_POLICY:
+            raise ValueError("give the policy as a PoolPolicy or as its rules, not both")
+        variables = {"name": name, "policy": (policy or rules).to_json()}
+        data = self.execute(OPERATIONS["SetPolicy"], variables)
+        return Pool.from_json(payload(data, "setPoolPolicy")["pool"])
 
     def resize_pool(self, name: str, size: int) -> Pool:
         """Objects 1..`size` from now on; leases above `size` stay valid until freed."""
@@ -246,6 +344,6 @@ class Client:
 
         The options, and what holding promises, are those of
         `objmgr_client.holding.hold`: `owner`, `label`, `ttl` (30 s by default;
-        None for none), `wait`, `request_id`, `renew_every`, `attempts`.
+        None for none), `wait`, `request_id`, `renew_every`, `attempts`, `obj`.
         """
         return holding.hold(self, pool, **options)

@@ -44,6 +44,7 @@ class HoldOptions(TypedDict, total=False):
     request_id: str | None
     renew_every: float | None
     attempts: int
+    obj: int | None
 
 
 class HeldLease:
@@ -302,8 +303,10 @@ def hold(
     request_id: str | None = None,
     renew_every: float | None = None,
     attempts: int = DEFAULT_ACQUIRE_ATTEMPTS,
+    obj: int | None = None,
 ) -> Iterator[HeldLease]:
-    """Acquire an object of `pool` on `client`, renew it while the block runs, free it on exit.
+    """Acquire an object of `pool` (exactly `obj` when given) on `client`, renew it
+    while the block runs, free it on exit.
 
     The acquire carries `request_id` (a new one unless given) and is sent
     again, up to `attempts` times, while its answer is lost or the store is
@@ -319,7 +322,7 @@ def hold(
     # Before the first attempt: a repeat may answer with the grant of the first, whose
     # TTL runs from then.
     sent_at = time.monotonic()
-    granted = client.acquire(pool, owner, label, ttl, wait, request_id, attempts)
+    granted = client.acquire(pool, owner, label, ttl, wait, request_id, attempts, obj)
     held = HeldLease(client, granted, ttl, renew_every, sent_at)
     body_failed = True
     try:

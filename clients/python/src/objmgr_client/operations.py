@@ -11,16 +11,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt"
-POOL_FIELDS = "name size available inUse waiting"
+LEASE_FIELDS = "pool obj owner label token acquiredAt expiresAt ttl requestId"
+POLICY_FIELDS = "defaultTtl maxTtl maxPerOwner reuseDelay reuseFirst description"
+POOL_FIELDS = f"name size available inUse waiting cooling policy {{ {POLICY_FIELDS} }}"
 EVENT_FIELDS = "seq pool kind at obj token owner label principal reason size expiresAt"
 
 ACQUIRE = f"""\
 mutation Acquire($pool: String! = "default", $owner: String, $label: String, $ttl: Float,
-                 $wait: Float, $requestId: String) {{
+                 $wait: Float, $requestId: String, $obj: Int) {{
   acquireObject(pool: $pool, owner: $owner, label: $label, ttl: $ttl, wait: $wait,
-                requestId: $requestId) {{
-    success code message lease {{ {LEASE_FIELDS} }}
+                requestId: $requestId, obj: $obj) {{
+    success replayed code message lease {{ {LEASE_FIELDS} }}
+  }}
+}}
+"""
+ACQUIRE_MANY = f"""\
+mutation AcquireMany($count: Int!, $pool: String! = "default", $contiguous: Boolean = false,
+                     $owner: String, $label: String, $ttl: Float, $wait: Float,
+                     $requestId: String) {{
+  acquireObjects(count: $count, pool: $pool, contiguous: $contiguous, owner: $owner,
+                 label: $label, ttl: $ttl, wait: $wait, requestId: $requestId) {{
+    success replayed code message leases {{ {LEASE_FIELDS} }}
   }}
 }}
 """
@@ -42,8 +53,22 @@ query Lease($obj: Int!, $pool: String! = "default") {{
 }}
 """
 LEASES = f"""\
-query Leases($name: String! = "default", $first: Int = 100, $after: Int = 0) {{
-  pool(name: $name) {{ leases(first: $first, after: $after) {{ {LEASE_FIELDS} }} }}
+query Leases($name: String! = "default", $first: Int = 100, $after: Int = 0, $owner: String) {{
+  pool(name: $name) {{ leases(first: $first, after: $after, owner: $owner) {{ {LEASE_FIELDS} }} }}
+}}
+"""
+OWNER_LEASES = f"""\
+query OwnerLeases($owner: String!, $first: Int = 100) {{
+  leases(owner: $owner, first: $first) {{ {LEASE_FIELDS} }}
+}}
+"""
+REVOKE = f"""\
+mutation Revoke($pool: String!, $owner: String, $labelPrefix: String, $objs: [Int!],
+                $reason: String) {{
+  revokeLeases(pool: $pool, owner: $owner, labelPrefix: $labelPrefix, objs: $objs,
+               reason: $reason) {{
+    success code message revoked {{ {LEASE_FIELDS} }}
+  }}
 }}
 """
 POOL = f"""\
@@ -55,8 +80,15 @@ query Pools($first: Int = 100, $after: String = "") {{
 }}
 """
 CREATE_POOL = f"""\
-mutation CreatePool($name: String!, $size: Int!) {{
-  createPool(name: $name, size: $size) {{ success code message pool {{ {POOL_FIELDS} }} }}
+mutation CreatePool($name: String!, $size: Int!, $policy: PoolPolicyInput) {{
+  createPool(name: $name, size: $size, policy: $policy) {{
+    success code message pool {{ {POOL_FIELDS} }}
+  }}
+}}
+"""
+SET_POLICY = f"""\
+mutation SetPolicy($name: String!, $policy: PoolPolicyInput!) {{
+  setPoolPolicy(name: $name, policy: $policy) {{ success code message pool {{ {POOL_FIELDS} }} }}
 }}
 """
 RESIZE_POOL = f"""\
@@ -93,13 +125,17 @@ mutation FreeDefault($obj: Int!) { freeObject(obj: $obj) { success obj code mess
 OPERATIONS: Mapping[str, str] = MappingProxyType(
     {
         "Acquire": ACQUIRE,
+        "AcquireMany": ACQUIRE_MANY,
         "Free": FREE,
         "Renew": RENEW,
         "Lease": LEASE,
         "Leases": LEASES,
+        "OwnerLeases": OWNER_LEASES,
+        "Revoke": REVOKE,
         "Pool": POOL,
         "Pools": POOLS,
         "CreatePool": CREATE_POOL,
+        "SetPolicy": SET_POLICY,
         "ResizePool": RESIZE_POOL,
         "DeletePool": DELETE_POOL,
         "Events": EVENTS,
