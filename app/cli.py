@@ -9,7 +9,7 @@ import sys
 import click
 from objmgr_client import DEFAULT_TIMEOUT, DEFAULT_URL, Client
 
-from . import cli_client, cli_events
+from . import cli_client, cli_events, cli_policy
 from .cli_support import EXIT_REFUSED, EXIT_UNREACHABLE, Context, json_option
 from .config import ConfigError, Settings
 from .version import __version__
@@ -79,7 +79,7 @@ def serve(bind: str | None, workers: int | None, store: str | None) -> None:
     )
 
 
-for command in (*cli_client.COMMANDS, cli_events.events):
+for command in (*cli_client.COMMANDS, *cli_policy.COMMANDS, cli_events.events):
     main.add_command(command)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import click
-from objmgr_client import Client, Lease, ObjmgrError, Pool
+from typing import Any
 
+import click
+from objmgr_client import NO_POLICY, Client, Lease, LeaseSet, ObjmgrError, Pool
+
+from .cli_policy import lease_line, policy_of, policy_options, policy_text
 from .cli_support import Result, client_command, pool_option
 
 
@@ -16,14 +19,19 @@ def _lease_text(lease: Lease, headline: str) -> str:
         ("label", lease.label if lease.label is not None else "-"),
         ("acquired", lease.acquired_at.isoformat()),
         ("expires", expires),
+        ("ttl", "-" if lease.ttl is None else f"{lease.ttl:g} s"),
+        ("request", lease.request_id or "-"),
     ]
     return "\n".join([headline, *(f"  {name + ':':<10}{value}" for name, value in rows)])
 
 
 def _pools_text(pools: list[Pool]) -> str:
-    rows = [("NAME", "SIZE", "IN USE", "AVAILABLE", "WAITING")]
-    rows += [(p.name, str(p.size), str(p.in_use), str(p.available), str(p.waiting)) for p in pools]
-    widths = [max(len(row[column]) for row in rows) for column in range(5)]
+    rows = [("NAME", "SIZE", "IN USE", "AVAILABLE", "WAITING", "COOLING")]
+    rows += [
+        (p.name, str(p.size), str(p.in_use), str(p.available), str(p.waiting), str(p.cooling))
+        for p in pools
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join(
         "  ".join(
             cell.ljust(width) if column == 0 else cell.rjust(width)
@@ -37,6 +45,16 @@ def _objects(count: int) -> str:
     return f"{count} object" if count == 1 else f"{count} objects"
 
 
+def _replayed(replayed: bool) -> str:
+    return " (granted before, to a request with this id)" if replayed else ""
+
+
+def _lease_set_text(granted: LeaseSet, pool: str) -> str:
+    objs = ", ".join(str(obj) for obj in granted.objs)
+    headline = f"acquired objects {objs} of pool {pool!r}{_replayed(granted.replayed)}"
+    return "\n".join([headline, *map(lease_line, granted)])
+
+
 @client_command()
 @pool_option
 @click.option("--owner", help="Owner to record (ignored when auth is on: the token decides).")
@@ -48,6 +66,13 @@ def _objects(count: int) -> str:
     help="Makes a repeat return the same lease, not another (default: a new id, which "
     "the retry after a lost answer reuses).",
 )
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    help="Take this many objects at once, all or none (at most 1000).",
+)
+@click.option("--contiguous", is_flag=True, help="With --count: consecutive objects k..k+count-1.")
+@click.option("--obj", type=int, help="Take exactly this object (OBJECT_HELD while it is held).")
 def acquire(
     client: Client,
     pool: str,
@@ -56,12 +81,32 @@ def acquire(
     ttl: float | None,
     wait: float | None,
     request_id: str | None,
+    count: int | None,
+    contiguous: bool,
+    obj: int | None,
 ) -> Result:
-    """Take a free object of a pool."""
-    lease = client.acquire(pool, owner, label, ttl, wait, request_id)
-    return _lease_text(lease, f"acquired object {lease.obj} of pool {lease.pool!r}"), (
-        lease.to_json()
-    )
+    """Take a free object of a pool, several at once (--count), or a named one (--obj).
+
+    \b
+    --json prints the lease (with --count: {"pool", "replayed", "leases"});
+    "replayed" is true when the server had granted it already, to an earlier
+    request with the same --request-id.
+    """
+    if obj is not None and (count is not None or contiguous):
+        raise click.UsageError("--obj names one object: not with --count or --contiguous")
+    if contiguous and count is None:
+        raise click.UsageError("--contiguous goes with --count")
+    if count is not None:
+        granted = client.acquire_many(count, pool, contiguous, owner, label, ttl, wait, request_id)
+        leases: list[Any] = [lease.to_json() for lease in granted]
+        return _lease_set_text(granted, pool), {
+            "pool": pool,
+            "replayed": granted.replayed,
+            "leases": leases,
+        }
+    lease = client.acquire(pool, owner, label, ttl, wait, request_id, obj=obj)
+    headline = f"acquired object {lease.obj} of pool {lease.pool!r}{_replayed(lease.replayed)}"
+    return _lease_text(lease, headline), {**lease.to_json(), "replayed": lease.replayed}
 
 
 @client_command()
@@ -113,22 +158,19 @@ def show_pool(client: Client, name: str) -> Result:
     if found is None:
         raise ObjmgrError("POOL_NOT_FOUND", f"there is no pool named {name!r}")
     leases = client.leases(name, first=1000)
-    lines = [_pools_text([found])]
-    lines += [
-        f"  object {lease.obj}: token {lease.token}, owner {lease.owner or '-'}, "
-        f"label {lease.label or '-'}, expires "
-        f"{lease.expires_at.isoformat() if lease.expires_at else 'never'}"
-        for lease in leases
-    ]
+    lines = [_pools_text([found]), "policy:", policy_text(found.policy), "leases:"]
+    lines += [lease_line(lease) for lease in leases]
     return "\n".join(lines), {**found.to_json(), "leases": [lease.to_json() for lease in leases]}
 
 
 @client_command("create-pool")
 @click.argument("name")
 @click.argument("size", type=int)
-def create_pool(client: Client, name: str, size: int) -> Result:
-    """Create pool NAME of objects 1..SIZE."""
-    pool = client.create_pool(name, size)
+@policy_options
+def create_pool(client: Client, name: str, size: int, **rules: Any) -> Result:
+    """Create pool NAME of objects 1..SIZE, with the policy's rules given (none by default)."""
+    policy = policy_of(**rules)
+    pool = client.create_pool(name, size, None if policy == NO_POLICY else policy)
     return f"created pool {pool.name!r} of {_objects(pool.size)}", pool.to_json()
 
 

@@ -12,42 +12,16 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from app.cli import main
-
+from .cli_runner import Cli
 from .support import GraphQL, LiveServer, free_port
 
 pytestmark = pytest.mark.live
 
 OBJMGR = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "objmgr"
 _names = itertools.count()
-
-
-class Cli:
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.env: dict[str, str | None] = {"OBJMGR_URL": url, "OBJMGR_TOKEN": token}
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(main, list(args), env=self.env)
-
-    def ok(self, *args: str) -> str:
-        result = self(*args)
-        assert result.exit_code == 0, (result.exit_code, result.output)
-        assert result.stderr == ""
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok("--json", *args))
-
-    def refused(self, *args: str, status: int = 1) -> str:
-        result = self(*args)
-        assert result.exit_code == status, (result.exit_code, result.output)
-        assert result.stdout == ""
-        return result.stderr.strip()
 
 
 @pytest.fixture
@@ -69,9 +43,24 @@ def test_acquire_lease_renew_free(cli: Cli, pool: str) -> None:
 
     # --json after the command or before it.
     second = cli.json("acquire", "--pool", pool, "--request-id", "r-7", "--wait", "1")
-    assert cli.json("acquire", "--pool", pool, "--request-id", "r-7") == second
-    assert set(second) == {"pool", "obj", "owner", "label", "token", "acquiredAt", "expiresAt"}
-    assert second["obj"] == 2 and second["expiresAt"] is None
+    assert cli.json("acquire", "--pool", pool, "--request-id", "r-7") == {
+        **second,
+        "replayed": True,
+    }
+    assert set(second) == {
+        "pool",
+        "obj",
+        "owner",
+        "label",
+        "token",
+        "acquiredAt",
+        "expiresAt",
+        "ttl",
+        "requestId",
+        "replayed",
+    }
+    assert second["obj"] == 2 and second["expiresAt"] is None and second["ttl"] is None
+    assert (second["requestId"], second["replayed"]) == ("r-7", False)
     again = json.loads(cli.ok("acquire", "--pool", pool, "--json"))
     assert again["obj"] == 3
 
@@ -122,10 +111,26 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 def test_pools_and_pool_administration(cli: Cli, pool: str) -> None:
     table = cli.ok("pools").splitlines()
-    assert table[0].split() == ["NAME", "SIZE", "IN", "USE", "AVAILABLE", "WAITING"]
-    assert [pool, "3", "0", "3", "0"] in [line.split() for line in table[1:]]
+    assert table[0].split() == ["NAME", "SIZE", "IN", "USE", "AVAILABLE", "WAITING", "COOLING"]
+    assert [pool, "3", "0", "3", "0", "0"] in [line.split() for line in table[1:]]
     listed = {entry["name"]: entry for entry in cli.json("pools")}
-    assert listed[pool] == {"name": pool, "size": 3, "available": 3, "inUse": 0, "waiting": 0}
+    no_rules = {
+        "defaultTtl": None,
+        "maxTtl": None,
+        "maxPerOwner": None,
+        "reuseDelay": None,
+        "reuseFirst": False,
+        "description": None,
+    }
+    assert listed[pool] == {
+        "name": pool,
+        "size": 3,
+        "available": 3,
+        "inUse": 0,
+        "waiting": 0,
+        "cooling": 0,
+        "policy": no_rules,
+    }
 
     held = cli.json("acquire", "--pool", pool, "--label", "for the listing")
     shown = cli.json("pool", pool)

@@ -15,8 +15,9 @@ import pytest
 from objmgr_client import Client
 
 from ..support.journals import trimmed_journal
+from .cli_runner import Cli
 from .support import GraphQL, LiveServer, free_port
-from .test_cli import OBJMGR, Cli, _lines_of, _next_lines
+from .test_cli import OBJMGR, _lines_of, _next_lines
 
 pytestmark = pytest.mark.live
 
