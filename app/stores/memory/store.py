@@ -1,221 +1,71 @@
-"""`memory://`: pools in this process only, each on an `ObjectMgr` (`objects.py`).
+"""`memory://`: pools in this process only, each a `PoolState` (`pool_state.py`).
 
 For tests and trying things out. Nothing survives a restart, and a second
 worker would have pools of its own, which is why the server refuses to start
-with this store and more than one worker.
-
-Expired leases are reclaimed as in the other stores: each change first
-reclaims a bounded batch of its pool's (oldest expiry first), and a `Reaper`
-reclaims the rest off every request's path. Until then reads leave them out:
-a lease whose expiry has passed is never listed or counted as held.
+with this store and more than one worker. Each operation is one step under
+the store's lock (`core.py`); a revocation is a step per batch.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import replace
 
 from ...pool.errors import (
+    BadUserInput,
     PoolExists,
     PoolInUse,
     exhausted,
-    not_allocated,
     out_of_range,
     pool_not_found,
+    quota_exceeded,
 )
-from ...pool.events import DEFAULT_EVENTS_KEEP, Event, EventKind
-from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
-from ..base import Store, Ticket
-from ..waking import Bell, Reaper, WaitRoom, follow
-from .journal import MemoryJournal
-from .objects import ObjectMgr
+from ...pool.events import EventKind
+from ...pool.lease import (
+    AcquireRequest,
+    Caller,
+    Grant,
+    Lease,
+    PoolStats,
+    RevokeFilter,
+    check_release,
+)
+from ...pool.policy import PoolPolicy, grant_ttl, renewal_ttl
+from ..base import Ticket
+from .core import RECLAIM_BATCH, MemoryCore
+from .pool_state import PoolState
 
-#: Expired leases one change reclaims before it acts; the reaper does the rest.
-RECLAIM_BATCH = 64
+#: Held objects one step of a revocation looks at (rule R14): the lock is let
+#: go between steps, so a revocation of a million leases never stalls the store.
+REVOKE_BATCH = 256
 
 
-@dataclass
-class _Pool:
-    objects: ObjectMgr
-    leases: dict[int, Lease] = field(default_factory=dict)
-    by_request: dict[tuple[str | None, str], int] = field(default_factory=dict)
-    expiries: list[tuple[float, int, int]] = field(default_factory=list)
-    waiters: deque[int] = field(default_factory=deque)
-
-
-class MemoryStore(Store):
-    def __init__(
-        self,
-        *,
-        default_pool: tuple[str, int] | None = None,
-        clock: Callable[[], float] = time.time,
-        events_keep: int = DEFAULT_EVENTS_KEEP,
-    ) -> None:
-        self._clock = clock
-        self._journal = MemoryJournal(events_keep)
-        self._default_pool = default_pool
-        self._opened = False
-        self._pools: dict[str, _Pool] = {}
-        self._last_token: dict[str, int] = {}
-        self._tickets = itertools.count(1)
-        self._lock = threading.RLock()
-        self._room = WaitRoom(head=self._head)
-        self._reaper = Reaper(self._reclaim_all)
-        self._bell = Bell()
-
-    def open(self) -> None:
-        # A step of its own, so that the default pool's event is told now, not
-        # with the next operation's (and under that request's id).
-        with self._locked():
-            pass
-
-    def _open(self) -> None:
-        if self._default_pool is not None:
-            self._create(*self._default_pool, principal=None)
-        self._opened = True
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Every operation's step: under the lock, on an opened store. The
-        events the step wrote (rule R9) are told once the lock is let go,
-        whether the step then succeeded or was refused after reclaiming."""
-        written: list[Event] = []
-        try:
-            with self._lock:
-                try:
-                    if not self._opened:
-                        self._open()
-                    yield
-                finally:
-                    written = self._journal.take_written()
-        finally:
-            for pool in {event.pool for event in written}:
-                self._bell.ring(pool)
-            self._published(written)
-
-    # helpers ------------------------------------------------------------
-    def _get(self, name: str) -> _Pool:
-        pool = self._pools.get(name)
-        if pool is None:
-            raise pool_not_found(name)
-        # rule R4: reclaim before reading or granting
-        self._reclaim(name, pool, RECLAIM_BATCH)
-        return pool
-
-    def _reclaim(self, name: str, pool: _Pool, limit: int) -> int:
-        """Reclaim up to `limit` expired leases of `pool`, oldest expiry first (rules R4, R1)."""
-        now = self._clock()
-        reclaimed = 0
-        while pool.expiries and pool.expiries[0][0] <= now and reclaimed < limit:
-            expires_at, obj, token = heapq.heappop(pool.expiries)
-            lease = pool.leases.get(obj)
-            if self._current(lease, expires_at, token):
-                assert lease is not None
-                self._release(name, pool, lease)
-                self._journal.record(name, EventKind.EXPIRED, expires_at, lease)
-                reclaimed += 1
-        return reclaimed
-
-    @staticmethod
-    def _current(lease: Lease | None, expires_at: float, token: int) -> bool:
-        # A renewal leaves the old entry behind: only the lease's current expiry
-        # counts, or it would queue ahead of leases that expired earlier.
-        return lease is not None and lease.token == token and lease.expires_at == expires_at
-
-    def _reclaim_all(self, limit: int) -> float | None:
-        """The reaper's step: a bounded batch over every pool; seconds to the next expiry."""
-        with self._locked():
-            left = limit
-            for name, pool in list(self._pools.items()):
-                left -= self._reclaim(name, pool, left)
-                if left <= 0:
-                    return 0.0
-            upcoming = [pool.expiries[0][0] for pool in self._pools.values() if pool.expiries]
-            return None if not upcoming else max(0.0, min(upcoming) - self._clock())
-
-    def _release(self, name: str, pool: _Pool, lease: Lease) -> None:
-        del pool.leases[lease.obj]
-        if lease.request_id is not None:
-            pool.by_request.pop((lease.owner, lease.request_id), None)
-        pool.objects.free_object(lease.obj)
-        # rule R5: a free or a reclaim may let the head be served
-        self._room.changed(name)
-
-    def _expired_unreclaimed(self, pool: _Pool, now: float) -> tuple[int, int]:
-        """Leases past their expiry still in `pool` (all, and those within its size).
-
-        Visits only the heap entries due by `now`, so it costs what awaits
-        reclamation, not what is held.
-        """
-        heap, size = pool.expiries, pool.objects.size
-        found = within = 0
-        stack = [0] if heap else []
-        while stack:
-            index = stack.pop()
-            expires_at, obj, token = heap[index]
-            if expires_at > now:
-                continue
-            if self._current(pool.leases.get(obj), expires_at, token):
-                found += 1
-                within += obj <= size
-            stack.extend(child for child in (2 * index + 1, 2 * index + 2) if child < len(heap))
-        return found, within
-
-    def _stats(self, name: str, pool: _Pool) -> PoolStats:
-        expired, expired_within = self._expired_unreclaimed(pool, self._clock())
-        return PoolStats(
-            name=name,
-            size=pool.objects.size,
-            in_use=pool.objects.in_use - expired,
-            available=pool.objects.available + expired_within,
-            waiting=len(pool.waiters),
-        )
-
-    def _live(self, lease: Lease | None) -> Lease | None:
-        # rule R4: an expired lease is left out until it is reclaimed
-        if lease is None or (lease.expires_at is not None and lease.expires_at <= self._clock()):
-            return None
-        return lease
-
-    def _held(self, pool: _Pool, name: str, obj: int) -> Lease:
-        # rule R8: no live lease is OUT_OF_RANGE, else NOT_ALLOCATED
-        lease = self._live(pool.leases.get(obj))
-        if lease is None:
-            if not 1 <= obj <= pool.objects.size:
-                raise out_of_range(name, obj, pool.objects.size)
-            raise not_allocated(name, obj)
-        return lease
-
-    def _head(self, name: str) -> int | None:
-        with self._lock:
-            pool = self._pools.get(name)
-            return pool.waiters[0] if pool is not None and pool.waiters else None
-
-    # pools --------------------------------------------------------------
-    def _create(self, name: str, size: int, principal: str | None) -> _Pool:
-        self._pools[name] = pool = _Pool(ObjectMgr(size, name))
-        self._journal.record(
-            name, EventKind.POOL_CREATED, self._clock(), principal=principal, size=size
-        )
-        return pool
-
+class MemoryStore(MemoryCore):
     def ensure_pool(self, name: str, size: int) -> None:
         with self._locked():
             # rule R7: an existing pool is left alone
             if name not in self._pools:
-                self._create(name, size, principal=None)
+                self._create(name, size, principal=None, policy=None)
 
-    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
+    def create_pool(
+        self,
+        name: str,
+        size: int,
+        principal: str | None = None,
+        policy: PoolPolicy | None = None,
+    ) -> PoolStats:
         with self._locked():
             if name in self._pools:
                 raise PoolExists(f"pool {name!r} exists already")
-            return self._stats(name, self._create(name, size, principal))
+            return self._stats(self._create(name, size, principal, policy))
+
+    def set_policy(self, name: str, policy: PoolPolicy, principal: str | None = None) -> PoolStats:
+        with self._locked():
+            pool = self._get(name)
+            # rule R12: replaced whole; held leases and cooling objects keep their ends
+            self._set_policy(pool, policy, principal)
+            return self._stats(pool)
 
     def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
         with self._locked():
@@ -226,12 +76,12 @@ class MemoryStore(Store):
                 name, EventKind.POOL_RESIZED, self._clock(), principal=principal, size=size
             )
             self._room.changed(name)
-            return self._stats(name, pool)
+            return self._stats(pool)
 
     def delete_pool(self, name: str, force: bool, principal: str | None = None) -> PoolStats:
         with self._locked():
             pool = self._get(name)
-            stats = self._stats(name, pool)
+            stats = self._stats(pool)
             # rule R7: live leases need force; the token counter stays (rule R3)
             if stats.in_use and not force:
                 raise PoolInUse(
@@ -239,6 +89,11 @@ class MemoryStore(Store):
                     "delete with force: true to drop them"
                 )
             del self._pools[name]
+            for owner in pool.by_owner:
+                pools = self._owner_pools[owner]
+                pools.discard(name)
+                if not pools:
+                    del self._owner_pools[owner]
             reason = "forced" if stats.in_use else None
             self._journal.record(
                 name, EventKind.POOL_DELETED, self._clock(), principal=principal, reason=reason
@@ -251,123 +106,170 @@ class MemoryStore(Store):
         with self._locked():
             if name not in self._pools:
                 return None
-            return self._stats(name, self._get(name))
+            return self._stats(self._get(name))
 
     def pools(self, first: int, after: str) -> list[PoolStats]:
         with self._locked():
             names = sorted(name for name in self._pools if name > after)[:first]
-            return [self._stats(name, self._get(name)) for name in names]
+            return [self._stats(self._get(name)) for name in names]
 
     # leases -------------------------------------------------------------
-    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
+    def leases(self, pool: str, first: int, after: int, owner: str | None = None) -> list[Lease]:
         with self._locked():
-            held = self._get(pool).leases
-            found = (self._live(held[obj]) for obj in sorted(o for o in held if o > after))
-            return list(itertools.islice((lease for lease in found if lease), first))
+            found = self._get(pool).live_leases(after, self._clock(), owner)
+            return list(itertools.islice(found, first))
+
+    def owner_leases(self, owner: str, first: int) -> list[Lease]:
+        with self._locked():
+            found: list[Lease] = []
+            # rule R15: only the pools the owner holds leases of, in name order
+            for name in sorted(self._owner_pools.get(owner, ())):
+                if len(found) >= first:
+                    break
+                leases = self._get(name).live_leases(0, self._clock(), owner)
+                found.extend(itertools.islice(leases, first - len(found)))
+            return found
 
     def lease(self, pool: str, obj: int) -> Lease | None:
         with self._locked():
             state = self._get(pool)
-            lease = self._live(state.leases.get(obj))
+            lease = state.live(state.leases.get(obj), self._clock())
             if lease is None and not 1 <= obj <= state.objects.size:
                 raise out_of_range(pool, obj, state.objects.size)
             return lease
 
-    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
+    def grant(self, request: AcquireRequest, ticket: Ticket | None = None) -> Grant:
         with self._locked():
-            pool = self._get(request.pool)
-            # rule R2: the live lease of (owner, request id) comes back as it is
-            if request.request_id is not None:
-                held = self._live(
-                    pool.leases.get(pool.by_request.get((request.owner, request.request_id), 0))
+            # rule R10: a set of c may need c reclaimed to be served
+            pool = self._get(request.pool, max(RECLAIM_BATCH, request.count))
+            now = self._clock()
+            size = pool.objects.size
+            # rule R12: the policy read in this very step
+            ttl = grant_ttl(pool.policy, request.ttl)
+            if request.count > size:
+                raise BadUserInput(
+                    f"count {request.count} is above the size {size} of pool {request.pool!r}"
                 )
-                if held is not None:
+            if request.obj is not None and not 1 <= request.obj <= size:
+                raise out_of_range(request.pool, request.obj, size)
+            # rules R2, R10: the live leases of (owner, request id) come back as they are
+            if request.request_id is not None:
+                held = pool.replay(request.owner, request.request_id, now)
+                if held:
                     if ticket is not None:
-                        self._drop_ticket(request.pool, pool, ticket)
-                    return held
+                        self._drop_ticket(pool, ticket)
+                    return Grant(tuple(held), replayed=True)
+            # rule R12: after R2, before R5: refused at once, never queued
+            limit = pool.policy.max_per_owner
+            if (
+                limit is not None
+                and request.owner is not None
+                and pool.live_count_of(request.owner, limit, now) + request.count > limit
+            ):
+                raise quota_exceeded(request.pool, request.owner, limit)
             # rule R5: while anyone waits, only the head is granted
             head = pool.waiters[0] if pool.waiters else None
             if head is not None and (ticket is None or ticket.id != head):
                 raise exhausted(request.pool)
-            obj = pool.objects.get_object()
-            now = self._clock()
-            # rule R3: kept per pool name, never deleted with the pool
-            token = self._last_token.get(request.pool, 0) + 1
-            self._last_token[request.pool] = token
-            lease = Lease.granted(request, obj, token, now)
-            self._store_lease(pool, lease)
-            if request.request_id is not None:
-                pool.by_request[(request.owner, request.request_id)] = obj
-            self._journal.record(request.pool, EventKind.GRANTED, now, lease, request.principal)
+            if request.obj is not None:
+                objs = [self._named(pool, request.obj)]
+            elif request.contiguous and request.count > 1:
+                objs = pool.objects.get_run(request.count)
+            elif request.count > 1:
+                objs = pool.objects.get_objects(request.count, pool.policy.reuse_first)
+            else:
+                objs = [pool.objects.get_object(pool.policy.reuse_first)]
+            granted = replace(request, ttl=ttl)
+            leases = []
+            for obj in objs:
+                # rule R3: kept per pool name, never deleted with the pool
+                token = self._last_token.get(request.pool, 0) + 1
+                self._last_token[request.pool] = token
+                lease = Lease.granted(granted, obj, token, now)
+                self._keep(pool, lease)
+                self._journal.record(request.pool, EventKind.GRANTED, now, lease, request.principal)
+                leases.append(lease)
             if ticket is not None:
                 # The next waiter may be served too.
-                self._drop_ticket(request.pool, pool, ticket)
-            return lease
+                self._drop_ticket(pool, ticket)
+            return Grant(tuple(leases))
 
-    def _store_lease(self, pool: _Pool, lease: Lease) -> None:
-        pool.leases[lease.obj] = lease
-        if lease.expires_at is not None:
-            heapq.heappush(pool.expiries, (lease.expires_at, lease.obj, lease.token))
-            self._reaper.soon()
+    def _named(self, pool: PoolState, obj: int) -> int:
+        """rule R11: k itself; an expiry of k not reclaimed yet is reclaimed now."""
+        lease = pool.leases.get(obj)
+        if lease is not None and lease.expires_at is not None and lease.expires_at <= self._clock():
+            self._end(pool, lease, lease.expires_at)
+            self._journal.record(pool.name, EventKind.EXPIRED, lease.expires_at, lease)
+        until = pool.objects.cooling_end_of(obj)
+        if until is not None and until <= self._clock():
+            # rule R13: its cooling ended; those that ended before it go back first
+            while pool.objects.cooling_end_of(obj) is not None:
+                pool.objects.end_cooling()
+        return pool.objects.get_named(obj)
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
         with self._locked():
             state = self._get(pool)
-            lease = self._held(state, pool, obj)
+            lease = self._held(state, obj)
             check_release(lease, caller, token)
-            self._release(pool, state, lease)
+            self._release(state, lease)
             self._journal.record(pool, EventKind.FREED, self._clock(), lease, caller.principal)
             return obj
 
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
         with self._locked():
             state = self._get(pool)
-            lease = self._held(state, pool, obj)
+            lease = self._held(state, obj)
             check_release(lease, caller, token)
             now = self._clock()
-            renewed = lease.renewed(now, ttl)
-            self._store_lease(state, renewed)
+            # rule R12: the policy's cap, after R8's refusals
+            renewed = lease.renewed(now, renewal_ttl(state.policy, lease.ttl, ttl))
+            self._keep(state, renewed)
             self._journal.record(pool, EventKind.RENEWED, now, renewed, caller.principal)
             return renewed
 
-    # waiting ------------------------------------------------------------
-    def join_queue(self, pool: str) -> Ticket:
+    # revocation ---------------------------------------------------------
+    def revoke(self, pool: str, which: RevokeFilter, principal: str | None = None) -> list[Lease]:
+        revoked: list[Lease] = []
+        after: int | None = 0
+        # rule R14: in object order, a bounded step at a time
+        while after is not None:
+            after = self._revoke_step(pool, which, principal, after, revoked)
+        return revoked
+
+    def _revoke_step(
+        self,
+        name: str,
+        which: RevokeFilter,
+        principal: str | None,
+        after: int,
+        revoked: list[Lease],
+    ) -> int | None:
+        """Revoke the matches among the next REVOKE_BATCH held objects above
+        `after`; the last one looked at, or None when none are left."""
         with self._locked():
-            state = self._get(pool)
-            ticket = Ticket(pool, next(self._tickets))
-            state.waiters.append(ticket.id)
-            self._room.enter(ticket)
-            return ticket
-
-    def _drop_ticket(self, name: str, pool: _Pool, ticket: Ticket) -> None:
-        self._room.leave(ticket)
-        try:
-            pool.waiters.remove(ticket.id)
-        except ValueError:
-            return
-        self._room.changed(name)
-
-    def leave_queue(self, ticket: Ticket) -> None:
-        with self._lock:
-            pool = self._pools.get(ticket.pool)
-            if pool is not None:
-                self._drop_ticket(ticket.pool, pool, ticket)
+            pool = self._pools.get(name)
+            if pool is None:
+                if after == 0:
+                    raise pool_not_found(name)
+                return None  # deleted since the last step: nothing left to revoke
+            self._reclaim(pool, RECLAIM_BATCH)
+            now = self._clock()
+            if which.objs is not None:
+                candidates: Iterator[int] = iter(sorted(o for o in which.objs if o > after))
+            elif which.owner is not None:
+                owned = pool.by_owner.get(which.owner)
+                candidates = iter(()) if owned is None else owned.above(after)
             else:
-                self._room.leave(ticket)
-
-    def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
-        return self._room.wait(ticket, timeout)
-
-    def events(self, pool: str, after: int, first: int) -> list[Event]:
-        with self._locked():
-            return self._journal.events(pool, after, first)
-
-    def wait_for_events(self, pool: str, after: int, first: int, timeout: float) -> list[Event]:
-        return follow(self._bell, lambda: self.events(pool, after, first), pool, timeout)
-
-    def ping(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self._room.close()
-        self._reaper.close()
+                candidates = pool.objects.held_above(after)
+            batch = list(itertools.islice(candidates, REVOKE_BATCH))
+            for obj in batch:
+                lease = pool.live(pool.leases.get(obj), now)
+                if lease is None or not which.matches(lease):
+                    continue
+                self._end(pool, lease, now)
+                self._journal.record(
+                    name, EventKind.REVOKED, now, lease, principal, reason=which.reason
+                )
+                revoked.append(lease)
+            return batch[-1] if len(batch) == REVOKE_BATCH else None
