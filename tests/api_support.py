@@ -38,6 +38,20 @@ POOL_SNAPSHOT = (
     f"leases(first: 1000) {{ {LEASE_FIELDS} }} }} }}"
 )
 
+#: What `POOL_FIELDS` reads of a pool beyond its counts, for a pool whose policy
+#: has every rule off and nothing cooling.
+NO_RULES: dict[str, Any] = {
+    "cooling": 0,
+    "policy": {
+        "defaultTtl": None,
+        "maxTtl": None,
+        "maxPerOwner": None,
+        "reuseDelay": None,
+        "reuseFirst": False,
+        "description": None,
+    },
+}
+
 TRACEBACK_MARKERS = ("Traceback", 'File "')
 
 INTROSPECTION = "{ __schema { queryType { name } } }"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from .api_support import (
+    NO_RULES,
     Api,
     granted,
     in_use,
@@ -36,6 +37,7 @@ def test_free_object_without_token_frees_and_answers_the_obj(api: Api) -> None:
         "available": 2,
         "inUse": 1,
         "waiting": 0,
+        **NO_RULES,
     }
 
 

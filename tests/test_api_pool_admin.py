@@ -8,6 +8,7 @@ from objmgr_client.operations import (
 )
 
 from .api_support import (
+    NO_RULES,
     Api,
     granted,
     in_use,
@@ -21,7 +22,7 @@ from .api_support import (
 def test_create_pool_answers_the_new_pool_and_it_hands_out_objects(api: Api) -> None:
     payload = granted(api.create_pool("gpu-a100", 4))
 
-    expected = {"name": "gpu-a100", "size": 4, "available": 4, "inUse": 0, "waiting": 0}
+    expected = {"name": "gpu-a100", "size": 4, "available": 4, "inUse": 0, "waiting": 0, **NO_RULES}
     assert payload["pool"] == expected
     assert api.stats("gpu-a100") == expected
     assert granted(api.acquire(pool="gpu-a100"))["lease"]["obj"] == 1
@@ -39,6 +40,7 @@ def test_create_pool_of_the_largest_int_size_hands_out_1_and_knows_n(api: Api) -
         "available": n - 1,
         "inUse": 1,
         "waiting": 0,
+        **NO_RULES,
     }
 
 
@@ -63,6 +65,7 @@ def test_resize_pool_grows_the_pool(api: Api) -> None:
         "available": 9,
         "inUse": 1,
         "waiting": 0,
+        **NO_RULES,
     }
     assert api.stats() == payload["pool"]
 
@@ -78,6 +81,7 @@ def test_resize_pool_below_objects_in_use_keeps_their_leases_until_freed(api: Ap
         "available": 0,
         "inUse": 3,
         "waiting": 0,
+        **NO_RULES,
     }
     assert [api.lease(obj) for obj in (1, 2, 3)] == leases
     assert granted(api.renew(3, leases[2]["token"], ttl=60))["lease"]["obj"] == 3
@@ -142,6 +146,7 @@ def test_delete_pool_with_force_drops_the_pool_and_its_leases(api: Api) -> None:
         "available": 1,
         "inUse": 2,
         "waiting": 0,
+        **NO_RULES,
     }
     assert api.stats() is None
     assert api.field_error(LEASE, {"obj": 1})[1]["extensions"]["code"] == "POOL_NOT_FOUND"

@@ -18,6 +18,7 @@ from objmgr_client.operations import (
 from app.version import __version__
 
 from .api_support import (
+    NO_RULES,
     Api,
     MakeApi,
     granted,
@@ -32,12 +33,13 @@ def test_pool_answers_every_field(api: Api) -> None:
         "pool"
     ]
 
-    assert {key: pool[key] for key in ("name", "size", "available", "inUse", "waiting")} == {
+    assert {key: value for key, value in pool.items() if key != "leases"} == {
         "name": "default",
         "size": 3,
         "available": 1,
         "inUse": 2,
         "waiting": 0,
+        **NO_RULES,
     }
     assert [(lease["obj"], lease["owner"], lease["label"]) for lease in pool["leases"]] == [
         (1, "ann", "job-1"),
@@ -127,8 +129,8 @@ def test_pools_lists_every_pool_with_its_counters(api: Api) -> None:
     pools = api.data(f"{{ pools {{ {POOL_FIELDS} }} }}")["pools"]
 
     assert sorted(pools, key=lambda pool: pool["name"]) == [
-        {"name": "alpha", "size": 2, "available": 1, "inUse": 1, "waiting": 0},
-        {"name": "default", "size": 3, "available": 2, "inUse": 1, "waiting": 0},
+        {"name": "alpha", "size": 2, "available": 1, "inUse": 1, "waiting": 0, **NO_RULES},
+        {"name": "default", "size": 3, "available": 2, "inUse": 1, "waiting": 0, **NO_RULES},
     ]
 
 

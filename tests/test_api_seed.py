@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .api_support import (
+    NO_RULES,
     Api,
     MakeApi,
     granted,
@@ -57,6 +58,7 @@ def test_seed_get_object_hands_out_1_to_n_then_null(
         "available": 0,
         "inUse": 3,
         "waiting": 0,
+        **NO_RULES,
     }
 
 

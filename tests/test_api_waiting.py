@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from .api_support import (
+    NO_RULES,
     MakeApi,
     granted,
     refused,
@@ -71,4 +72,5 @@ def test_acquire_object_waiting_gets_the_object_freed_meanwhile_and_shows_in_wai
         "available": 0,
         "inUse": 1,
         "waiting": 0,
+        **NO_RULES,
     }

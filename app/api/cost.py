@@ -3,7 +3,9 @@
 Every field selected costs 1. A list field with a `first` argument costs its
 `first` (the value given, from a literal or a variable, else the argument's
 default in the schema) times the cost of its selection, so that
-`pools { leases { obj } }` costs what the rows it may read cost. Fragments
+`pools { leases { obj } }` costs what the rows it may read cost; a list of
+the schema's with no `first` (a payload's leases) costs the most it can hold
+(`UNPAGED_LISTS`). Fragments
 count where they are spread; inline fragments and `@skip`/`@include` count as
 if they applied (the cost is an upper bound). Root fields are counted the same
 way, fragments on the root expanded, aliases each counting.
@@ -40,6 +42,16 @@ from graphql import (
 )
 from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 
+from ..pool import limits
+from .payloads import MAX_REVOKED_LISTED
+
+#: List fields with no `first`, by (type, field): each costs the most items it can
+#: hold, times its selection. Every other list without `first` (introspection's)
+#: counts as one item.
+UNPAGED_LISTS: Mapping[tuple[str, str], int] = {
+    ("AcquireObjectsPayload", "leases"): limits.MAX_COUNT,
+    ("RevokeLeasesPayload", "revoked"): MAX_REVOKED_LISTED,
+}
 #: At most this many root fields in one operation.
 MAX_ROOT_FIELDS = 20
 #: What a list field with a `first` that has no default counts for.
@@ -155,11 +167,15 @@ class _Compiler:
         child = None
         if node.selection_set is not None and definition is not None:
             child = self.selection_set(get_named_type(definition.type), node.selection_set)
-        return self.multiplier(definition, node), child
+        return self.multiplier(parent, definition, node), child
 
-    def multiplier(self, definition: GraphQLField | None, node: FieldNode) -> int | First:
-        if definition is None or "first" not in definition.args:
+    def multiplier(
+        self, parent: GraphQLNamedType, definition: GraphQLField | None, node: FieldNode
+    ) -> int | First:
+        if definition is None:
             return 1
+        if "first" not in definition.args:
+            return UNPAGED_LISTS.get((parent.name, node.name.value), 1)
         if not isinstance(get_nullable_type(definition.type), GraphQLList):  # type: ignore[arg-type]
             return 1
         default = definition.args["first"].default_value

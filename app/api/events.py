@@ -34,7 +34,8 @@ EVENT_KINDS: dict[DomainEventKind, str] = {
         "expiry (null when it has no TTL)."
     ),
     DomainEventKind.REVOKED: (
-        "An admin ended a lease before its holder gave it back; `reason` says why. "
+        "An admin ended a lease before its holder gave it back (`revokeLeases`); "
+        "`reason` is the one the admin gave (null for none) and `principal` the admin. "
         "`obj`, `token`, `owner` and `label` are the lease's that ended."
     ),
     DomainEventKind.POOL_CREATED: (
@@ -47,7 +48,11 @@ EVENT_KINDS: dict[DomainEventKind, str] = {
         "held and ended with it. Its events stay readable, and a pool created again "
         "under the name goes on from the next `seq`."
     ),
-    DomainEventKind.POLICY_CHANGED: "The pool's policy was replaced.",
+    DomainEventKind.POLICY_CHANGED: (
+        "The pool's policy was replaced (`setPoolPolicy`, or `createPool` with a policy, "
+        "right after its POOL_CREATED); `reason` is the new policy as compact JSON of its "
+        'rules set, e.g. {"maxTtl":60,"maxPerOwner":2}, and {} for every rule off.'
+    ),
 }
 
 
@@ -109,7 +114,7 @@ class Event(graphene.ObjectType):
     reason = graphene.String(
         description=(
             'Why: the reason given to a REVOKED lease, "forced" for a POOL_DELETED that ended '
-            "held leases; null otherwise."
+            "held leases, the new policy as JSON for POLICY_CHANGED; null otherwise."
         )
     )
     size = graphene.Int(

@@ -38,3 +38,17 @@ def payload(kind: type[graphene.ObjectType], field: str, action: Callable[[], An
         return kind(success=True, **{field: action()})
     except PoolError as error:
         return kind(success=False, code=error.code.value, message=error.message)
+
+
+def payload_fields(
+    kind: type[graphene.ObjectType],
+    action: Callable[[], dict[str, Any]],
+    failed: dict[str, Any],
+) -> Any:
+    """Run `action`; the fields it returns fill the payload, a domain failure fills
+    `code` and `message` with `failed`'s values for the fields a failure cannot leave
+    null (an empty list, `replayed: false`)."""
+    try:
+        return kind(success=True, **action())
+    except PoolError as error:
+        return kind(success=False, code=error.code.value, message=error.message, **failed)

@@ -58,6 +58,28 @@ class Query(graphene.ObjectType):
             "1..size is an OUT_OF_RANGE error."
         ),
     )
+    leases = graphene.List(
+        graphene.NonNull(Lease),
+        required=True,
+        owner=graphene.String(
+            required=True,
+            description=(
+                "The owner whose leases to list: a principal when auth is on, else the "
+                "`owner` its acquires named."
+            ),
+        ),
+        first=graphene.Int(
+            default_value=DEFAULT_PAGE,
+            description=(
+                f"The most leases to return, 0..{limits.MAX_PAGE}. Default: {DEFAULT_PAGE}."
+            ),
+        ),
+        description=(
+            "One owner's live leases in every pool, in (pool name, `obj`) order: what it "
+            "holds, wherever it holds it. For one pool only, or the next page of one pool, "
+            "read `pool(name:) { leases(owner:, after:) }`."
+        ),
+    )
     events = graphene.List(
         graphene.NonNull(Event),
         required=True,
@@ -118,6 +140,13 @@ class Query(graphene.ObjectType):
         _root: None, info: graphene.ResolveInfo, obj: int, pool: str
     ) -> DomainLease | None:
         return context_of(info).service.lease(obj, pool)
+
+    @staticmethod
+    @query_errors
+    def resolve_leases(
+        _root: None, info: graphene.ResolveInfo, owner: str, first: int | None = DEFAULT_PAGE
+    ) -> list[DomainLease]:
+        return context_of(info).service.owner_leases(owner, given(first, DEFAULT_PAGE))
 
     @staticmethod
     @query_errors

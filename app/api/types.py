@@ -1,4 +1,4 @@
-"""The schema's object types, payloads, enums and scalars, each element described:
+"""The schema's object types, enums and scalars, each element described:
 the schema is the reference users read (docs/schema.graphql, GraphiQL's docs pane)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..pool.lease import Lease as DomainLease
 from ..pool.lease import PoolStats
 from .context import context_of
 from .outcomes import query_errors
+from .policy_types import PoolPolicy
 
 T = TypeVar("T")
 
@@ -69,6 +70,11 @@ ERROR_CODES: dict[DomainErrorCode, str] = {
         "The object is outside 1..size of the pool. Nothing changed. Read the pool's "
         "`size` and name an object within it."
     ),
+    DomainErrorCode.OBJECT_HELD: (
+        "`acquireObject(obj:)` named an object that a live lease holds, or that is cooling "
+        "after its lease expired or was revoked (the pool's `reuseDelay`). Nothing was "
+        "granted. Acquire with `wait` to queue for that object, or name another."
+    ),
     DomainErrorCode.NOT_OWNER: (
         "The lease belongs to another principal. Nothing changed. Only the lease's "
         "owner or an admin may free or renew it."
@@ -77,6 +83,11 @@ ERROR_CODES: dict[DomainErrorCode, str] = {
         "The token given is not the lease's current token, usually because the lease it "
         "came with ended and the object was granted again. Nothing changed. Stop using "
         "the object and acquire again."
+    ),
+    DomainErrorCode.QUOTA_EXCEEDED: (
+        "The owner would hold more live leases of the pool than its policy's `maxPerOwner` "
+        "allows. Refused at once, never queued; nothing was granted. Free some of the "
+        "owner's leases first, or ask an admin to raise the pool's `maxPerOwner`."
     ),
     DomainErrorCode.POOL_NOT_FOUND: (
         "There is no pool of that name (it may have been deleted while the request "
@@ -93,12 +104,14 @@ ERROR_CODES: dict[DomainErrorCode, str] = {
     ),
     DomainErrorCode.BAD_USER_INPUT: (
         "A value is out of bounds (a size or ttl of 0 or less, a label too long, a "
-        "malformed pool name, ...); `message` says which. Nothing changed. Fix the "
-        "value: the same request fails the same way again."
+        "malformed pool name, a ttl above the pool's `maxTtl`, a count above the pool's "
+        "size, ...); `message` says which. Nothing changed. Fix the value: the same "
+        "request fails the same way again."
     ),
     DomainErrorCode.FORBIDDEN: (
-        "The principal lacks the role: creating, resizing and deleting pools are for "
-        "admins. Nothing changed. Use an admin's token."
+        "The principal lacks the role: creating, resizing and deleting pools, setting "
+        "their policies and revoking leases are for admins. Nothing changed. Use an "
+        "admin's token."
     ),
     DomainErrorCode.STORE_UNAVAILABLE: (
         "The store could not be reached. Nothing changed. Retry later."
@@ -171,6 +184,19 @@ class Lease(graphene.ObjectType):
         )
     )
 
+    ttl = graphene.Float(
+        description=(
+            "The lease's TTL in seconds: the one its acquire or last renewal set (the pool's "
+            "`defaultTtl` or `maxTtl` when the acquire named none); null when it has none."
+        )
+    )
+    request_id = graphene.String(
+        description=(
+            "The `requestId` of the acquire that granted the lease; null when it had none. "
+            "An acquire with the same owner and `requestId` returns this lease again."
+        )
+    )
+
     @staticmethod
     def resolve_acquired_at(lease: DomainLease, _info: graphene.ResolveInfo) -> datetime | None:
         return seconds_to_datetime(lease.acquired_at)
@@ -198,7 +224,23 @@ class Pool(graphene.ObjectType):
         ),
     )
     waiting = graphene.Int(
-        required=True, description="Acquires waiting in the pool's queue for an object."
+        required=True,
+        description=(
+            "Acquires waiting in the pool's queue: each counts once, whatever it asks for "
+            "(one object, a named one, or several)."
+        ),
+    )
+    cooling = graphene.Int(
+        required=True,
+        description=(
+            "Objects of 1..size out of circulation after their lease expired or was revoked, "
+            "for the pool's `reuseDelay`: neither available nor in use. Within 1..size, "
+            "available + inUse + cooling = size."
+        ),
+    )
+    policy = graphene.Field(
+        graphene.NonNull(PoolPolicy),
+        description="The rules every grant and renewal of the pool follows.",
     )
     leases = graphene.List(
         graphene.NonNull(Lease),
@@ -216,6 +258,12 @@ class Pool(graphene.ObjectType):
                 "or 0 for the first page. Default: 0."
             ),
         ),
+        owner=graphene.String(
+            description=(
+                "Only the leases of this owner (a principal when auth is on). Default: "
+                "every owner's."
+            )
+        ),
         description="The pool's live leases in ascending `obj` order, those with obj > after.",
     )
 
@@ -226,66 +274,11 @@ class Pool(graphene.ObjectType):
         info: graphene.ResolveInfo,
         first: int | None = DEFAULT_PAGE,
         after: int | None = 0,
+        owner: str | None = None,
     ) -> list[DomainLease]:
         return context_of(info).service.leases(
-            pool.name, given(first, DEFAULT_PAGE), given(after, 0)
+            pool.name, given(first, DEFAULT_PAGE), given(after, 0), owner
         )
-
-
-class Outcome:
-    """The fields every mutation payload starts with."""
-
-    success = graphene.Boolean(
-        required=True,
-        description=(
-            "True when the operation was done; false when it was not, and then `code` and "
-            "`message` say why."
-        ),
-    )
-    code = ErrorCode(
-        description="Why the operation failed, and so what to do; null when it succeeded."
-    )
-    message = graphene.String(
-        description=(
-            "The failure explained for people; null when it succeeded. Programs should "
-            "decide on `code`, not on this text."
-        )
-    )
-
-
-class AcquireObjectPayload(Outcome, graphene.ObjectType):
-    """What `acquireObject` answers."""
-
-    lease = graphene.Field(Lease, description="The lease granted; null when success is false.")
-
-
-class FreeObjectPayload(Outcome, graphene.ObjectType):
-    """What `freeObject` answers."""
-
-    obj = graphene.Int(description="The object given back; null when success is false.")
-
-
-class RenewLeasePayload(Outcome, graphene.ObjectType):
-    """What `renewLease` answers."""
-
-    lease = graphene.Field(
-        Lease,
-        description=(
-            "The lease with its new `expiresAt` and the same token; null when success is false."
-        ),
-    )
-
-
-class PoolPayload(Outcome, graphene.ObjectType):
-    """What the pool mutations answer."""
-
-    pool = graphene.Field(
-        Pool,
-        description=(
-            "The pool after the change (after `deletePool`: as it was just before); null when "
-            "success is false."
-        ),
-    )
 
 
 def pool_argument(description: str) -> graphene.String:

@@ -79,7 +79,8 @@ def _pool_gauges(pools: list[PoolStats]) -> Iterator[Metric]:
         ),
         "cooling": GaugeMetricFamily(
             "objmgr_pool_cooling",
-            "Freed objects not yet grantable again under the pool's policy.",
+            "Objects of 1..size out of circulation after an expiry or revocation, for "
+            "the pool's reuseDelay: neither available nor in use.",
             labels=["pool"],
         ),
     }
@@ -88,6 +89,5 @@ def _pool_gauges(pools: list[PoolStats]) -> Iterator[Metric]:
         families["in_use"].add_metric([stats.name], stats.in_use)
         families["available"].add_metric([stats.name], stats.available)
         families["waiting"].add_metric([stats.name], stats.waiting)
-        # No pool has a cooling-off policy yet (PoolStats has no such count): always 0.
-        families["cooling"].add_metric([stats.name], 0)
+        families["cooling"].add_metric([stats.name], stats.cooling)
     yield from families.values()
