@@ -110,6 +110,17 @@ def _create(response: requests.Response, variables: Variables) -> None:
         3,
         0,
     )
+    assert pool["policy"] == {**NO_RULES, "description": "collection run"}
+
+
+NO_RULES = {
+    "defaultTtl": None,
+    "maxTtl": None,
+    "maxPerOwner": None,
+    "reuseDelay": None,
+    "reuseFirst": False,
+    "description": None,
+}
 
 
 def _pools(response: requests.Response, variables: Variables) -> None:
@@ -120,18 +131,70 @@ def _pools(response: requests.Response, variables: Variables) -> None:
 def _pool(response: requests.Response, _variables: Variables) -> None:
     pool = _data(response)["pool"]
     assert (pool["size"], pool["inUse"], pool["waiting"], pool["available"]) == (3, 0, 0, 3)
+    assert pool["cooling"] == 0 and pool["policy"]["description"] == "collection run"
 
 
 def _acquire(response: requests.Response, variables: Variables) -> None:
-    lease = _payload(response, "acquireObject")["lease"]
+    result = _payload(response, "acquireObject")
+    lease = result["lease"]
+    assert result["replayed"] is False and lease["ttl"] == 60
     assert lease["pool"] == variables["pool"] and lease["obj"] == 1
     assert lease["token"] > 0 and lease["expiresAt"] and lease["label"] == "collection run"
     variables["obj"], variables["leaseToken"] = lease["obj"], lease["token"]
 
 
 def _acquire_again(response: requests.Response, variables: Variables) -> None:
-    lease = _payload(response, "acquireObject")["lease"]
+    result = _payload(response, "acquireObject")
+    lease = result["lease"]
     assert (lease["obj"], lease["token"]) == (variables["obj"], variables["leaseToken"])
+    assert result["replayed"] is True
+
+
+def _acquire_named(response: requests.Response, _variables: Variables) -> None:
+    assert _payload(response, "acquireObject")["lease"]["obj"] == 3
+
+
+def _acquire_set(response: requests.Response, variables: Variables) -> None:
+    result = _payload(response, "acquireObjects")
+    assert [lease["obj"] for lease in result["leases"]] == [1, 2] and not result["replayed"]
+    tokens = [lease["token"] for lease in result["leases"]]
+    assert tokens[0] < tokens[1]
+    variables["setTokens"] = json.dumps(tokens)
+
+
+def _acquire_set_again(response: requests.Response, variables: Variables) -> None:
+    result = _payload(response, "acquireObjects")
+    assert [lease["token"] for lease in result["leases"]] == json.loads(variables["setTokens"])
+    assert result["replayed"] is True
+
+
+def _owner_leases(response: requests.Response, variables: Variables) -> None:
+    leases = _data(response)["leases"]
+    assert [lease["obj"] for lease in leases if lease["pool"] == variables["pool"]] == [1, 2, 3]
+
+
+def _set_policy(response: requests.Response, _variables: Variables) -> None:
+    policy = _payload(response, "setPoolPolicy")["pool"]["policy"]
+    assert policy == {
+        **NO_RULES,
+        "maxTtl": 300,
+        "maxPerOwner": 3,
+        "reuseDelay": 3600,
+        "description": "collection run",
+    }
+
+
+def _revoked(*objs: int) -> Check:
+    def check(response: requests.Response, _variables: Variables) -> None:
+        revoked = _payload(response, "revokeLeases")["revoked"]
+        assert [lease["obj"] for lease in revoked] == list(objs)
+
+    return check
+
+
+def _cooling(response: requests.Response, _variables: Variables) -> None:
+    pool = _data(response)["pool"]
+    assert (pool["inUse"], pool["cooling"], pool["available"]) == (1, 2, 0)
 
 
 def _leases(response: requests.Response, variables: Variables) -> None:
@@ -178,7 +241,7 @@ def _seed_free(response: requests.Response, _variables: Variables) -> None:
 
 def _resize(response: requests.Response, _variables: Variables) -> None:
     pool = _payload(response, "resizePool")["pool"]
-    assert (pool["size"], pool["available"]) == (5, 5)
+    assert (pool["size"], pool["inUse"], pool["available"] + pool["cooling"]) == (5, 0, 5)
 
 
 def _delete(response: requests.Response, variables: Variables) -> None:
@@ -193,24 +256,35 @@ def _events(response: requests.Response, variables: Variables) -> None:
     events = _data(response)["events"]
     seqs = [event["seq"] for event in events]
     assert seqs == sorted(set(seqs)), seqs
-    run = events[-6:]
-    assert [event["kind"] for event in run] == [
-        "POOL_CREATED",
-        "GRANTED",
-        "RENEWED",
-        "FREED",
-        "POOL_RESIZED",
-        "POOL_DELETED",
-    ], events
+    run = events[-len(RUN_KINDS) :]
+    assert [event["kind"] for event in run] == RUN_KINDS, events
     lease = [variables["obj"], variables["leaseToken"]]
     assert all([event["obj"], event["token"]] == lease for event in run[1:4]), run
-    assert [run[0]["size"], run[4]["size"]] == [3, 5], run
+    assert [run[0]["size"], run[RUN_KINDS.index("POOL_RESIZED")]["size"]] == [3, 5], run
+    revocations = [event for event in run if event["kind"] == "REVOKED"]
+    assert {event["reason"] for event in revocations} == {"collection run"}
+    assert sorted(event["obj"] for event in revocations) == [1, 2, 3]
     variables["runAfter"] = run[0]["seq"] - 1
 
 
 # A run stops before it (the `events` script ends the run): it streams until stopped.
 STREAMED = "poolEvents (SSE)"
-RUN_KINDS = ["POOL_CREATED", "GRANTED", "RENEWED", "FREED", "POOL_RESIZED", "POOL_DELETED"]
+# What the run journals: the repeated acquires and the refused free record nothing.
+RUN_KINDS = [
+    "POOL_CREATED",
+    "GRANTED",
+    "RENEWED",
+    "FREED",
+    "GRANTED",
+    "GRANTED",
+    "GRANTED",
+    "POLICY_CHANGED",
+    "REVOKED",
+    "REVOKED",
+    "REVOKED",
+    "POOL_RESIZED",
+    "POOL_DELETED",
+]
 
 
 def _pool_events(response: requests.Response, variables: Variables) -> None:
@@ -252,6 +326,14 @@ CHECKS: dict[str, Check] = {
     "freeObject (not held: refused)": _refused,
     "freeObject": _free,
     "lease (now free)": _now_free,
+    "acquireObject (a named object)": _acquire_named,
+    "acquireObjects (contiguous)": _acquire_set,
+    "acquireObjects (retried with the same requestId)": _acquire_set_again,
+    "leases (one owner's, in every pool)": _owner_leases,
+    "setPoolPolicy": _set_policy,
+    "revokeLeases (two objects)": _revoked(1, 2),
+    "pool (cooling)": _cooling,
+    "revokeLeases (by owner)": _revoked(3),
     "getObject": _get_object,
     "freeObject (default pool)": _seed_free,
     "resizePool": _resize,
