@@ -161,8 +161,9 @@ class LeaseService:
         contiguous: bool,
         obj: int | None,
     ) -> AcquireRequest:
-        named = limits.obj(obj)
-        if named is not None and count != 1:
+        # Not `limits.obj`: an object outside 1..size, 0 or below included, is the
+        # store's OUT_OF_RANGE (rule R11), after POOL_NOT_FOUND.
+        if obj is not None and count != 1:
             raise BadUserInput("a named object is one object: obj goes with count 1 only")
         return AcquireRequest(
             pool=limits.pool_name(pool),
@@ -173,7 +174,7 @@ class LeaseService:
             principal=caller.principal,
             count=limits.count(count),
             contiguous=bool(contiguous),
-            obj=named,
+            obj=obj,
         )
 
     def _grant(
