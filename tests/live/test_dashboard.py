@@ -163,14 +163,14 @@ def test_the_leases_of_a_big_pool_come_in_pages(browser: Browser, server: LiveSe
 # Admin actions -----------------------------------------------------------------------
 
 
-def test_ending_a_lease_from_the_page_ends_it(browser: Browser, server: LiveServer) -> None:
+def test_revoking_a_lease_from_the_page_ends_it(browser: Browser, server: LiveServer) -> None:
     name = make_pool(server, 5)
     lease = server.acquire_once(pool=name, owner="stuck", label="to end")["lease"]
     client = server.client()
     with visit(browser, server.base_url) as seen:
         page = seen.page
-        open_pool(page, server.base_url, name)
-        end = page.get_by_role("button", name=f"End the lease of object {lease['obj']}")
+        open_pool(page, server.base_url, name, live=True)
+        end = page.get_by_role("button", name=f"Revoke the lease of object {lease['obj']}")
         end.click()
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text(f"token {lease['token']}")
@@ -178,10 +178,22 @@ def test_ending_a_lease_from_the_page_ends_it(browser: Browser, server: LiveServ
         expect(dialog).to_be_hidden()
         assert client.lease(lease["obj"], pool=name) is not None
         end.click()
-        dialog.get_by_role("button", name="End lease").click()
+        dialog.get_by_role("button", name="Revoke lease").click()
         expect(lease_row(page, lease["obj"])).to_have_count(0)
-        expect(page.locator("#done")).to_contain_text(f"object {lease['obj']} was ended")
+        expect(page.locator("#done")).to_contain_text(f"object {lease['obj']} was revoked")
+        revoked = page.locator("#feed li[data-kind='REVOKED']")
+        expect(revoked).to_contain_text(f"object {lease['obj']}")
+        expect(revoked).to_contain_text("reason revoked from the dashboard")
     assert client.lease(lease["obj"], pool=name) is None
+    # The holder's free of its lease now changes nothing.
+    refused = client.free(lease["obj"], pool=name, token=lease["token"])
+    assert refused["success"] is False
+    events = client.data(
+        "query($p: String!) { events(pool: $p) { kind obj reason } }", {"p": name}
+    )["events"]
+    assert {"kind": "REVOKED", "obj": lease["obj"], "reason": "revoked from the dashboard"} in (
+        events
+    )
     client.close()
 
 
@@ -235,9 +247,9 @@ def test_the_main_controls_are_reached_by_keyboard(browser: Browser, server: Liv
                     " return e.getAttribute('aria-label') || e.textContent.trim(); }"
                 )
             )
-        for control in ["Refresh", "New pool…", "default", name, "Resize…"]:
+        for control in ["Refresh", "New pool…", "default", name, "Resize…", "Policy…"]:
             assert control in reached, (control, reached)
-        assert f"End the lease of object {lease['obj']}" in reached, reached
+        assert f"Revoke the lease of object {lease['obj']}" in reached, reached
         # Enter chooses a pool; Escape closes a dialog.
         page.get_by_role("button", name="default").focus()
         page.keyboard.press("Enter")

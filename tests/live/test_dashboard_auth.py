@@ -84,7 +84,7 @@ def sign_in(page: Page, secret: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_admin_ends_someone_elses_lease(browser: Browser, locked: LiveServer) -> None:
+def test_an_admin_revokes_someone_elses_lease(browser: Browser, locked: LiveServer) -> None:
     admin = locked.client(ADMIN_SECRET)
     reader = locked.client(READER_SECRET)
     name = make_pool(locked, 3, admin)
@@ -94,10 +94,12 @@ def test_an_admin_ends_someone_elses_lease(browser: Browser, locked: LiveServer)
         page = seen.open()
         sign_in(page, ADMIN_SECRET)
         open_pool(page, locked.base_url, name, live=True)
-        page.get_by_role("button", name=f"End the lease of object {lease['obj']}").click()
-        page.get_by_role("dialog").get_by_role("button", name="End lease").click()
+        page.get_by_role("button", name=f"Revoke the lease of object {lease['obj']}").click()
+        page.get_by_role("dialog").get_by_role("button", name="Revoke lease").click()
         expect(lease_row(page, lease["obj"])).to_have_count(0)
-        expect(page.locator("#feed li[data-kind='FREED']")).to_contain_text("by root")
+        revoked = page.locator("#feed li[data-kind='REVOKED']")
+        expect(revoked).to_contain_text("by root")
+        expect(revoked).to_contain_text("reason revoked from the dashboard")
     assert admin.lease(lease["obj"], pool=name) is None
     # The holder's own free of its lease now changes nothing.
     assert reader.free(lease["obj"], pool=name, token=lease["token"])["success"] is False
@@ -120,6 +122,19 @@ def test_a_reader_is_told_it_may_not_resize(browser: Browser, locked: LiveServer
         ).click()
         expect(page.locator("#resize-error")).to_contain_text("FORBIDDEN")
     assert locked.client(ADMIN_SECRET).pool()["size"] == 100
+
+
+def test_a_reader_is_told_it_may_not_set_a_policy(browser: Browser, locked: LiveServer) -> None:
+    with visit(browser, locked.base_url) as seen:
+        page = seen.open()
+        sign_in(page, READER_SECRET)
+        expect(page.locator("#detail-title")).to_have_text("Pool default")
+        page.get_by_role("button", name="Policy…").click()
+        dialog = page.get_by_role("dialog", name="Policy of pool default")
+        dialog.get_by_label("Max TTL").fill("60")
+        dialog.get_by_role("button", name="Set policy").click()
+        expect(page.locator("#policy-error")).to_contain_text("FORBIDDEN")
+    assert locked.client(ADMIN_SECRET).pool()["policy"]["maxTtl"] is None
 
 
 def test_the_sign_in_page_is_readable(browser: Browser, locked: LiveServer) -> None:

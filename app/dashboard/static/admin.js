@@ -1,5 +1,6 @@
-// Admin actions: ending a lease, creating and resizing a pool, each confirmed first.
-// A refusal shows its code and message; the server decides who may (FORBIDDEN).
+// Admin actions: revoking a lease, creating and resizing a pool, each confirmed first,
+// and setting a pool's policy. A refusal shows its code and message; the server
+// decides who may (FORBIDDEN).
 
 import * as api from "./api.js";
 import { byId, count } from "./dom.js";
@@ -50,6 +51,39 @@ function formDialog(dialogId, formId, errorId, act, failed) {
   return dialog;
 }
 
+const POLICY_NUMBERS = ["defaultTtl", "maxTtl", "maxPerOwner", "reuseDelay"];
+
+// A form's policy fields as a PoolPolicyInput: an empty field is no rule.
+export function policyInput(form) {
+  const policy = {};
+  for (const name of POLICY_NUMBERS) {
+    const value = String(form.get(name) ?? "").trim();
+    policy[name] = value === "" ? null : Number(value);
+  }
+  policy.reuseFirst = form.get("reuseFirst") !== null;
+  const description = String(form.get("description") ?? "");
+  policy.description = description === "" ? null : description;
+  return policy;
+}
+
+function hasRules(policy) {
+  return Object.values(policy).some((value) => value !== null && value !== false);
+}
+
+// The policy dialog's fields show the pool's policy as it is.
+function fillPolicy(prefix, policy) {
+  for (const [name, id] of [
+    ["defaultTtl", "default-ttl"],
+    ["maxTtl", "max-ttl"],
+    ["maxPerOwner", "max-per-owner"],
+    ["reuseDelay", "reuse-delay"],
+  ]) {
+    byId(`${prefix}-${id}`).value = policy?.[name] === null || policy?.[name] === undefined ? "" : String(policy[name]);
+  }
+  byId(`${prefix}-reuse-first`).checked = Boolean(policy?.reuseFirst);
+  byId(`${prefix}-description`).value = policy?.description ?? "";
+}
+
 // `page` is what the actions need of the page: the pool shown, and what to do after.
 export function wireAdmin(page) {
   const create = formDialog(
@@ -58,7 +92,8 @@ export function wireAdmin(page) {
     "create-error",
     async (form) => {
       const name = String(form.get("name")).trim();
-      await api.createPool(name, Number(form.get("size")));
+      const policy = policyInput(form);
+      await api.createPool(name, Number(form.get("size")), hasRules(policy) ? policy : null);
       await page.created(name);
       return true;
     },
@@ -85,6 +120,27 @@ export function wireAdmin(page) {
     },
     page.failed,
   );
+  const policy = formDialog(
+    "policy-dialog",
+    "policy-form",
+    "policy-error",
+    async (form) => {
+      const pool = page.shown();
+      await api.setPolicy(pool.name, policyInput(form));
+      await page.policySet(pool.name);
+      return true;
+    },
+    page.failed,
+  );
+  byId("set-policy").addEventListener("click", () => {
+    const pool = page.shown();
+    if (!pool) return;
+    byId("policy-error").textContent = "";
+    byId("policy-title").textContent = `Policy of pool ${pool.name}`;
+    fillPolicy("policy", pool.policy);
+    policy.showModal();
+  });
+
   byId("resize-pool").addEventListener("click", () => {
     const pool = page.shown();
     if (!pool) return;
@@ -95,12 +151,12 @@ export function wireAdmin(page) {
   });
 }
 
+// The leases revoked (empty when the lease had ended meanwhile), or null when not confirmed.
 export async function endLease(poolName, lease) {
   const holder = lease.owner ? `held by ${lease.owner}` : "held";
   const question =
-    `End the lease of object ${lease.obj} of pool ${poolName} (${holder}, token ${lease.token})? ` +
+    `Revoke the lease of object ${lease.obj} of pool ${poolName} (${holder}, token ${lease.token})? ` +
     "Its holder's next renew or free will fail.";
-  if (!(await confirmed(question, "End lease"))) return false;
-  await api.endLease(poolName, lease);
-  return true;
+  if (!(await confirmed(question, "Revoke lease"))) return null;
+  return (await api.endLease(poolName, lease)).revoked;
 }

@@ -105,52 +105,31 @@ export async function mutate(query, variables, field) {
 const LEASE_FIELDS = "obj owner label token acquiredAt expiresAt";
 const EVENT_FIELDS = "seq pool kind at obj token owner label principal reason";
 
-// `cooling` is asked for while the server has it; a server without it answers a
-// validation error naming it, and the pages ask without it from then on.
-let poolFields = "name size inUse available waiting cooling";
-
-export function poolHasCooling() {
-  return poolFields.includes("cooling");
-}
-
-async function withPoolFields(run) {
-  try {
-    return await run(poolFields);
-  } catch (error) {
-    if (error instanceof ApiError && error.code === "GRAPHQL_VALIDATION_FAILED" && /cooling/.test(error.message) && poolHasCooling()) {
-      poolFields = "name size inUse available waiting";
-      return run(poolFields);
-    }
-    throw error;
-  }
-}
+const POLICY_FIELDS = "defaultTtl maxTtl maxPerOwner reuseDelay reuseFirst description";
+const POOL_FIELDS = `name size inUse available waiting cooling policy { ${POLICY_FIELDS} }`;
 
 export const POOLS_PAGE = 100;
 const POOLS_PAGES = 10;
 
 // Every pool in name order, at most POOLS_PAGES pages; `more` when some were left out.
 export async function pools() {
-  return withPoolFields(async (fields) => {
-    const found = [];
-    let after = "";
-    for (let page = 0; page < POOLS_PAGES; page += 1) {
-      const query = `query DashboardPools($after: String!) { pools(first: ${POOLS_PAGE}, after: $after) { ${fields} } }`;
-      const batch = (await graphql(query, { after })).pools;
-      found.push(...batch);
-      if (batch.length < POOLS_PAGE) return { pools: found, more: false };
-      after = batch[batch.length - 1].name;
-    }
-    return { pools: found, more: true };
-  });
+  const found = [];
+  let after = "";
+  for (let page = 0; page < POOLS_PAGES; page += 1) {
+    const query = `query DashboardPools($after: String!) { pools(first: ${POOLS_PAGE}, after: $after) { ${POOL_FIELDS} } }`;
+    const batch = (await graphql(query, { after })).pools;
+    found.push(...batch);
+    if (batch.length < POOLS_PAGE) return { pools: found, more: false };
+    after = batch[batch.length - 1].name;
+  }
+  return { pools: found, more: true };
 }
 
 // One pool and one page of its leases (obj > after, in obj order); null when it does not exist.
 export async function poolPage(name, first, after) {
-  return withPoolFields(async (fields) => {
-    const query = `query DashboardPool($name: String!, $first: Int!, $after: Int!) {
-      pool(name: $name) { ${fields} leases(first: $first, after: $after) { ${LEASE_FIELDS} } } }`;
-    return (await graphql(query, { name, first, after })).pool;
-  });
+  const query = `query DashboardPool($name: String!, $first: Int!, $after: Int!) {
+    pool(name: $name) { ${POOL_FIELDS} leases(first: $first, after: $after) { ${LEASE_FIELDS} } } }`;
+  return (await graphql(query, { name, first, after })).pool;
 }
 
 const EVENTS_PAGE = 1000;
@@ -176,22 +155,33 @@ export async function recentEvents(pool, keep) {
 export const SUBSCRIPTION = `subscription($p: String!, $a: BigInt) {
   poolEvents(pool: $p, after: $a) { ${EVENT_FIELDS} } }`;
 
-const FREE = `mutation DashboardEndLease($obj: Int!, $pool: String!, $token: BigInt) {
-  freeObject(obj: $obj, pool: $pool, token: $token) { success obj code message } }`;
+const REVOKE = `mutation DashboardRevokeLease($pool: String!, $objs: [Int!]!, $reason: String!) {
+  revokeLeases(pool: $pool, objs: $objs, reason: $reason) { success code message revoked { obj token } } }`;
 
-// Ending a lease from the page, in one place: an admin's free with the lease's own
-// token (so a lease granted again meanwhile is left alone).
+export const REVOKE_REASON = "revoked from the dashboard";
+
+// Ending a lease from the page, in one place: an admin's revocation of the object,
+// journaled as REVOKED with the page's reason (the object cools if the pool says so).
+// The payload's `revoked` is empty when the lease had ended meanwhile.
 export function endLease(pool, lease) {
-  return mutate(FREE, { obj: lease.obj, pool, token: lease.token }, "freeObject");
+  return mutate(REVOKE, { pool, objs: [lease.obj], reason: REVOKE_REASON }, "revokeLeases");
 }
 
-const CREATE_POOL = `mutation DashboardCreatePool($name: String!, $size: Int!) {
-  createPool(name: $name, size: $size) { success code message pool { name } } }`;
+const CREATE_POOL = `mutation DashboardCreatePool($name: String!, $size: Int!, $policy: PoolPolicyInput) {
+  createPool(name: $name, size: $size, policy: $policy) { success code message pool { name } } }`;
 const RESIZE_POOL = `mutation DashboardResizePool($name: String!, $size: Int!) {
   resizePool(name: $name, size: $size) { success code message pool { name size } } }`;
 
-export function createPool(name, size) {
-  return mutate(CREATE_POOL, { name, size }, "createPool");
+const SET_POLICY = `mutation DashboardSetPolicy($name: String!, $policy: PoolPolicyInput!) {
+  setPoolPolicy(name: $name, policy: $policy) { success code message pool { name policy { ${POLICY_FIELDS} } } } }`;
+
+// `policy`: a PoolPolicyInput (null: no rules).
+export function createPool(name, size, policy = null) {
+  return mutate(CREATE_POOL, { name, size, policy }, "createPool");
+}
+
+export function setPolicy(name, policy) {
+  return mutate(SET_POLICY, { name, policy }, "setPoolPolicy");
 }
 
 export function resizePool(name, size) {

@@ -6,7 +6,7 @@ import { draw } from "./chart.js";
 import { byId, show } from "./dom.js";
 import { PoolRows } from "./rows.js";
 import { PoolWatch } from "./sse.js";
-import { feedItem, leaseRow, leaseTimes, poolRow, summary } from "./views.js";
+import { feedItem, leaseRow, leaseTimes, policyText, poolRow, summary } from "./views.js";
 
 const LEASES_PAGE = 50;
 const FEED_ITEMS = 100;
@@ -163,11 +163,13 @@ async function loadDetail() {
   if (pool === null) {
     byId("detail-title").textContent = `Pool ${name} does not exist`;
     byId("summary").replaceChildren();
+    byId("policy-text").textContent = "";
     byId("leases-table").tBodies[0].replaceChildren();
     return;
   }
   byId("detail-title").textContent = `Pool ${pool.name}`;
   byId("summary").replaceChildren(...summary(pool));
+  byId("policy-text").textContent = policyText(pool.policy);
   renderLeases(pool);
   // The chosen pool's row follows what was just read.
   const index = state.pools.findIndex((row) => row.name === pool.name);
@@ -185,11 +187,23 @@ function page(step) {
   loadDetail().catch(failed);
 }
 
+// The object is revoked whoever holds it by then: the message says so when the lease
+// revoked is not the one shown (granted again meanwhile), or none was left.
+function revokedText(lease, revoked) {
+  const [ended] = revoked;
+  if (!ended) return `The lease of object ${lease.obj} had already ended.`;
+  if (String(ended.token) !== String(lease.token)) {
+    return `Object ${lease.obj} had been granted again: the lease of token ${ended.token} was revoked.`;
+  }
+  return `The lease of object ${lease.obj} was revoked.`;
+}
+
 async function confirmEnd(poolName, lease) {
   try {
-    if (!(await endLease(poolName, lease))) return;
+    const revoked = await endLease(poolName, lease);
+    if (revoked === null) return;
     notice("");
-    done(`The lease of object ${lease.obj} was ended.`);
+    done(revokedText(lease, revoked));
     await loadDetail();
   } catch (error) {
     failed(error);
@@ -333,6 +347,10 @@ function boot() {
     resized: async (name, size) => {
       done(`Pool ${name} now has ${size} objects.`);
       await Promise.all([loadPools(), loadDetail()]);
+    },
+    policySet: async (name) => {
+      done(`The policy of pool ${name} was set.`);
+      await loadDetail();
     },
   });
   // A link or a typed address naming another pool chooses it.

@@ -31,9 +31,23 @@ export function usageBar(pool) {
   return h("div", { class: "usage" }, meter, h("span", { class: "bar-text", "aria-hidden": "true" }, `${percent}%`));
 }
 
-// A server without `cooling` leaves the column's place empty rather than guessing.
-export function cooling(pool) {
-  return "cooling" in pool ? count(pool.cooling) : h("span", { title: "not reported by this server" }, "—");
+const SECONDS = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
+
+function seconds(value) {
+  return `${SECONDS.format(value)} s`;
+}
+
+// The pool's rules in a sentence; "No rules." for a policy of none.
+export function policyText(policy) {
+  if (!policy) return "";
+  const rules = [];
+  if (policy.defaultTtl !== null) rules.push(`default TTL ${seconds(policy.defaultTtl)}`);
+  if (policy.maxTtl !== null) rules.push(`max TTL ${seconds(policy.maxTtl)}`);
+  if (policy.maxPerOwner !== null) rules.push(`at most ${count(policy.maxPerOwner)} leases per owner`);
+  if (policy.reuseDelay !== null) rules.push(`objects cool ${seconds(policy.reuseDelay)} after an expiry or a revoke`);
+  if (policy.reuseFirst) rules.push("freed objects reused first");
+  const text = rules.length ? `Policy: ${rules.join(", ")}.` : "Policy: no rules.";
+  return policy.description ? `${text} ${policy.description}` : text;
 }
 
 export function poolRow(pool, current, choose) {
@@ -50,7 +64,7 @@ export function poolRow(pool, current, choose) {
     cell("In use", count(pool.inUse), "num"),
     cell("Available", count(pool.available), "num"),
     cell("Waiting", count(pool.waiting), "num"),
-    cell("Cooling", cooling(pool), "num"),
+    cell("Cooling", count(pool.cooling), "num"),
     cell("Usage", usageBar(pool), "wide"),
   );
 }
@@ -61,7 +75,7 @@ export function summary(pool) {
     ["In use", count(pool.inUse)],
     ["Available", count(pool.available)],
     ["Waiting", count(pool.waiting)],
-    ["Cooling", cooling(pool)],
+    ["Cooling", count(pool.cooling)],
   ];
   return items.map(([term, value]) => h("div", {}, h("dt", {}, term), h("dd", {}, value)));
 }
@@ -78,8 +92,8 @@ export function leaseRow(lease, now, end) {
   const [held, left] = leaseTimes(lease, now);
   const button = h(
     "button",
-    { type: "button", class: "danger small", "aria-label": `End the lease of object ${lease.obj}`, onclick: () => end(lease) },
-    "End lease",
+    { type: "button", class: "danger small", "aria-label": `Revoke the lease of object ${lease.obj}`, onclick: () => end(lease) },
+    "Revoke",
   );
   return h(
     "tr",
