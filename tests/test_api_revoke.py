@@ -4,11 +4,14 @@ waiters served, admins only, and values out of bounds that change nothing."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
-from .api_grants_support import events, last_seq, needs, principals, queued, revoke
+from app.logs.formatting import FIELDS
+
+from .api_grants_support import events, last_seq, needs, principals, queued, revoke, set_policy
 from .api_support import Api, MakeApi, code_of, granted, refused, snapshot
 
 
@@ -154,3 +157,28 @@ def test_the_revoked_lists_cost_caps_what_an_operation_may_select(make_api: Make
     assert response.status_code == 400
     assert code_of(response) == "QUERY_TOO_COMPLEX"
     assert len(api.held()) == len(HOLDERS)
+
+
+def test_the_audit_lines_of_revoked_and_policy_changed_carry_reason_and_principal(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with principals(store_url) as users:
+        needs(users["root"], "revoke", "set_policy")
+        granted(users["alice"].acquire(label="job"))
+        caplog.set_level(logging.INFO, logger="objmgr.events")
+
+        granted(revoke(users["root"], label_prefix="job", reason="drain rack 4"))
+        granted(set_policy(users["root"], "default", {"maxPerOwner": 3}))
+
+        lines = [
+            getattr(record, FIELDS)
+            for record in caplog.records
+            if record.name == "objmgr.events" and hasattr(record, FIELDS)
+        ]
+        by_kind = {line["kind"]: line for line in lines}
+        assert by_kind["REVOKED"]["reason"] == "drain rack 4"
+        assert by_kind["REVOKED"]["principal"] == "root"
+        assert (by_kind["REVOKED"]["owner"], by_kind["REVOKED"]["obj"]) == ("alice", 1)
+        assert by_kind["POLICY_CHANGED"]["reason"] == '{"maxPerOwner":3}'
+        assert by_kind["POLICY_CHANGED"]["principal"] == "root"
+        assert by_kind["REVOKED"]["request_id"] and by_kind["POLICY_CHANGED"]["request_id"]

@@ -116,7 +116,7 @@ def test_a_request_id_replays_the_set_with_replayed_true(make_api: MakeApi) -> N
 
 
 def test_acquire_object_replayed_is_true_only_for_the_retry(make_api: MakeApi) -> None:
-    api = make_api(pool_size=3)
+    api = several(make_api, 3)
 
     first = granted(api.acquire(owner="ann", request_id="r-2"))
     again = granted(api.acquire(owner="ann", request_id="r-2"))
