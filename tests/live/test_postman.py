@@ -259,7 +259,7 @@ def _events(response: requests.Response, variables: Variables) -> None:
     run = events[-len(RUN_KINDS) :]
     assert [event["kind"] for event in run] == RUN_KINDS, events
     lease = [variables["obj"], variables["leaseToken"]]
-    assert all([event["obj"], event["token"]] == lease for event in run[1:4]), run
+    assert all([event["obj"], event["token"]] == lease for event in run[2:5]), run
     assert [run[0]["size"], run[RUN_KINDS.index("POOL_RESIZED")]["size"]] == [3, 5], run
     revocations = [event for event in run if event["kind"] == "REVOKED"]
     assert {event["reason"] for event in revocations} == {"collection run"}
@@ -269,9 +269,11 @@ def _events(response: requests.Response, variables: Variables) -> None:
 
 # A run stops before it (the `events` script ends the run): it streams until stopped.
 STREAMED = "poolEvents (SSE)"
-# What the run journals: the repeated acquires and the refused free record nothing.
+# What the run journals: the repeated acquires and the refused free record nothing; a
+# pool created with a policy journals its policy after its creation.
 RUN_KINDS = [
     "POOL_CREATED",
+    "POLICY_CHANGED",
     "GRANTED",
     "RENEWED",
     "FREED",
