@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .history import History, LeaseRecord, Renewal, Violation
+from .history import History, LeaseRecord, Renewal, Revocation, Violation
 
 T0 = 1_800_000_000.0
 
@@ -239,3 +240,158 @@ def test_a_listing_must_not_show_a_lease_certainly_over() -> None:
     # Leases of other pools and leases nobody heard of (a lost acquire) are no concern.
     assert history.check_snapshot("other", [(3, 3)], T0 + 1.0, T0 + 1.01) == []
     assert history.check_snapshot("default", [(5, 17)], T0 + 1.0, T0 + 1.01) == []
+
+
+# issue 12: sets, revocations, maxPerOwner, the queue ---------------------------
+def a_set(
+    objs: list[int], first_token: int, ack: float, free_sent: float, **kw: Any
+) -> list[LeaseRecord]:
+    """The leases of one acquireObjects, sharing its times, freed together."""
+    set_id = kw.pop("set_id", f"s{first_token}")
+    return [
+        freed(
+            obj,
+            first_token + index,
+            ack=ack,
+            free_sent=free_sent,
+            client=kw.get("client", set_id),
+            set_id=set_id,
+            set_size=kw.get("set_size", len(objs)),
+            contiguous=kw.get("contiguous", False),
+            sent=kw.get("sent", ack - 0.001),
+        )
+        for index, obj in enumerate(objs)
+    ]
+
+
+def test_a_set_shares_its_acquire_and_passes() -> None:
+    history = History(
+        [
+            *a_set([1, 2, 3], 1, ack=0.01, free_sent=0.1, contiguous=True),
+            *a_set([5, 4], 4, ack=0.02, free_sent=0.1),
+            freed(1, 6, ack=0.12, free_sent=0.2, sent=0.11),
+        ]
+    )
+    assert history.check() == []
+
+
+def test_a_set_not_contiguous_or_not_whole_is_caught() -> None:
+    gap = History(a_set([1, 2, 4], 1, ack=0.01, free_sent=0.1, contiguous=True))
+    assert kinds(gap.check()) == ["broken-set"]
+    short = History(a_set([1, 2], 1, ack=0.01, free_sent=0.1, set_size=3))
+    assert kinds(short.check()) == ["broken-set"]
+    # Two leases of one set on one object are two holders at once as well.
+    twice = History(a_set([2, 2], 1, ack=0.01, free_sent=0.1))
+    assert sorted(kinds(twice.check())) == ["broken-set", "overlap"]
+
+
+def test_a_set_overlapping_a_held_object_is_caught() -> None:
+    history = History(
+        [
+            freed(2, 1, ack=0.01, free_sent=0.5),
+            *a_set([1, 2, 3], 2, ack=0.1, free_sent=0.2, sent=0.05),
+        ]
+    )
+    assert kinds(history.check()) == ["overlap"]
+
+
+def revoked_lease(**kw: Any) -> LeaseRecord:
+    """A lease of object 1 that its holder learnt was gone at T0 + 0.6."""
+    return expired(1, 1, ack=0.0, expires=5.0, refused_at=T0 + 0.6, **kw)
+
+
+def test_a_revoked_lease_ends_at_its_revocation() -> None:
+    revoked = Revocation("default", 1, 1, t_sent=T0 + 0.4, t_ack=T0 + 0.5)
+    # Without the revocation, the refusal before the expiry is a lost lease.
+    assert kinds(History([revoked_lease()]).check()) == ["lost-lease"]
+    history = History(
+        [revoked_lease(), freed(1, 2, ack=0.45, free_sent=0.7, sent=0.41)],
+        revocations=[revoked],
+    )
+    assert history.check() == []
+    # Granted again before the revoke was even sent: two holders.
+    early = History(
+        [revoked_lease(), freed(1, 2, ack=0.3, free_sent=0.7, sent=0.2)],
+        revocations=[revoked],
+    )
+    assert kinds(early.check()) == ["overlap"]
+    # The holder was refused before the revoke left: the lease was lost.
+    refused_early = History(
+        [expired(1, 1, ack=0.0, expires=5.0, refused_at=T0 + 0.3)], revocations=[revoked]
+    )
+    assert kinds(refused_early.check()) == ["lost-lease"]
+
+
+def test_a_revoked_lease_freed_or_renewed_later_is_caught() -> None:
+    revoked = Revocation("default", 1, 1, t_sent=T0 + 0.4, t_ack=T0 + 0.5)
+    both = History([freed(1, 1, ack=0.0, free_sent=0.45)], revocations=[revoked])
+    assert kinds(both.check()) == ["revoked-accepted"]
+    renewed = expired(1, 1, ack=0.0, expires=5.0, renewals=(Renewal(T0 + 0.55, T0 + 5.5),))
+    assert kinds(History([renewed], revocations=[revoked]).check()) == ["revoked-accepted"]
+    # A renew sent while the revoke was in flight may have gone first.
+    in_flight = expired(1, 1, ack=0.0, expires=5.0, renewals=(Renewal(T0 + 0.45, T0 + 5.4),))
+    assert History([in_flight], revocations=[revoked]).check() == []
+
+
+def test_revoking_a_lease_already_over_is_caught() -> None:
+    over = expired(1, 1, ack=0.0, expires=0.3)
+    late = Revocation("default", 1, 1, t_sent=T0 + 0.4, t_ack=T0 + 0.5)
+    assert kinds(History([over], revocations=[late]).check()) == ["ended-lease-revoked"]
+    # Revoked as it was running out: the store may have acted first.
+    racing = Revocation("default", 1, 1, t_sent=T0 + 0.29, t_ack=T0 + 0.35)
+    assert History([over], revocations=[racing]).check() == []
+
+
+def test_an_owner_above_max_per_owner_is_caught() -> None:
+    leases = [
+        freed(1, 1, ack=0.1, free_sent=0.5, owner="a"),
+        freed(2, 2, ack=0.2, free_sent=0.6, owner="a"),
+        freed(4, 4, ack=0.3, free_sent=0.9, owner="b"),
+        freed(5, 5, ack=0.3, free_sent=0.9),
+        # Granted after the first was freed: two at once at most.
+        freed(3, 6, ack=0.55, free_sent=0.9, sent=0.51, owner="a"),
+    ]
+    assert History(leases, max_per_owner={"default": 2}).check() == []
+    third = freed(6, 3, ack=0.25, free_sent=0.4, sent=0.24, owner="a")
+    over = History([*leases, third], max_per_owner={"default": 2})
+    found = over.check()
+    assert kinds(found) == ["over-quota"]
+    assert {record.token for record in found[0].records} == {1, 2, 3}
+    # A pool without the rule has no limit.
+    assert History([*leases, third]).check() == []
+
+
+def test_a_free_in_flight_is_not_over_quota() -> None:
+    # The next lease's answer came back before the free's: a correct server.
+    history = History(
+        [
+            freed(1, 1, ack=0.1, free_sent=0.5, free_ack=0.6, owner="a"),
+            freed(2, 2, ack=0.55, free_sent=0.9, sent=0.51, owner="a"),
+        ],
+        max_per_owner={"default": 1},
+    )
+    assert history.check() == []
+
+
+def test_a_big_waiter_is_served_before_later_small_ones() -> None:
+    big = a_set([1, 2, 3], 10, ack=2.0, free_sent=2.5, sent=0.5, client="big")
+    big = [replace(r, t_queued=T0 + 0.6, acquired_at=T0 + 1.99) for r in big]
+    # Granted before the waiter queued, or asked after its grant: in order.
+    before = freed(4, 9, ack=0.3, free_sent=1.9, acquired_at=T0 + 0.3, sent=0.2)
+    after = freed(4, 13, ack=2.1, free_sent=2.2, acquired_at=T0 + 2.05, sent=1.995)
+    history = History([*big, before, after])
+    assert history.check() == []
+    jumped = freed(5, 8, ack=1.0, free_sent=1.1, acquired_at=T0 + 0.95, sent=0.9)
+    found = History([*big, before, jumped]).check()
+    assert "queue-jump" in kinds(found)
+    assert next(v for v in found if v.kind == "queue-jump").records[1].token == 8
+
+
+def test_revocations_and_quotas_survive_json(tmp_path: Path) -> None:
+    history = History(
+        a_set([1, 2], 1, ack=0.01, free_sent=0.1, contiguous=True),
+        revocations=[Revocation("default", 3, 7, t_sent=T0 + 1.0, t_ack=T0 + 1.1)],
+        max_per_owner={"default": 3},
+    )
+    history.dump(tmp_path / "history.json")
+    assert History.load(tmp_path / "history.json") == history

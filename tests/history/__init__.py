@@ -15,15 +15,35 @@ in a `History`, then ask `History.check` whether the service kept its promises:
 - a lease is not forgotten while valid: the server does not refuse its holder's
   free or renew before it expired (`lost-lease`);
 - an expired lease is not honoured: no free or renew sent after the expiry
-  succeeds (`expired-accepted`).
+  succeeds (`expired-accepted`);
+- a set (acquireObjects) is granted whole, one acquire's leases, consecutive
+  when asked to be contiguous (`broken-set`);
+- a revoked lease ends at its revocation: its holder's free or renew refused
+  afterwards is correct, one accepted is not (`revoked-accepted`), and nothing
+  already over is revoked (`ended-lease-revoked`);
+- no owner holds more leases of a pool than its maxPerOwner at any instant
+  (`over-quota`);
+- the queue discipline: a waiter (a set of c objects or any other) certainly
+  queued is granted before any request sent after that (`queue-jump`), so a
+  big request is never starved by later small ones.
 
 The records are in `records.py` (with how the checker reads the times a client
-sees), the checker in `checker.py`.
+sees), the checker in `checker.py`, issue 12's checks in `rules.py`.
 """
 
 from __future__ import annotations
 
 from .checker import History, Kind, Violation, merge
-from .records import SLACK, End, LeaseRecord, Renewal
+from .records import SLACK, End, LeaseRecord, Renewal, Revocation
 
-__all__ = ["SLACK", "End", "History", "Kind", "LeaseRecord", "Renewal", "Violation", "merge"]
+__all__ = [
+    "SLACK",
+    "End",
+    "History",
+    "Kind",
+    "LeaseRecord",
+    "Renewal",
+    "Revocation",
+    "Violation",
+    "merge",
+]

@@ -14,32 +14,15 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from .records import SLACK, End, LeaseRecord
+from .records import SLACK, End, LeaseRecord, Revocation
+from .rules import broken_sets, over_quota, queue_jumps, resolve_revocations
+from .violations import Kind, Violation
 
-Kind = Literal[
-    "overlap",
-    "duplicate-token",
-    "token-order",
-    "lost-lease",
-    "expired-accepted",
-    "ended-lease-listed",
-]
-
-
-@dataclass(frozen=True)
-class Violation:
-    kind: Kind
-    detail: str
-    records: tuple[LeaseRecord, ...]
-
-    def __str__(self) -> str:
-        lines = [f"{self.kind}: {self.detail}"]
-        lines += [f"  {record.describe()}" for record in self.records]
-        return "\n".join(lines)
+__all__ = ["History", "Kind", "Violation", "merge"]
 
 
 def _before(earlier: float, later: float | None, slack: float) -> bool:
@@ -57,6 +40,10 @@ class History:
 
     records: list[LeaseRecord] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    # The leases admins' revokes answered as revoked (rule R14).
+    revocations: list[Revocation] = field(default_factory=list)
+    # Each pool's maxPerOwner through the run, for `over-quota` (rule R12).
+    max_per_owner: dict[str, int] = field(default_factory=dict)
 
     def add(self, record: LeaseRecord) -> None:
         self.records.append(record)
@@ -67,20 +54,37 @@ class History:
     def extend(self, other: History) -> None:
         self.records.extend(other.records)
         self.outcomes.update(other.outcomes)
+        self.revocations.extend(other.revocations)
+        self.max_per_owner.update(other.max_per_owner)
 
     def ended(self, end: End) -> list[LeaseRecord]:
         return [record for record in self.records if record.end == end]
 
     # checking -----------------------------------------------------------
     def check(self, slack: float = SLACK) -> list[Violation]:
-        """Every violation of the lease guarantees found; empty when there is none."""
+        """Every violation of the lease guarantees found; empty when there is none.
+
+        Revoked leases are first ended by their revocation (`resolved`)."""
+        history, found = self.resolved(slack)
         return [
-            *self._duplicate_tokens(),
-            *self._overlaps(slack),
-            *self._token_order(),
-            *self._lost_leases(slack),
-            *self._expired_accepted(slack),
+            *found,
+            *history._duplicate_tokens(),
+            *history._overlaps(slack),
+            *history._token_order(),
+            *history._lost_leases(slack),
+            *history._expired_accepted(slack),
+            *broken_sets(history.records),
+            *over_quota(history.records, history.max_per_owner, slack),
+            *queue_jumps(history.records, slack),
         ]
+
+    def resolved(self, slack: float = SLACK) -> tuple[History, list[Violation]]:
+        """This history with every revoked lease's record ended `revoked`, and
+        what the revocations themselves prove wrong."""
+        if not self.revocations:
+            return self, []
+        records, found = resolve_revocations(self.records, self.revocations, slack)
+        return History(records, self.outcomes, self.revocations, self.max_per_owner), found
 
     def _by(self, *key: str) -> dict[tuple[Any, ...], list[LeaseRecord]]:
         groups: dict[tuple[Any, ...], list[LeaseRecord]] = defaultdict(list)
@@ -138,6 +142,10 @@ class History:
     def _lost_leases(self, slack: float) -> Iterator[Violation]:
         for record in self.records:
             refused = record.refused_at
+            revoked = record.t_revoke_sent
+            # A revoke sent before the refusal came back may have ended it first (R14).
+            if revoked is not None and refused is not None and revoked < refused:
+                continue
             if refused is not None and _before(refused, record.expires_at, slack):
                 yield Violation(
                     "lost-lease",
@@ -187,7 +195,8 @@ class History:
         those whose acquire's answer was lost: nothing to say about them.
         """
         listed = dict(leases)
-        records = [record for record in self.records if record.pool == pool]
+        history, _ = self.resolved(slack)
+        records = [record for record in history.records if record.pool == pool]
         by_token = {record.token: record for record in records}
         found: list[Violation] = []
         for record in records:
@@ -221,9 +230,10 @@ class History:
 
     def valid_through(self, pool: str, t_from: float, t_until: float) -> list[LeaseRecord]:
         """The leases of `pool` acknowledged before `t_from` and certainly held until `t_until`."""
+        history, _ = self.resolved()
         return [
             record
-            for record in self.records
+            for record in history.records
             if record.pool == pool
             and record.t_ack < t_from
             and _before(t_until, record.t_end, SLACK)
@@ -257,6 +267,8 @@ class History:
         return {
             "records": [record.to_json() for record in self.records],
             "outcomes": dict(self.outcomes),
+            "revocations": [asdict(revoked) for revoked in self.revocations],
+            "max_per_owner": self.max_per_owner,
         }
 
     @classmethod
@@ -264,6 +276,8 @@ class History:
         return cls(
             [LeaseRecord.from_json(record) for record in data["records"]],
             Counter(data["outcomes"]),
+            [Revocation(**revoked) for revoked in data.get("revocations", ())],
+            dict(data.get("max_per_owner", {})),
         )
 
     def dump(self, path: Path) -> None:

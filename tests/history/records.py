@@ -36,7 +36,10 @@ from its acknowledgement until its free was sent, `[t_ack, t_end]`, where
   renew's send time plus its ttl. A renew sets the expiry to *now* + ttl, so a
   lost one may have shortened the lease as well as extended it; it cannot have
   set an expiry before it was sent;
-- held at the end of the run without a TTL: no end (`None`, for ever).
+- held at the end of the run without a TTL: no end (`None`, for ever);
+- revoked (an admin's revoke listed it, `Revocation`): `t_revoke_sent`, as the
+  revoke cannot have ended it before it was sent; it ended by the revoke's
+  answer at the latest, whatever its holder saw afterwards.
 
 Two leases of one object certainly overlap when each was acknowledged before the
 other's earliest end: `t_ack_A < t_end_B and t_ack_B < t_end_A`. For a correct
@@ -57,7 +60,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-End = Literal["freed", "expired", "unknown", "held"]
+End = Literal["freed", "expired", "unknown", "held", "revoked"]
 
 SLACK = 1e-5
 
@@ -68,6 +71,18 @@ class Renewal:
 
     t_sent: float
     expires_at: float
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A lease an admin's revokeLeases answered as revoked, with when it was sent
+    and answered: the lease ended in between (rule R14)."""
+
+    pool: str
+    obj: int
+    token: int
+    t_sent: float
+    t_ack: float
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,17 @@ class LeaseRecord:
       when its late free or renew was refused with NOT_ALLOCATED/STALE_TOKEN);
     - `unknown`: the answer to the holder's free or renew was lost; the lease
       may be held until its expiry (or a later one, if the renew took effect);
-    - `held`: still held when the run ended.
+    - `held`: still held when the run ended;
+    - `revoked`: an admin's revoke ended it (set by `History.check` from the
+      history's `Revocation`s: the holder cannot tell a revocation from an expiry).
+
+    A lease of a set (acquireObjects) is one record per lease, all sharing the
+    acquire's `t_sent`/`t_ack`, its `set_id` and `set_size` (and `contiguous`
+    when the set was asked to be). `owner` is the owner the lease was asked
+    for (what maxPerOwner counts), `acquired_at` the server's grant time
+    (`acquiredAt`, server clock). `t_queued`, for a waiter, is a moment by which
+    its request certainly was in the pool's queue (a query answered then showed
+    it waiting): it stayed there until its grant.
     """
 
     pool: str
@@ -106,6 +131,14 @@ class LeaseRecord:
     t_free_ack: float | None = None
     refused_at: float | None = None
     lost_renewal_floor: float | None = None
+    owner: str | None = None
+    acquired_at: float | None = None
+    set_id: str | None = None
+    set_size: int = 1
+    contiguous: bool = False
+    t_queued: float | None = None
+    t_revoke_sent: float | None = None
+    t_revoke_ack: float | None = None
 
     @property
     def expires_at(self) -> float | None:
@@ -119,6 +152,9 @@ class LeaseRecord:
         See the module docstring for why this is the lower bound of the end.
         """
         expiry = self.expires_at
+        if self.end == "revoked":
+            assert self.t_revoke_sent is not None, self
+            return self.t_revoke_sent
         if self.end == "freed":
             assert self.t_free_sent is not None, self
             return self.t_free_sent
@@ -137,6 +173,8 @@ class LeaseRecord:
         """
         if self.end == "freed":
             return self.t_free_ack
+        if self.end == "revoked":
+            return self.t_revoke_ack
         if self.end == "unknown":
             return None
         return self.expires_at
@@ -159,6 +197,15 @@ class LeaseRecord:
             parts.append(f"refused at {self.refused_at:.6f}")
         if self.lost_renewal_floor is not None:
             parts.append(f"a lost renew may have set the expiry from {self.lost_renewal_floor:.6f}")
+        if self.set_id is not None:
+            shape = "contiguous " if self.contiguous else ""
+            parts.append(f"{shape}set {self.set_id} of {self.set_size}")
+        if self.t_queued is not None:
+            parts.append(f"queued by {self.t_queued:.6f}")
+        if self.acquired_at is not None:
+            parts.append(f"granted at {self.acquired_at:.6f}")
+        if self.t_revoke_sent is not None:
+            parts.append(f"revoke sent {self.t_revoke_sent:.6f} ack {self.t_revoke_ack:.6f}")
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
