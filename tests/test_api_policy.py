@@ -192,6 +192,9 @@ def test_max_per_owner_is_quota_exceeded_at_once_even_with_wait(make_api: MakeAp
     refused(api.acquire(owner="ann", wait=10), "QUOTA_EXCEEDED")
     granted(acquire_many(api, 2, owner="bob"))
     granted(api.acquire())  # no owner, no quota
+    scrape = Scrape(api.request("GET", "/metrics").get_data(as_text=True))
+    refusals = scrape.value("objmgr_acquire_refused_total", pool="default", code="QUOTA_EXCEEDED")
+    assert refusals == 3  # the code shows the pool exists: counted under its name
 
 
 def test_reuse_delay_cools_a_revoked_object(make_api: MakeApi) -> None:

@@ -7,7 +7,8 @@ directory and in Prometheus. So:
 - `pool` on a lease counter is the pool of a committed event: a pool that
   exists (or existed), made by an admin.
 - `pool` on a refusal is the pool's name only when the refusal shows that the
-  pool exists (POOL_EXHAUSTED, ACQUIRE_TIMEOUT); every other refusal counts
+  pool exists (POOL_EXHAUSTED, ACQUIRE_TIMEOUT, OBJECT_HELD, QUOTA_EXCEEDED:
+  the store gives each only after it found the pool); every other refusal counts
   under `UNKNOWN_POOL`, since its name may be one the client made up
   (POOL_NOT_FOUND, BAD_USER_INPUT) or one the store was not asked about
   (STORE_UNAVAILABLE, OUTCOME_UNKNOWN). `code` is one of `ErrorCode`.
@@ -25,7 +26,14 @@ from ..pool.errors import ErrorCode
 UNKNOWN_POOL = "_unknown"
 
 #: Refusals that the store gives only for a pool it holds.
-POOL_SHOWN_TO_EXIST = frozenset({ErrorCode.POOL_EXHAUSTED, ErrorCode.ACQUIRE_TIMEOUT})
+POOL_SHOWN_TO_EXIST = frozenset(
+    {
+        ErrorCode.POOL_EXHAUSTED,
+        ErrorCode.ACQUIRE_TIMEOUT,
+        ErrorCode.OBJECT_HELD,
+        ErrorCode.QUOTA_EXCEEDED,
+    }
+)
 
 #: The `operation` of a GraphQL operation of several root fields.
 SEVERAL = "several"
