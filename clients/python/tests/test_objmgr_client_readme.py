@@ -31,7 +31,7 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBJMGR_")}
     env["OBJMGR_URL"] = url
     blocks = _blocks("python")
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     outputs = []
     for block in blocks:
         result = subprocess.run(
@@ -43,9 +43,12 @@ def test_python_examples_run_against_a_fresh_server(live_server: LiveServer) -> 
         )
         assert result.returncode == 0, f"{block}\n{result.stderr}"
         outputs.append(result.stdout)
-    first, second, journal, watched = outputs
+    first, second, several, journal, watched = outputs
     assert "NOT_ALLOCATED object 1 of pool 'default' is not held" in first
     assert second.startswith("working with object ")
+    # The block ends with what it prints, as comments.
+    printed = re.findall(r"^# (.*)$", blocks[2], flags=re.MULTILINE)
+    assert several.splitlines() == printed[-6:], several
     lines = journal.splitlines()
     assert lines[0].startswith("1 POOL_CREATED None None ")
     last_seq = int(lines[-6].split()[0])
