@@ -30,7 +30,19 @@ from . import wire
 from .model import pool_keys
 from .replies import event_from
 
-CHANGING = ("ensure", "create", "resize", "delete", "acquire", "free", "renew", "join", "leave")
+CHANGING = (
+    "ensure",
+    "create",
+    "policy",
+    "resize",
+    "delete",
+    "acquire",
+    "revoke",
+    "free",
+    "renew",
+    "join",
+    "leave",
+)
 # `reap` and `head` write (reclaimed leases, dropped dead waiters) but decide
 # nothing a client is told: a lost reply leaves nothing to find out.
 READING = ("stats", "leases", "lease", "head", "reap")

@@ -102,6 +102,8 @@ until then, reads count them as free.
 
 from __future__ import annotations
 
+from ...pool import limits
+
 #: Keys of one pool, in the order the scripts receive them.
 KEY_PARTS = (
     "meta",
@@ -117,6 +119,14 @@ KEY_PARTS = (
     "retired",
     "events",
     "seen",
+    "cooling",
+    "cool_objs",
+    "named",
+    "owners",
+    "runs",
+    "run_ends",
+    "runs_by_len",
+    "run_min",
 )
 POOL_NAMES_KEY = "objmgr:pool-names"
 OLD_POOLS_KEY = "objmgr:pools"
@@ -142,6 +152,11 @@ DEAD_BATCH = 100
 FREE_SCAN = 256
 #: Entries a read looks at at most beyond its page (expired leases skipped).
 COUNT_SCAN = 1000
+#: Leases one revocation script ends at most (rule R14).
+REVOKE_BATCH = 100
+#: The largest count of one grant (`limits.MAX_COUNT`): runs at least this
+#: long are one length class of the runs' index (rule R10).
+MAX_COUNT = limits.MAX_COUNT
 #: Times one operation runs its script again while the script makes progress
 #: in bounded steps (retired objects set aside or put back, dead waiters
 #: dropped, expired leases skipped, names of deleted pools skipped).
@@ -174,5 +189,7 @@ def lua_constants() -> str:
         "DEAD_BATCH": str(DEAD_BATCH),
         "FREE_SCAN": str(FREE_SCAN),
         "COUNT_SCAN": str(COUNT_SCAN),
+        "REVOKE_BATCH": str(REVOKE_BATCH),
+        "MAX_COUNT": str(MAX_COUNT),
     }
     return "".join(f"local {name} = {value}\n" for name, value in values.items())

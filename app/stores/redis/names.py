@@ -48,7 +48,7 @@ class PoolNames:
             with wire.deadline(self._commands.timeout):
                 if len(found) >= first:
                     break
-                names = self._listed(after, first - len(found))
+                names = self.listed(after, first - len(found))
                 if not names:
                     break
                 commands = [self._commands.lua("stats", name) for name in names]
@@ -63,7 +63,8 @@ class PoolNames:
                 after = names[-1]
         return found
 
-    def _listed(self, after: str, count: int) -> list[str]:
+    def listed(self, after: str, count: int) -> list[str]:
+        """Up to `count` listed names above `after`, deleted pools' included."""
         low = "(" + after if after else "-"
         listed = self._commands.plain(
             "ZRANGE", POOL_NAMES_KEY, low, "+", "BYLEX", "LIMIT", 0, count, changes=False

@@ -11,16 +11,21 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ...pool.errors import (
+    BadUserInput,
     PoolError,
     PoolExists,
     PoolInUse,
     exhausted,
     not_allocated,
+    object_cooling,
+    object_held,
     out_of_range,
     pool_not_found,
+    quota_exceeded,
 )
 from ...pool.events import Event, EventKind
-from ...pool.lease import Caller, Lease, PoolStats, check_release
+from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
+from ...pool.policy import PoolPolicy, grant_ttl
 
 
 class Refused(NamedTuple):
@@ -78,6 +83,54 @@ def _release_refused(refused: Refused) -> PoolError:
     raise RuntimeError(f"the Redis store refused what the lease rule allows: {refused.reply!r}")
 
 
+def _ttl_above_max(ttl: float | None) -> Callable[[Refused], PoolError]:
+    """TTL_ABOVE_MAX, with the policy's text: policy.py's own rule words it."""
+
+    def refusal(refused: Refused) -> PoolError:
+        assert refused.reply is not None
+        try:
+            grant_ttl(PoolPolicy.from_json(text(refused.reply[1])), ttl)
+        except PoolError as error:
+            return error
+        raise RuntimeError(f"the Redis store refused a TTL its policy allows: {refused.reply!r}")
+
+    return refusal
+
+
+def grant_refusals(request: AcquireRequest) -> Table:
+    """The grant script's codes (lua/acquire.lua names them), for `request`."""
+
+    def count_above_size(refused: Refused) -> PoolError:
+        assert refused.reply is not None
+        return BadUserInput(
+            f"count {request.count} is above the size {int(refused.reply[1])} of pool "
+            f"{request.pool!r}: it can never be granted"
+        )
+
+    def quota(refused: Refused) -> PoolError:
+        assert refused.reply is not None and request.owner is not None
+        return quota_exceeded(request.pool, request.owner, int(refused.reply[1]))
+
+    def named(make: Callable[[str, int], PoolError]) -> Callable[[Refused], PoolError]:
+        return lambda refused: make(request.pool, request.obj or 0)
+
+    return {
+        "POOL_NOT_FOUND": _not_found,
+        "POOL_EXHAUSTED": _exhausted,
+        "TTL_ABOVE_MAX": _ttl_above_max(request.ttl),
+        "COUNT_ABOVE_SIZE": count_above_size,
+        "OUT_OF_RANGE": _out_of_range,
+        "QUOTA_EXCEEDED": quota,
+        "OBJECT_HELD": named(object_held),
+        "OBJECT_COOLING": named(object_cooling),
+    }
+
+
+def renew_refusals(ttl: float | None) -> Table:
+    """The renew script's codes: free's, and TTL_ABOVE_MAX (rule R12)."""
+    return {**RELEASE, "TTL_ABOVE_MAX": _ttl_above_max(ttl)}
+
+
 ONLY_POOL: Table = {"POOL_NOT_FOUND": _not_found}
 CREATE: Table = {"POOL_EXISTS": _exists}
 RESIZE: Table = ONLY_POOL
@@ -85,7 +138,6 @@ DELETE: Table = {"POOL_NOT_FOUND": _not_found, "POOL_IN_USE": _in_use}
 STATS: Table = ONLY_POOL
 LEASES: Table = ONLY_POOL
 LEASE: Table = {"POOL_NOT_FOUND": _not_found, "OUT_OF_RANGE": _out_of_range}
-ACQUIRE: Table = {"POOL_NOT_FOUND": _not_found, "POOL_EXHAUSTED": _exhausted}
 #: free and renew
 RELEASE: Table = {
     "POOL_NOT_FOUND": _not_found,
@@ -94,6 +146,8 @@ RELEASE: Table = {
     "NOT_OWNER": _release_refused,
     "STALE_TOKEN": _release_refused,
 }
+POLICY: Table = ONLY_POOL
+REVOKE: Table = ONLY_POOL
 JOIN: Table = ONLY_POOL
 LEAVE: Table = {}
 HEAD: Table = ONLY_POOL
@@ -155,9 +209,22 @@ def event_from(pool: str, entry: list[Any]) -> Event:
 
 
 def stats_from(name: str, reply: list[Any]) -> PoolStats:
-    """The stats a script's reply starts with, after its code."""
-    size, in_use, available, waiting = reply[1:5]
-    return PoolStats(name, int(size), int(in_use), int(available), int(waiting))
+    """The stats a script's reply starts with, after its code (lua/reads.lua stats)."""
+    size, in_use, available, waiting, cooling, policy = reply[1:7]
+    return PoolStats(
+        name,
+        int(size),
+        int(in_use),
+        int(available),
+        int(waiting),
+        int(cooling),
+        PoolPolicy.from_json(text(policy)),
+    )
+
+
+def optional(value: str | None) -> str:
+    """An optional string as the scripts read it: '' for none, else '=' and the value."""
+    return "" if value is None else "=" + value
 
 
 def text(value: Any) -> str:

@@ -26,7 +26,8 @@ from typing import Any
 
 from ...pool.errors import OutcomeUnknown, StoreUnavailable
 from ...pool.events import DEFAULT_EVENTS_KEEP, Event
-from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats
+from ...pool.lease import AcquireRequest, Caller, Grant, Lease, PoolStats, RevokeFilter
+from ...pool.policy import PoolPolicy
 from ..base import Store, Ticket
 from . import replies, wire
 from .commands import Commands
@@ -34,13 +35,12 @@ from .following import Followers
 from .model import MAX_STEPS, READY_KEY, READY_TTL_MS, events_key
 from .names import PoolNames
 from .opening import Opening
+from .owned import Owned
 from .queues import Queues
 from .reaping import ExpiryReaper
 from .replies import Refused, text
 
-
-def _opt(value: str | None) -> str:
-    return "" if value is None else "=" + value
+_opt = replies.optional
 
 
 def _caller(caller: Caller) -> tuple[str, str]:
@@ -65,6 +65,9 @@ class RedisStore(Store):
         self._queues = Queues(url, socket_timeout, self._script, self._commands.script)
         self._reaper = ExpiryReaper(self._commands)
         self._followers = Followers(url, socket_timeout)
+        self._owned = Owned(
+            self._commands, self._names, self._script, self._opening.ensure_open, socket_timeout
+        )
 
     def open(self) -> None:
         try:
@@ -90,13 +93,28 @@ class RedisStore(Store):
         with wire.deadline(self._timeout):
             self._names.around_create(name, lambda: self._script("ensure", name, str(size)))
 
-    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
+    def create_pool(
+        self,
+        name: str,
+        size: int,
+        principal: str | None = None,
+        policy: PoolPolicy | None = None,
+    ) -> PoolStats:
+        given = _opt(None if policy is None else policy.to_json())
         with wire.deadline(self._timeout):
             reply = self._names.around_create(
-                name, lambda: self._script("create", name, str(size), _opt(principal))
+                name, lambda: self._script("create", name, str(size), _opt(principal), given)
             )
-        # create's reply: 'OK' and the stats, or POOL_EXISTS (POOL_CREATED written on 'OK')
+        # create's reply: 'OK' and the stats, or POOL_EXISTS (POOL_CREATED written
+        # on 'OK', and POLICY_CHANGED after it when a policy was given)
         replies.check(reply, replies.CREATE, Refused(name))
+        return replies.stats_from(name, reply)
+
+    def set_policy(self, name: str, policy: PoolPolicy, principal: str | None = None) -> PoolStats:
+        with wire.deadline(self._timeout):
+            reply = self._script("policy", name, _opt(policy.to_json()), _opt(principal))
+        # policy's reply: 'OK' and the stats (POLICY_CHANGED written), or POOL_NOT_FOUND
+        replies.check(reply, replies.POLICY, Refused(name))
         return replies.stats_from(name, reply)
 
     def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
@@ -134,22 +152,11 @@ class RedisStore(Store):
         return self._names.page(first, after)
 
     # leases -------------------------------------------------------------
-    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
-        found: list[Lease] = []
-        # A deadline per step: each is a bounded script of its own.
-        for _ in range(MAX_STEPS):
-            with wire.deadline(self._timeout):
-                reply = self._script("leases", pool, str(after), str(first - len(found)))
-                replies.check(reply, replies.LEASES, Refused(pool))
-                found.extend(
-                    replies.lease_from(pool, obj, rec)
-                    for obj, rec in zip(reply[2::2], reply[3::2], strict=True)
-                )
-                # The script stopped at its bound, skipping expired leases.
-                if len(found) >= first or not reply[1]:
-                    break
-                after = int(reply[1])
-        return found
+    def leases(self, pool: str, first: int, after: int, owner: str | None = None) -> list[Lease]:
+        return self._owned.page(pool, first, after, owner)
+
+    def owner_leases(self, owner: str, first: int) -> list[Lease]:
+        return self._owned.every_pool(owner, first)
 
     def lease(self, pool: str, obj: int) -> Lease | None:
         with wire.deadline(self._timeout):
@@ -163,7 +170,7 @@ class RedisStore(Store):
             return None
         return json.dumps([request.owner, request.request_id])
 
-    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
+    def grant(self, request: AcquireRequest, ticket: Ticket | None = None) -> Grant:
         session = "" if ticket is None else self._queues.session.current()
         args = (
             "" if ticket is None else str(ticket.id),
@@ -174,22 +181,38 @@ class RedisStore(Store):
             _opt(request.request_id),
             "" if request.ttl is None else repr(float(request.ttl)),
             _opt(request.principal),
+            str(request.count),
+            "1" if request.contiguous else "0",
+            _opt(None if request.obj is None else str(request.obj)),
         )
         # A deadline per step: each is a bounded script of its own.
         for _ in range(MAX_STEPS):
             with wire.deadline(self._timeout):
-                # acquire's reply: 'OK', obj, the lease's record (GRANTED written
-                # unless it is a replay, rule R2), RETRY, or a refusal
+                # acquire's reply: 'OK', 1 for a replay (rule R2) else 0, then obj,
+                # record pairs (GRANTED written for each unless replayed), RETRY,
+                # or a refusal of replies.grant_refusals
                 reply = self._script("acquire", request.pool, *args)
                 if text(reply[0]) != "RETRY":
                     break
-        replies.check(reply, replies.ACQUIRE, Refused(request.pool))
+        replies.check(
+            reply, replies.grant_refusals(request), Refused(request.pool, obj=request.obj)
+        )
         if ticket is not None:
             self._queues.forget(ticket)
-        lease = replies.lease_from(request.pool, reply[1], reply[2])
-        if lease.expires_at is not None:
+        leases = tuple(
+            replies.lease_from(request.pool, obj, rec)
+            for obj, rec in zip(reply[2::2], reply[3::2], strict=True)
+        )
+        if any(lease.expires_at is not None for lease in leases):
             self._reaper.expiring_in(request.pool)
-        return lease
+        return Grant(leases, replayed=int(reply[1]) == 1)
+
+    def revoke(self, pool: str, which: RevokeFilter, principal: str | None = None) -> list[Lease]:
+        revoked = self._owned.revoke(pool, which, principal)
+        if revoked:
+            # Their objects may cool (rule R13): the reaper ends that too.
+            self._reaper.expiring_in(pool)
+        return revoked
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
         with wire.deadline(self._timeout):
@@ -210,7 +233,8 @@ class RedisStore(Store):
                 "" if ttl is None else repr(float(ttl)),
             )
         # renew's reply: 'OK', obj, the renewed lease's record (RENEWED written), or a refusal
-        replies.check(reply, replies.RELEASE, Refused(pool, obj=obj, caller=caller, token=token))
+        refused = Refused(pool, obj=obj, caller=caller, token=token)
+        replies.check(reply, replies.renew_refusals(ttl), refused)
         lease = replies.lease_from(pool, reply[1], reply[2])
         if lease.expires_at is not None:
             self._reaper.expiring_in(pool)

@@ -109,14 +109,20 @@ class LuaScript:
     changes: bool
 
 
+#: The shared parts every script starts with, in this order: each uses the ones before.
+PRELUDE = ("prelude", "indexes", "freeing", "waiters", "reads")
+
+
 def load_scripts(changing: Sequence[str], reading: Sequence[str]) -> dict[str, LuaScript]:
-    """The package's `lua/NAME.lua` files, each after the constants and the prelude.
+    """The package's `lua/NAME.lua` files, each after the constants and the PRELUDE.
 
     Each file is the body of a function, so that whichever way it returns,
     the script replies its reply and, beside it, the events it wrote.
     """
     folder = resources.files(__package__).joinpath("lua")
-    prelude = lua_constants() + folder.joinpath("prelude.lua").read_text()
+    prelude = lua_constants() + "".join(
+        folder.joinpath(f"{part}.lua").read_text() for part in PRELUDE
+    )
     scripts = {}
     for names, changes in ((changing, True), (reading, False)):
         for name in names:

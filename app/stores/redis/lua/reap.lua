@@ -1,8 +1,16 @@
--- Reclaims at most `limit` expired leases. Reply: 'OK', how many, and the
--- seconds until the next expiry ('' when no lease has a TTL).
+-- Reclaims at most `limit` expired leases, and ends as many coolings. Reply:
+-- 'OK', how many, and the seconds until the next expiry or cooling end ('' when
+-- no lease has a TTL and nothing cools).
 local limit = tonumber(ARGV[2])
 if not pool_size() then return {'OK', 0, ''} end
-local reclaimed = reclaim(limit) -- rule R4; rule R9: an EXPIRED event for each
-local next_expiry = redis.call('ZRANGE', expiry_key, 0, 0, 'WITHSCORES')
-if #next_expiry == 0 then return {'OK', reclaimed, ''} end
-return {'OK', reclaimed, num(math.max(0, tonumber(next_expiry[2]) - now))}
+-- rule R4, rule R13; rule R9: an EXPIRED event for each lease
+local reclaimed = math.max(reclaim(limit), cooled(limit))
+local next_at
+for _, key in ipairs({expiry_key, K.cooling}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #first > 0 and (not next_at or tonumber(first[2]) < next_at) then
+    next_at = tonumber(first[2])
+  end
+end
+if not next_at then return {'OK', reclaimed, ''} end
+return {'OK', reclaimed, num(math.max(0, next_at - now))}

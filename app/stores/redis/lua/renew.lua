@@ -4,7 +4,14 @@ local rec, refused = releasable(obj, principal, is_admin, token)
 if refused then return refused end
 -- rule R8: now + ttl, the last ttl when none is given; rule R3: same token
 local lease = cjson.decode(rec)
-if ttl ~= '' then lease.ttl = ttl end
+-- rule R12: policy.py renewal_ttl, after rule R8's refusals
+local max_ttl = tonumber(policy.maxTtl)
+if ttl ~= '' then
+  if max_ttl and tonumber(ttl) > max_ttl then return {'TTL_ABOVE_MAX', policy_text} end
+  lease.ttl = ttl
+elseif max_ttl and not (lease.ttl and tonumber(lease.ttl) <= max_ttl) then
+  lease.ttl = num(max_ttl)
+end
 if lease.ttl then
   local expires = now + tonumber(lease.ttl)
   lease.expires_at = num(expires)

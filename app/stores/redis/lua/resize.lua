@@ -2,7 +2,7 @@
 -- going back to the free queue. `first` is '1' for the first run only.
 local size, principal, first = tonumber(ARGV[2]), opt(ARGV[3]), ARGV[4] == '1'
 if not pool_size() then return {'POOL_NOT_FOUND'} end
-reclaim(RECLAIM_BATCH) -- rule R4
+settle(RECLAIM_BATCH) -- rule R4, rule R13
 -- rule R6: leases above the size stay; retired objects come back when it grows
 redis.call('HSET', meta_key, 'size', int(size))
 -- rule R9: one event for the resize, however many runs it takes

@@ -1,4 +1,4 @@
 local size = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
-reclaim(RECLAIM_BATCH) -- rule R4
+settle(RECLAIM_BATCH) -- rule R4, rule R13
 return stats(size)
