@@ -14,10 +14,6 @@ from collections.abc import Iterator
 #: costs a few hundred nanoseconds, and the blocks' list stays short.
 _BLOCK = 512
 
-#: No object is above it: the end of the run that holds every never-used object.
-UNBOUNDED = 2**63
-
-
 class SortedInts:
     """A set of ints kept in order: add, remove and floor in O(log n) plus one
     list insertion into a block of at most 2 * _BLOCK."""
@@ -64,6 +60,13 @@ class SortedInts:
             del self._blocks[index]
             del self._maxes[index]
 
+    def replace(self, old: int, new: int) -> None:
+        """Put `new` where `old` is, both between the same neighbours."""
+        index = bisect_left(self._maxes, old)
+        block = self._blocks[index]
+        block[bisect_left(block, old)] = new
+        self._maxes[index] = block[-1]
+
     def discard(self, value: int) -> None:
         if value in self:
             self.remove(value)
@@ -99,22 +102,24 @@ class SortedInts:
 
 class AvailableRuns:
     """The maximal runs of consecutive available objects, ignoring the pool's
-    size: never-used ones (one run up to `UNBOUNDED`, cut only where a named
-    object was taken) and freed ones alike. A request clips them at the size,
-    so a resize changes nothing here.
+    size: never-used ones (one unbounded run, the tail, cut only where
+    a named object was taken) and freed ones alike. A request clips them at
+    the size, so a resize changes nothing here.
 
-    Finite runs are also kept by length (lengths past `length_cap` together),
-    so the lowest run long enough is found among at most `length_cap` buckets
-    and never by walking the runs (rule R10).
+    The tail is kept apart, its start a plain number, so that handing out the
+    next never-used object costs one addition. Finite runs are kept by start
+    and by length (lengths past `length_cap` together), so the lowest run
+    long enough is found among at most `length_cap` buckets and never by
+    walking the runs (rule R10).
     """
 
     def __init__(self, length_cap: int) -> None:
         self._cap = length_cap
+        self._tail = 1
         self._starts = SortedInts()
-        self._end_of: dict[int, int] = {1: UNBOUNDED}
-        self._start_of: dict[int, int] = {UNBOUNDED: 1}
+        self._end_of: dict[int, int] = {}
+        self._start_of: dict[int, int] = {}
         self._by_length: dict[int, SortedInts] = {}
-        self._starts.add(1)
 
     def _bucket(self, start: int, end: int) -> int:
         return min(end - start + 1, self._cap)
@@ -123,41 +128,70 @@ class AvailableRuns:
         self._starts.add(start)
         self._end_of[start] = end
         self._start_of[end] = start
-        if end != UNBOUNDED:
-            self._by_length.setdefault(self._bucket(start, end), SortedInts()).add(start)
+        self._by_length.setdefault(self._bucket(start, end), SortedInts()).add(start)
 
     def _drop(self, start: int) -> int:
         end = self._end_of.pop(start)
         del self._start_of[end]
         self._starts.remove(start)
-        if end != UNBOUNDED:
-            length = self._bucket(start, end)
-            bucket = self._by_length[length]
-            bucket.remove(start)
-            if not bucket:
-                del self._by_length[length]
+        self._unbucket(start, end)
         return end
+
+    def _unbucket(self, start: int, end: int) -> None:
+        length = self._bucket(start, end)
+        bucket = self._by_length[length]
+        bucket.remove(start)
+        if not bucket:
+            del self._by_length[length]
+
+    def _move(self, start: int, end: int, new_start: int, new_end: int) -> None:
+        """Run start..end becomes new_start..new_end, between the same neighbours."""
+        del self._start_of[end]
+        del self._end_of[start]
+        self._end_of[new_start] = new_end
+        self._start_of[new_end] = new_start
+        if new_start != start:
+            self._starts.replace(start, new_start)
+        self._unbucket(start, end)
+        self._by_length.setdefault(self._bucket(new_start, new_end), SortedInts()).add(new_start)
 
     def add(self, obj: int) -> None:
         """`obj` became available: it joins the runs on either side."""
-        start = self._start_of.get(obj - 1)
-        if start is not None:
-            self._drop(start)
+        left = self._start_of.get(obj - 1)
+        if obj + 1 == self._tail:
+            if left is not None:
+                self._drop(left)
+            self._tail = obj if left is None else left
+        elif obj + 1 in self._end_of:
+            right_end = self._end_of[obj + 1]
+            if left is None:
+                self._move(obj + 1, right_end, obj, right_end)
+            else:
+                self._drop(obj + 1)
+                self._move(left, obj - 1, left, right_end)
+        elif left is not None:
+            self._move(left, obj - 1, left, obj)
         else:
-            start = obj
-        end = obj
-        if obj + 1 in self._end_of:
-            end = self._drop(obj + 1)
-        self._put(start, end)
+            self._put(obj, obj)
 
     def remove(self, obj: int) -> None:
         """`obj`, available, was taken: its run splits around it."""
-        start = self._starts.floor(obj)
+        if obj >= self._tail:
+            if obj > self._tail:
+                self._put(self._tail, obj - 1)
+            self._tail = obj + 1
+            return
+        start = obj if obj in self._end_of else self._starts.floor(obj)
         assert start is not None
-        end = self._drop(start)
-        if start < obj:
-            self._put(start, obj - 1)
-        if obj < end:
+        end = self._end_of[start]
+        if start == end:
+            self._drop(start)
+        elif obj == start:
+            self._move(start, end, start + 1, end)
+        elif obj == end:
+            self._move(start, end, start, end - 1)
+        else:
+            self._move(start, end, start, obj - 1)
             self._put(obj + 1, end)
 
     def lowest(self, count: int, size: int) -> int | None:
@@ -173,8 +207,8 @@ class AvailableRuns:
                     best = start
                     break
         if best is None:
-            # The unbounded run starts above every finite one.
-            best = self._start_of[UNBOUNDED]
+            # The tail starts above every finite run.
+            best = self._tail
         # A run cut by the size is the highest one below it: if it is too short
         # there, no run is long enough.
         return best if best + count - 1 <= size else None

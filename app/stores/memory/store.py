@@ -179,7 +179,7 @@ class MemoryStore(MemoryCore):
                 objs = pool.objects.get_objects(request.count, pool.policy.reuse_first)
             else:
                 objs = [pool.objects.get_object(pool.policy.reuse_first)]
-            granted = replace(request, ttl=ttl)
+            granted = request if ttl == request.ttl else replace(request, ttl=ttl)
             leases = []
             for obj in objs:
                 # rule R3: kept per pool name, never deleted with the pool
