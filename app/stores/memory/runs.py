@@ -14,6 +14,7 @@ from collections.abc import Iterator
 #: costs a few hundred nanoseconds, and the blocks' list stays short.
 _BLOCK = 512
 
+
 class SortedInts:
     """A set of ints kept in order: add, remove and floor in O(log n) plus one
     list insertion into a block of at most 2 * _BLOCK."""
