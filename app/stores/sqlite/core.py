@@ -40,7 +40,7 @@ from ..waking import Bell, Reaper, WaitRoom
 from . import objects, schema, waiters, watchers
 from .guard import DatabaseGuard, FileIdentity
 from .journal import Journal
-from .objects import PoolRow
+from .rows import PoolRow
 from .wake import Listener
 
 T = TypeVar("T")
@@ -57,12 +57,14 @@ class Effects:
     the events it wrote (rule R9), told to the store's listeners, and the other
     processes' watchers of the pools it wrote them to."""
 
-    __slots__ = ("journal", "wakes", "watchers")
+    __slots__ = ("cooled", "journal", "wakes", "watchers")
 
     def __init__(self) -> None:
         self.wakes: set[tuple[str, bytes]] = set()
         self.journal = Journal()
         self.watchers: list[watchers.Watcher] = []
+        # Objects began cooling: the reaper looks again at the next end (rule R13).
+        self.cooled = False
 
 
 Change = Callable[[sqlite3.Connection, Effects], T]
@@ -223,6 +225,8 @@ class SQLiteCore:
             if effects.watchers and watchers.tell(effects.watchers, self._listener, self._liveness):
                 self._sweep_due = True
                 self._reaper.soon()
+        if effects.cooled:
+            self._reaper.soon()
         self._published(events)
         return result
 
@@ -283,14 +287,31 @@ class SQLiteCore:
 
     # helpers ------------------------------------------------------------
     def _row_after_reclaim(
-        self, conn: sqlite3.Connection, pool: str, now: float, fx: Effects
+        self,
+        conn: sqlite3.Connection,
+        pool: str,
+        now: float,
+        fx: Effects,
+        row: PoolRow | None = None,
+        wanted: int = 0,
     ) -> PoolRow:
-        """The pool's row once a bounded batch of its expired leases is reclaimed."""
-        row = objects.pool_row(conn, pool)
-        # rule R4: every change reclaims before it reads or grants
-        freed = objects.reclaim(conn, pool, row.size, now, objects.RECLAIM_PER_WRITE, fx.journal)
-        if freed:
+        """The pool's row once a bounded batch of its expired leases is reclaimed
+        and one of its cooled objects freed; for a grant of `wanted` objects, a
+        batch of at least that many."""
+        if row is None:
             row = objects.pool_row(conn, pool)
+        limit = max(objects.RECLAIM_PER_WRITE, wanted)
+        # rule R4: every change reclaims before it reads or grants
+        reclaimed, freed = objects.reclaim(conn, pool, row, now, limit, fx.journal)
+        cools = bool(row.cooling or row.policy.reuse_delay)
+        if reclaimed or cools:
+            current = objects.pool_row(conn, pool)
+            fx.cooled = fx.cooled or current.cooling > row.cooling
+            # rule R13: and frees a bounded batch of the objects whose cooling ended
+            moved = objects.move_cooled(conn, pool, current, now, limit)
+            row = objects.pool_row(conn, pool) if moved else current
+            freed += moved
+        if freed:
             self._wake_head(conn, pool, row, now, fx)
         return row
 
@@ -339,10 +360,10 @@ class SQLiteCore:
         """Pools' counts outside a write transaction, their rows and expiry counts
         read in one statement (`objects.counted_pools`)."""
         counted = objects.counted_pools(conn, now, name=name, after=after, first=first)
-        dead = self._liveness.dead(conn) if any(row.waiting for _, row, _, _ in counted) else []
+        dead = self._liveness.dead(conn) if any(row.waiting for _, row, _ in counted) else []
         return [
-            objects.counted_stats(pool, row, expired, above, self._waiting(conn, pool, row, dead))
-            for pool, row, expired, above in counted
+            objects.counted_stats(pool, row, counts, self._waiting(conn, pool, row, dead))
+            for pool, row, counts in counted
         ]
 
     def _waiting(

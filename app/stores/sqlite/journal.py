@@ -116,11 +116,44 @@ class Journal:
         at: float,
         lease: Lease,
         principal: str | None,
+        reason: str | None = None,
     ) -> None:
-        """A lease's event; a RENEWED one carries the new expiry."""
-        expires_at = lease.expires_at if kind is EventKind.RENEWED else None
-        row = (kind.value, at, lease.obj, lease.token, lease.owner, lease.label, principal)
-        self._append(conn, lease.pool, [(*row, None, None, expires_at)])
+        """A lease's event; a RENEWED one carries the new expiry, a REVOKED one
+        its reason (rule R14)."""
+        self.lease_events(conn, kind, at, [lease], principal, reason)
+
+    def lease_events(
+        self,
+        conn: sqlite3.Connection,
+        kind: EventKind,
+        at: float,
+        leases: Sequence[Lease],
+        principal: str | None,
+        reason: str | None = None,
+    ) -> None:
+        """The same event of each of `leases` of one pool, in their order (rule R10)."""
+        if not leases:
+            return
+        renewed = kind is EventKind.RENEWED
+        self._append(
+            conn,
+            leases[0].pool,
+            [
+                (
+                    kind.value,
+                    at,
+                    lease.obj,
+                    lease.token,
+                    lease.owner,
+                    lease.label,
+                    principal,
+                    reason,
+                    None,
+                    lease.expires_at if renewed else None,
+                )
+                for lease in leases
+            ],
+        )
 
     def expired(self, conn: sqlite3.Connection, pool: str, leases: Sequence[ExpiredRow]) -> None:
         """EXPIRED events of reclaimed leases, `at` each lease's expiry, by nobody (rule R4)."""

@@ -1,120 +1,39 @@
-"""Objects, leases and counts of the SQLite store, as statements on a connection.
+"""Objects and leases of the SQLite store, as statements on a connection.
 
 Every function runs inside the caller's transaction (or read) and keeps the
-pool's counters (`held`, `held_above`) in step with the rows it changes.
+pool's counters (`held`, `held_above`, `cooling`, `free_seq`) and its free
+runs (`runs.py`) in step with the rows it changes.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import NamedTuple
+from collections.abc import Sequence
 
-from ...pool.errors import pool_not_found
-from ...pool.lease import Lease, PoolStats
+from ...pool.lease import Lease
+from ...pool.policy import cooling_until
+from . import cooling, runs
+from .counts import counted_pools, counted_stats, stats
 from .journal import ExpiredRow, Journal
+from .rows import PoolRow, find_pool_row, pool_row
 
-#: Expired leases a write reclaims from the pool it touches before its own work.
+__all__ = [
+    "RECLAIM_PER_WRITE",
+    "PoolRow",
+    "counted_pools",
+    "counted_stats",
+    "find_pool_row",
+    "pool_row",
+    "stats",
+]
+
+#: Expired leases a write reclaims from the pool it touches before its own work,
+#: and cooled objects it moves back to the free order.
 RECLAIM_PER_WRITE = 32
 
 LEASE_COLUMNS = "pool, obj, token, owner, label, acquired_at, expires_at, ttl, request_id"
 # rule R4: every read leaves out the leases expired but not reclaimed yet
 LIVE = "(expires_at IS NULL OR expires_at > :now)"
-
-
-class PoolRow(NamedTuple):
-    size: int
-    next_fresh: int
-    held: int
-    held_above: int
-    waiting: int
-
-
-def find_pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow | None:
-    row = conn.execute(
-        "SELECT size, next_fresh, held, held_above, waiting FROM pools WHERE name = ?", (pool,)
-    ).fetchone()
-    return None if row is None else PoolRow(*row)
-
-
-def pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow:
-    row = find_pool_row(conn, pool)
-    if row is None:
-        raise pool_not_found(pool)
-    return row
-
-
-def stats(conn: sqlite3.Connection, name: str, row: PoolRow, now: float, waiting: int) -> PoolStats:
-    """The pool's counts, leaving out leases expired but not reclaimed yet.
-
-    One row of counters, the expiry counts of the seconds the reaper has not
-    caught up with, and the leases expiring in the current second: the same
-    cost at a million held as at ten, and during a mass expiry too.
-    """
-    expired = expired_count(conn, name, now)
-    expired_above = 0
-    if row.held_above:
-        (expired_above,) = conn.execute(
-            "SELECT count(*) FROM leases WHERE pool = ? AND obj > ? AND expires_at <= ?",
-            (name, row.size, now),
-        ).fetchone()
-    return counted_stats(name, row, expired, expired_above, waiting)
-
-
-def counted_stats(
-    name: str, row: PoolRow, expired: int, expired_above: int, waiting: int
-) -> PoolStats:
-    held_within = row.held - row.held_above - (expired - expired_above)
-    return PoolStats(name, row.size, row.held - expired, row.size - held_within, waiting)
-
-
-# `stats`' reads in one statement, for reads outside a write transaction: a
-# statement sees one snapshot, so a pool's row and its expiry counts never
-# straddle a commit (a reaper batch, say), which would put the counts off by it.
-_COUNTED_POOLS = """
-SELECT p.name, p.size, p.next_fresh, p.held, p.held_above, p.waiting,
-  (SELECT coalesce(sum(e.leases), 0) FROM expiries e WHERE e.pool = p.name AND e.second < :second)
-  + (SELECT count(*) FROM leases l
-     WHERE l.pool = p.name AND l.expires_at >= :second AND l.expires_at <= :now),
-  CASE WHEN p.held_above > 0 THEN
-    (SELECT count(*) FROM leases l
-     WHERE l.pool = p.name AND l.obj > p.size AND l.expires_at <= :now)
-  ELSE 0 END
-FROM pools p
-"""
-
-
-def counted_pools(
-    conn: sqlite3.Connection,
-    now: float,
-    *,
-    name: str | None = None,
-    after: str = "",
-    first: int = 1,
-) -> list[tuple[str, PoolRow, int, int]]:
-    """Pools (the one named, or a page in name order after `after`) with their
-    expired and expired-above-size counts, read in one statement."""
-    where = "WHERE p.name = :name" if name is not None else "WHERE p.name > :after"
-    rows = conn.execute(
-        f"{_COUNTED_POOLS} {where} ORDER BY p.name LIMIT :first",
-        {"second": int(now), "now": now, "name": name, "after": after, "first": first},
-    ).fetchall()
-    return [
-        (pool, PoolRow(size, next_fresh, held, held_above, waiting), expired, expired_above)
-        for pool, size, next_fresh, held, held_above, waiting, expired, expired_above in rows
-    ]
-
-
-def expired_count(conn: sqlite3.Connection, pool: str, now: float) -> int:
-    second = int(now)
-    (past,) = conn.execute(
-        "SELECT coalesce(sum(leases), 0) FROM expiries WHERE pool = ? AND second < ?",
-        (pool, second),
-    ).fetchone()
-    (current,) = conn.execute(
-        "SELECT count(*) FROM leases WHERE pool = ? AND expires_at >= ? AND expires_at <= ?",
-        (pool, second, now),
-    ).fetchone()
-    return int(past) + int(current)
 
 
 def count_expiry(conn: sqlite3.Connection, pool: str, expires_at: float | None, by: int) -> None:
@@ -138,17 +57,28 @@ _EXPIRED = "obj, expires_at, token, owner, label"
 
 
 def reclaim(
-    conn: sqlite3.Connection, pool: str, size: int, now: float, limit: int, journal: Journal
-) -> int:
+    conn: sqlite3.Connection, pool: str, row: PoolRow, now: float, limit: int, journal: Journal
+) -> tuple[int, int]:
     """Reclaim at most `limit` expired leases of `pool`, oldest expiry first;
-    the number of objects within `size` that came free."""
+    how many, and how many objects within the size came free."""
     # rule R4: a bounded batch, the earliest expiry first (ties by object, rule R1)
     rows = conn.execute(
         f"SELECT {_EXPIRED} FROM leases WHERE pool = ? AND expires_at <= ? "
         "ORDER BY expires_at, obj LIMIT ?",
         (pool, now, limit),
     ).fetchall()
-    return return_expired(conn, pool, size, rows, journal)
+    return len(rows), return_expired(conn, pool, row, now, rows, journal)
+
+
+def reclaim_one(
+    conn: sqlite3.Connection, pool: str, row: PoolRow, obj: int, now: float, journal: Journal
+) -> None:
+    """Reclaim `obj`'s lease if it expired (a named grant's object, rule R11)."""
+    rows = conn.execute(
+        f"SELECT {_EXPIRED} FROM leases WHERE pool = ? AND obj = ? AND expires_at <= ?",
+        (pool, obj, now),
+    ).fetchall()
+    return_expired(conn, pool, row, now, rows, journal)
 
 
 def reclaim_oldest(
@@ -165,38 +95,98 @@ def reclaim_oldest(
         by_pool.setdefault(pool, []).append(tuple(expired))  # type: ignore[arg-type]
     freed = {}
     for pool, expired_rows in by_pool.items():
-        row = conn.execute("SELECT size FROM pools WHERE name = ?", (pool,)).fetchone()
-        freed[pool] = return_expired(conn, pool, row[0] if row else 0, expired_rows, journal)
+        row = find_pool_row(conn, pool) or PoolRow(0, 1, 0, 0, 0)
+        freed[pool] = return_expired(conn, pool, row, now, expired_rows, journal)
     return freed
 
 
 def return_expired(
-    conn: sqlite3.Connection, pool: str, size: int, rows: list[ExpiredRow], journal: Journal
+    conn: sqlite3.Connection,
+    pool: str,
+    row: PoolRow,
+    now: float,
+    rows: list[ExpiredRow],
+    journal: Journal,
 ) -> int:
     if not rows:
         return 0
-    rows = sorted(rows, key=lambda row: (row[1], row[0]))
+    rows = sorted(rows, key=lambda expired: (expired[1], expired[0]))
     conn.executemany(
-        "DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, row[0]) for row in rows]
-    )
-    # rule R1: an expired lease counts as freed at its expiry time
-    conn.executemany(
-        "INSERT INTO free_objects (pool, obj, freed_at) VALUES (?, ?, ?)",
-        [(pool, row[0], row[1]) for row in rows],
+        "DELETE FROM leases WHERE pool = ? AND obj = ?", [(pool, expired[0]) for expired in rows]
     )
     seconds: dict[int, int] = {}
-    for row in rows:
-        seconds[int(row[1])] = seconds.get(int(row[1]), 0) + 1
+    for expired in rows:
+        seconds[int(expired[1])] = seconds.get(int(expired[1]), 0) + 1
     for second, count in seconds.items():
         count_expiry(conn, pool, second, -count)
-    above = sum(1 for row in rows if row[0] > size)
+    above = sum(1 for expired in rows if expired[0] > row.size)
     conn.execute(
         "UPDATE pools SET held = held - ?, held_above = held_above - ? WHERE name = ?",
         (len(rows), above, pool),
     )
     # rule R9: each reclaimed lease is an EXPIRED event, `at` its expiry
     journal.expired(conn, pool, rows)
-    return len(rows) - above
+    # rule R1: an expired lease counts as freed at its expiry time; rule R13: or at
+    # the end of its cooling
+    return end_objects(conn, pool, row, now, [(expired[0], expired[1]) for expired in rows])
+
+
+def end_objects(
+    conn: sqlite3.Connection,
+    pool: str,
+    row: PoolRow,
+    now: float,
+    ended: Sequence[tuple[int, float]],
+) -> int:
+    """Objects whose leases ended (expired or revoked) at the times given: cooling
+    under the pool's reuse delay (rule R13), else freed then; how many within the
+    size are available now."""
+    freed: list[tuple[int, float]] = []
+    cooled: list[tuple[int, float]] = []
+    for obj, ended_at in ended:
+        until = cooling_until(row.policy, ended_at)
+        if until is None:
+            freed.append((obj, ended_at))
+        elif until <= now:
+            freed.append((obj, until))
+        else:
+            cooled.append((obj, until))
+    cooling.cool(conn, pool, row.size, cooled)
+    add_free(conn, pool, freed)
+    return sum(1 for obj, _ in freed if obj <= row.size)
+
+
+def add_free(conn: sqlite3.Connection, pool: str, freed: Sequence[tuple[int, float]]) -> None:
+    """Put (object, freed at) in the free order, in the order given."""
+    if not freed:
+        return
+    (last,) = conn.execute(
+        "UPDATE pools SET free_seq = free_seq + ? WHERE name = ? RETURNING free_seq",
+        (len(freed), pool),
+    ).fetchone()
+    first = last - len(freed) + 1
+    conn.executemany(
+        "INSERT INTO free_objects (pool, obj, seq, freed_at) VALUES (?, ?, ?, ?)",
+        [(pool, obj, first + index, at) for index, (obj, at) in enumerate(freed)],
+    )
+    runs.add_objects(conn, pool, [obj for obj, _ in freed])
+
+
+def move_cooled(conn: sqlite3.Connection, pool: str, row: PoolRow, now: float, limit: int) -> int:
+    """Free at most `limit` objects whose cooling ended, as freed at its end (rule
+    R13); how many of them are within the size."""
+    ended = cooling.take_ended(conn, pool, row, now, limit)
+    add_free(conn, pool, ended)
+    return sum(1 for obj, _ in ended if obj <= row.size)
+
+
+def move_cooled_oldest(conn: sqlite3.Connection, now: float, limit: int) -> dict[str, int]:
+    """The reaper's share of `move_cooled`, over every pool, earliest end first."""
+    moved = {}
+    for pool, (row, ended) in cooling.take_ended_oldest(conn, now, limit).items():
+        add_free(conn, pool, ended)
+        moved[pool] = sum(1 for obj, _ in ended if obj <= row.size)
+    return moved
 
 
 def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> None:
@@ -204,46 +194,45 @@ def put_free(conn: sqlite3.Connection, lease: Lease, size: int, now: float) -> N
     pool, obj = lease.pool, lease.obj
     conn.execute("DELETE FROM leases WHERE pool = ? AND obj = ?", (pool, obj))
     count_expiry(conn, pool, lease.expires_at, -1)
+    (seq,) = conn.execute(
+        "UPDATE pools SET held = held - 1, held_above = held_above - ?, free_seq = free_seq + 1 "
+        "WHERE name = ? RETURNING free_seq",
+        (int(obj > size), pool),
+    ).fetchone()
     # rule R1: never ahead of an earlier free, even when the clock stepped back
     conn.execute(
-        "INSERT INTO free_objects (pool, obj, freed_at) VALUES (:pool, :obj, max(:now, "
+        "INSERT INTO free_objects (pool, obj, seq, freed_at) VALUES (:pool, :obj, :seq, max(:now, "
         "  coalesce((SELECT max(freed_at) FROM free_objects WHERE pool = :pool), 0)))",
-        {"pool": pool, "obj": obj, "now": now},
+        {"pool": pool, "obj": obj, "now": now, "seq": seq},
     )
+    runs.add(conn, pool, obj, obj)
+
+
+def end_lease(conn: sqlite3.Connection, lease: Lease, row: PoolRow, now: float) -> int:
+    """Revoke a held lease (rule R14): its object cools or is freed now; whether
+    it is available within the size now."""
+    if cooling_until(row.policy, now) is None:
+        put_free(conn, lease, row.size, now)
+        return int(lease.obj <= row.size)
+    conn.execute("DELETE FROM leases WHERE pool = ? AND obj = ?", (lease.pool, lease.obj))
+    count_expiry(conn, lease.pool, lease.expires_at, -1)
     conn.execute(
         "UPDATE pools SET held = held - 1, held_above = held_above - ? WHERE name = ?",
-        (int(obj > size), pool),
+        (int(lease.obj > row.size), lease.pool),
     )
-
-
-def take_free(conn: sqlite3.Connection, pool: str, row: PoolRow) -> int | None:
-    """Take the next object to hand out (never used first, then longest free), or None."""
-    # rule R1: never used first, ascending, size included
-    if row.next_fresh <= row.size:
-        conn.execute(
-            "UPDATE pools SET next_fresh = next_fresh + 1, held = held + 1 WHERE name = ?", (pool,)
-        )
-        return row.next_fresh
-    # rule R1: then the longest free; rule R6: retired objects above the size skipped
-    found = conn.execute(
-        "SELECT seq, obj FROM free_objects WHERE pool = ? AND obj <= ? "
-        "ORDER BY freed_at, seq LIMIT 1",
-        (pool, row.size),
-    ).fetchone()
-    if found is None:
-        return None
-    conn.execute("DELETE FROM free_objects WHERE seq = ?", (found[0],))
-    conn.execute("UPDATE pools SET held = held + 1 WHERE name = ?", (pool,))
-    return int(found[1])
+    return end_objects(conn, lease.pool, row, now, [(lease.obj, now)])
 
 
 def available(conn: sqlite3.Connection, pool: str, row: PoolRow, now: float) -> bool:
-    """Whether an object could be handed out now (freed, never used, or expired)."""
+    """Whether an object could be handed out now (freed, never used, expired or
+    cooled): what may let a waiter be served."""
     if row.next_fresh <= row.size:
         return True
     found = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM free_objects WHERE pool = :pool AND obj <= :size) "
         "    OR EXISTS (SELECT 1 FROM leases WHERE pool = :pool AND expires_at <= :now "
+        "               AND obj <= :size) "
+        "    OR EXISTS (SELECT 1 FROM cooling WHERE pool = :pool AND until <= :now "
         "               AND obj <= :size)",
         {"pool": pool, "size": row.size, "now": now},
     ).fetchone()
@@ -261,32 +250,46 @@ def held(conn: sqlite3.Connection, pool: str, obj: int, now: float) -> Lease | N
 
 def by_request(
     conn: sqlite3.Connection, pool: str, request_id: str, owner: str | None, now: float
-) -> Lease | None:
-    # rule R2: the live lease of (owner, request id), if any
-    row = conn.execute(
+) -> list[Lease]:
+    # rule R2, R10: the live leases of (owner, request id), in token order
+    rows = conn.execute(
         f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND request_id = :request "
-        f"AND owner IS :owner AND {LIVE}",
+        f"AND owner IS :owner AND {LIVE} ORDER BY token",
         {"pool": pool, "request": request_id, "owner": owner, "now": now},
+    ).fetchall()
+    return [Lease(*row) for row in rows]
+
+
+def owned(conn: sqlite3.Connection, pool: str, owner: str, now: float, limit: int) -> int:
+    """`owner`'s live leases of `pool`, counted up to `limit` (rule R12)."""
+    (count,) = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM leases WHERE owner = :owner AND pool = :pool "
+        f"AND {LIVE} LIMIT :limit)",
+        {"owner": owner, "pool": pool, "now": now, "limit": limit},
     ).fetchone()
-    return None if row is None else Lease(*row)
+    return int(count)
 
 
-def insert_lease(conn: sqlite3.Connection, lease: Lease) -> None:
-    conn.execute(
+def insert_leases(conn: sqlite3.Connection, leases: Sequence[Lease]) -> None:
+    """Leases granted together: one expiry, so one count of it."""
+    conn.executemany(
         f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            lease.pool,
-            lease.obj,
-            lease.token,
-            lease.owner,
-            lease.label,
-            lease.acquired_at,
-            lease.expires_at,
-            lease.ttl,
-            lease.request_id,
-        ),
+        [
+            (
+                lease.pool,
+                lease.obj,
+                lease.token,
+                lease.owner,
+                lease.label,
+                lease.acquired_at,
+                lease.expires_at,
+                lease.ttl,
+                lease.request_id,
+            )
+            for lease in leases
+        ],
     )
-    count_expiry(conn, lease.pool, lease.expires_at, 1)
+    count_expiry(conn, leases[0].pool, leases[0].expires_at, len(leases))
 
 
 def renew(conn: sqlite3.Connection, lease: Lease, renewed: Lease) -> None:
@@ -299,25 +302,37 @@ def renew(conn: sqlite3.Connection, lease: Lease, renewed: Lease) -> None:
     count_expiry(conn, lease.pool, renewed.expires_at, 1)
 
 
-def next_token(conn: sqlite3.Connection, pool: str) -> int:
-    # rule R3: one counter per pool name, never deleted
-    (token,) = conn.execute(
-        "INSERT INTO fencing (pool, last_token) VALUES (?, 1) ON CONFLICT (pool) "
-        "DO UPDATE SET last_token = last_token + 1 RETURNING last_token",
-        (pool,),
+def next_tokens(conn: sqlite3.Connection, pool: str, count: int) -> range:
+    # rule R3: one counter per pool name, never deleted; rule R10: c increasing tokens
+    (last,) = conn.execute(
+        "INSERT INTO fencing (pool, last_token) VALUES (?1, ?2) ON CONFLICT (pool) "
+        "DO UPDATE SET last_token = last_token + ?2 RETURNING last_token",
+        (pool, count),
     ).fetchone()
-    return int(token)
+    return range(int(last) - count + 1, int(last) + 1)
 
 
 def resize(conn: sqlite3.Connection, pool: str, row: PoolRow, size: int) -> None:
-    """Set the size; the leases held above it are counted over the band that moved.
+    """Set the size; the leases held and objects cooling above it are counted
+    over the band that moved.
 
     Rule R6: nothing else moves. Freed objects above the size stay in
-    `free_objects`, skipped by `take_free` until the pool grows over them.
+    `free_objects` and its runs, skipped by grants until the pool grows over them.
     """
     low, high = sorted((row.size, size))
     (moved,) = conn.execute(
         "SELECT count(*) FROM leases WHERE pool = ? AND obj > ? AND obj <= ?", (pool, low, high)
     ).fetchone()
-    above = row.held_above - moved if size > row.size else row.held_above + moved
-    conn.execute("UPDATE pools SET size = ?, held_above = ? WHERE name = ?", (size, above, pool))
+    (cooled,) = conn.execute(
+        "SELECT count(*) FROM cooling WHERE pool = ? AND obj > ? AND obj <= ?", (pool, low, high)
+    ).fetchone()
+    grows = size > row.size
+    conn.execute(
+        "UPDATE pools SET size = ?, held_above = ?, cooling_above = ? WHERE name = ?",
+        (
+            size,
+            row.held_above - moved if grows else row.held_above + moved,
+            row.cooling_above - cooled if grows else row.cooling_above + cooled,
+            pool,
+        ),
+    )

@@ -6,14 +6,25 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         `database_id`: a random id made with the file. The marker beside the
         file carries it too, so that a file that vanished, or another one put
         in its place, is told apart from the first start (`guard.py`).
-    pools(name PK, size, next_fresh, created_at, held, held_above, waiting)
+    pools(name PK, size, next_fresh, created_at, held, held_above, waiting,
+          cooling, cooling_above, next_skip, skip_top, free_seq,
+          default_ttl, max_ttl, max_per_owner, reuse_delay, reuse_first, description)
         next_fresh: the lowest object never handed out; every object below it
-        is either in `leases` or in `free_objects`, every object from it up
-        has never been used, so a pool of any size costs one row.
+        is in `leases`, `free_objects` or `cooling`; from it up, every object
+        has never been used but those of `skips` (named objects granted ahead
+        of the fresh order, rule R11), so a pool of any size costs one row.
+        next_skip: the lowest start of the pool's `skips` (NULL: none), so the
+        fresh order looks at `skips` only when there is one; skip_top: the
+        highest object ever skipped. Every object from the pool's "tail",
+        max(next_fresh, skip_top + 1), up has never been used.
         held: rows of `leases` of the pool; held_above: those above `size`
-        (still held after a shrink); waiting: rows of `waiters`. Every change
-        keeps them in its own transaction, so a pool's counts are one row
-        however many objects are held.
+        (still held after a shrink); waiting: rows of `waiters`; cooling and
+        cooling_above: rows of `cooling`, and those above `size`; free_seq:
+        the last `free_objects.seq` handed out. Every change keeps them in its
+        own transaction, so a pool's counts are one row however many objects
+        are held or cooling.
+        The policy (rule R12) is the last six columns, NULL (0) for no rule,
+        read with the row by the grant or renewal it governs.
     fencing(pool PK, last_token)
         The last token granted per pool name. Never deleted, not even with
         the pool, so tokens grow across restarts and re-creations (rule R3).
@@ -22,15 +33,42 @@ Data model (one file, WAL journal; `PRAGMA user_version` is the layout's version
         Held objects. A row whose expires_at has passed is left out by every
         read and reclaimed in bounded batches: a few by each write to its
         pool, the rest by each process's reaper, oldest expiry first.
+        Indexed by (owner, pool, obj) for leases with an owner: one owner's
+        leases of a pool or of every pool are one range (rule R15), and
+        `maxPerOwner` counts at most its limit of them (rule R12).
     expiries(pool, second; PK both, leases)
         How many of the pool's lease rows expire in each second (of the
         epoch): the counts of the seconds past, less what was reclaimed, are
         the expired leases the reaper has not reached, so reads leave them out
-        without counting them one by one.
-    free_objects(seq PK, pool, obj, freed_at)
-        Objects that were freed (or reclaimed: freed_at is then the expiry),
-        longest free first by (freed_at, seq); the index makes the next free
-        object one index probe however many objects are held.
+        without counting them one by one (and, under a `reuseDelay`, count
+        those that ended less than that delay ago as cooling).
+    free_objects(pool, obj; PK both, seq, freed_at)
+        Objects that were freed (or reclaimed: freed_at is then the expiry;
+        or cooled: freed_at is then the cooling's end), longest free first by
+        (freed_at, seq); the index makes the next free object one index probe
+        however many objects are held, and the key finds a named one.
+    free_runs(pool, start; PK both, stop, span)
+        The maximal runs start..stop of available objects below the pool's
+        tail (freed ones, and never-used ones between skipped objects); the
+        tail itself, every object from it up, is one run no row records, so
+        the fresh order costs no row of it. span is the run's length capped
+        at the largest count (`MAX_COUNT`): the index (pool, span, start)
+        finds the lowest run that holds c objects in one probe per distinct
+        span from c up, without scanning the pool (rule R10). Every change
+        that frees or takes an object keeps it in its transaction.
+    skips(pool, start; PK both, stop)
+        Never-used objects start..stop granted ahead of next_fresh (a named
+        object, or a contiguous run above it): the fresh order hops over each
+        once it reaches it and drops it (rule R11).
+    cooling(pool, obj; PK both, until)
+        Objects whose lease expired or was revoked under a `reuseDelay`
+        (rule R13), out of circulation until `until`; then moved to
+        `free_objects` as freed at `until`, a bounded batch by each write to
+        the pool and the rest by the reaper, earliest end first.
+    cooling_ends(pool, second; PK both, objects)
+        How many of the pool's `cooling` rows end in each second: as
+        `expiries` does for leases, it lets a read count the cooled objects
+        not moved yet without counting them one by one.
     listeners(id PK AUTOINCREMENT, pid, started, address)
         The processes that have waiters or watchers: the process's id, its
         start time (so that a reused pid is not taken for it) and the address
@@ -60,7 +98,19 @@ from __future__ import annotations
 
 import sqlite3
 
-VERSION = 4
+from ...pool.limits import MAX_COUNT
+
+VERSION = 5
+#: A run's `span` is its length up to this: the largest count a grant takes.
+SPAN_CAP = MAX_COUNT
+
+FREE_OBJECTS = """CREATE TABLE IF NOT EXISTS free_objects (
+        pool TEXT NOT NULL,
+        obj INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        freed_at REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (pool, obj)
+    ) WITHOUT ROWID"""
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS meta (
@@ -74,7 +124,18 @@ TABLES = (
         created_at REAL NOT NULL,
         held INTEGER NOT NULL DEFAULT 0,
         held_above INTEGER NOT NULL DEFAULT 0,
-        waiting INTEGER NOT NULL DEFAULT 0
+        waiting INTEGER NOT NULL DEFAULT 0,
+        cooling INTEGER NOT NULL DEFAULT 0,
+        cooling_above INTEGER NOT NULL DEFAULT 0,
+        next_skip INTEGER,
+        skip_top INTEGER NOT NULL DEFAULT 0,
+        free_seq INTEGER NOT NULL DEFAULT 0,
+        default_ttl REAL,
+        max_ttl REAL,
+        max_per_owner INTEGER,
+        reuse_delay REAL,
+        reuse_first INTEGER NOT NULL DEFAULT 0,
+        description TEXT
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS fencing (
         pool TEXT PRIMARY KEY,
@@ -98,12 +159,32 @@ TABLES = (
         leases INTEGER NOT NULL,
         PRIMARY KEY (pool, second)
     ) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS free_objects (
-        seq INTEGER PRIMARY KEY,
+    FREE_OBJECTS,
+    """CREATE TABLE IF NOT EXISTS free_runs (
+        pool TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        stop INTEGER NOT NULL,
+        span INTEGER NOT NULL,
+        PRIMARY KEY (pool, start)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS skips (
+        pool TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        stop INTEGER NOT NULL,
+        PRIMARY KEY (pool, start)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS cooling (
         pool TEXT NOT NULL,
         obj INTEGER NOT NULL,
-        freed_at REAL NOT NULL DEFAULT 0
-    )""",
+        until REAL NOT NULL,
+        PRIMARY KEY (pool, obj)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS cooling_ends (
+        pool TEXT NOT NULL,
+        second INTEGER NOT NULL,
+        objects INTEGER NOT NULL,
+        PRIMARY KEY (pool, second)
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS listeners (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         pid INTEGER NOT NULL,
@@ -148,7 +229,12 @@ INDEXES = (
     "WHERE expires_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS leases_by_request ON leases (pool, request_id) "
     "WHERE request_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS leases_by_owner ON leases (owner, pool, obj) "
+    "WHERE owner IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS free_objects_by_age ON free_objects (pool, freed_at, seq)",
+    "CREATE INDEX IF NOT EXISTS free_runs_by_span ON free_runs (pool, span, start)",
+    "CREATE INDEX IF NOT EXISTS cooling_by_end ON cooling (pool, until, obj)",
+    "CREATE INDEX IF NOT EXISTS cooling_ending ON cooling (until)",
     "CREATE INDEX IF NOT EXISTS waiters_by_pool ON waiters (pool, id)",
     "CREATE INDEX IF NOT EXISTS waiters_by_listener ON waiters (listener, pool)",
     "CREATE INDEX IF NOT EXISTS watchers_by_listener ON watchers (listener)",
@@ -170,12 +256,71 @@ def prepare(conn: sqlite3.Connection) -> None:
     }
     if "pools" in existing and version < 2:
         _migrate_from_the_first_layout(conn)
-    # Layout 2 lacked only the journal's table, layout 3 only the watchers', which
-    # the statements below make; layout 2's pools begin their journal with their
-    # next change.
+    if "pools" in existing:
+        _migrate_to_policies_and_runs(conn)
+    # Layout 2 lacked only the journal's table, layout 3 only the watchers', layout
+    # 4 the tables of runs, skips and cooling, which the statements below make;
+    # layout 2's pools begin their journal with their next change.
     for statement in TABLES + INDEXES:
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {VERSION}")
+
+
+# The columns layout 5 added to `pools`, as `ALTER TABLE` adds them.
+_POOL_COLUMNS_OF_5 = (
+    "cooling INTEGER NOT NULL DEFAULT 0",
+    "cooling_above INTEGER NOT NULL DEFAULT 0",
+    "next_skip INTEGER",
+    "skip_top INTEGER NOT NULL DEFAULT 0",
+    "free_seq INTEGER NOT NULL DEFAULT 0",
+    "default_ttl REAL",
+    "max_ttl REAL",
+    "max_per_owner INTEGER",
+    "reuse_delay REAL",
+    "reuse_first INTEGER NOT NULL DEFAULT 0",
+    "description TEXT",
+)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> dict[str, int]:
+    """A table's columns and their place in its primary key (0: not in it)."""
+    return {row[1]: row[5] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate_to_policies_and_runs(conn: sqlite3.Connection) -> None:
+    """Layouts 1-4: no policy, no cooling, and free objects keyed by their seq
+    alone, so that a named or contiguous grant could not find one by number.
+    Each step looks before it acts: a file part-way there is brought the rest."""
+    present = _columns(conn, "pools")
+    for column in _POOL_COLUMNS_OF_5:
+        if column.split()[0] not in present:
+            conn.execute(f"ALTER TABLE pools ADD COLUMN {column}")
+    free = _columns(conn, "free_objects")
+    if free.get("obj") == 2:
+        return
+    conn.execute("DROP INDEX IF EXISTS free_objects_by_age")
+    conn.execute("ALTER TABLE free_objects RENAME TO free_objects_before_5")
+    conn.execute(FREE_OBJECTS)
+    # The seqs carry on, so the objects freed before the upgrade keep their order.
+    conn.execute(
+        "INSERT INTO free_objects (pool, obj, seq, freed_at) "
+        "SELECT pool, obj, seq, freed_at FROM free_objects_before_5"
+    )
+    conn.execute(
+        "UPDATE pools SET free_seq = (SELECT coalesce(max(seq), 0) FROM free_objects_before_5)"
+    )
+    conn.execute("DROP TABLE free_objects_before_5")
+    for statement in TABLES:
+        conn.execute(statement)
+    # Every free object is below next_fresh (no earlier layout skipped any), so the
+    # runs are the islands of consecutive free objects.
+    conn.execute(
+        "INSERT INTO free_runs (pool, start, stop, span) "
+        "SELECT pool, min(obj), max(obj), min(max(obj) - min(obj) + 1, ?) FROM ("
+        "  SELECT pool, obj, obj - row_number() OVER (PARTITION BY pool ORDER BY obj) AS island"
+        "  FROM free_objects) GROUP BY pool, island",
+        (SPAN_CAP,),
+    )
 
 
 def _migrate_from_the_first_layout(conn: sqlite3.Connection) -> None:

@@ -19,37 +19,80 @@ from ...pool.errors import (
     PoolExists,
     PoolInUse,
     StoreUnavailable,
-    exhausted,
     out_of_range,
 )
 from ...pool.events import Event, EventKind
-from ...pool.lease import AcquireRequest, Caller, Lease, PoolStats, check_release
+from ...pool.lease import Caller, Lease, PoolStats, check_release
+from ...pool.policy import NO_POLICY, PoolPolicy, renewal_ttl
 from ..base import Store, Ticket
-from . import objects, waiters
+from . import cooling, objects, waiters
 from .core import Effects
-from .following import SQLiteFollowing
+from .granting import SQLiteGranting
 from .objects import LEASE_COLUMNS, LIVE
+from .rows import POLICY_COLUMNS, policy_values
 
 
-class SQLiteStore(SQLiteFollowing, Store):
+class SQLiteStore(SQLiteGranting, Store):
     # pools --------------------------------------------------------------
     def ensure_pool(self, name: str, size: int) -> None:
         return self._transact(lambda conn, fx: self._ensure(conn, fx, name, size))
 
-    def create_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats:
+    def create_pool(
+        self,
+        name: str,
+        size: int,
+        principal: str | None = None,
+        policy: PoolPolicy | None = None,
+    ) -> PoolStats:
         def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
             now = self._clock()
             try:
                 conn.execute(
-                    "INSERT INTO pools (name, size, created_at) VALUES (?, ?, ?)",
-                    (name, size, now),
+                    f"INSERT INTO pools (name, size, created_at, {', '.join(POLICY_COLUMNS)}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, size, now, *policy_values(policy or NO_POLICY)),
                 )
             except sqlite3.IntegrityError:
                 raise PoolExists(f"pool {name!r} exists already") from None
             fx.journal.pool_event(
                 conn, name, EventKind.POOL_CREATED, now, principal=principal, size=size
             )
-            return PoolStats(name, size, 0, size, 0)
+            # rule R12: a policy given is journaled after the pool's creation, in its step
+            if policy is not None:
+                fx.journal.pool_event(
+                    conn,
+                    name,
+                    EventKind.POLICY_CHANGED,
+                    now,
+                    principal=principal,
+                    reason=policy.to_json(),
+                )
+            return PoolStats(name, size, 0, size, 0, 0, policy or NO_POLICY)
+
+        return self._transact(change)
+
+    def set_policy(self, name: str, policy: PoolPolicy, principal: str | None = None) -> PoolStats:
+        def change(conn: sqlite3.Connection, fx: Effects) -> PoolStats:
+            now = self._clock()
+            self._row_after_reclaim(conn, name, now, fx)
+            # rule R12: replaced whole; held leases and cooling objects keep their ends
+            conn.execute(
+                f"UPDATE pools SET {', '.join(f'{column} = ?' for column in POLICY_COLUMNS)} "
+                "WHERE name = ?",
+                (*policy_values(policy), name),
+            )
+            fx.journal.pool_event(
+                conn,
+                name,
+                EventKind.POLICY_CHANGED,
+                now,
+                principal=principal,
+                reason=policy.to_json(),
+            )
+            row = objects.pool_row(conn, name)
+            # A shorter reuse delay may have ended some objects' cooling.
+            self._wake_head(conn, name, row, now, fx)
+            return self._stats(conn, name, row, now)
 
         return self._transact(change)
 
@@ -90,6 +133,10 @@ class SQLiteStore(SQLiteFollowing, Store):
                 ("leases", "pool"),
                 ("expiries", "pool"),
                 ("free_objects", "pool"),
+                ("free_runs", "pool"),
+                ("skips", "pool"),
+                ("cooling", "pool"),
+                ("cooling_ends", "pool"),
                 ("waiters", "pool"),
                 ("pools", "name"),
             ):
@@ -117,13 +164,31 @@ class SQLiteStore(SQLiteFollowing, Store):
             return self._counted(conn, self._clock(), after=after, first=first)
 
     # leases -------------------------------------------------------------
-    def leases(self, pool: str, first: int, after: int) -> list[Lease]:
+    def leases(self, pool: str, first: int, after: int, owner: str | None = None) -> list[Lease]:
+        # rule R15: one owner's are one range of the (owner, pool, obj) index
+        mine = "owner = :owner AND " if owner is not None else ""
         with self._read() as conn:
             objects.pool_row(conn, pool)
             rows = conn.execute(
-                f"SELECT {LEASE_COLUMNS} FROM leases WHERE pool = :pool AND obj > :after "
+                f"SELECT {LEASE_COLUMNS} FROM leases WHERE {mine}pool = :pool AND obj > :after "
                 f"AND {LIVE} ORDER BY obj LIMIT :first",
-                {"pool": pool, "after": after, "first": first, "now": self._clock()},
+                {
+                    "pool": pool,
+                    "after": after,
+                    "first": first,
+                    "now": self._clock(),
+                    "owner": owner,
+                },
+            ).fetchall()
+            return [Lease(*row) for row in rows]
+
+    def owner_leases(self, owner: str, first: int) -> list[Lease]:
+        # rule R15: one range of the (owner, pool, obj) index, over the pools it holds in
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {LEASE_COLUMNS} FROM leases WHERE owner = :owner AND {LIVE} "
+                "ORDER BY pool, obj LIMIT :first",
+                {"owner": owner, "first": first, "now": self._clock()},
             ).fetchall()
             return [Lease(*row) for row in rows]
 
@@ -134,69 +199,6 @@ class SQLiteStore(SQLiteFollowing, Store):
             if lease is None and not 1 <= obj <= row.size:
                 raise out_of_range(pool, obj, row.size)
             return lease
-
-    def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
-        if ticket is not None and not self._may_be_served(request, ticket):
-            raise exhausted(request.pool)
-
-        def change(conn: sqlite3.Connection, fx: Effects) -> Lease:
-            now = self._clock()
-            pool = request.pool
-            row = self._row_after_reclaim(conn, pool, now, fx)
-            # rule R2: the live lease of (owner, request id) comes back as it is
-            if request.request_id is not None:
-                lease = objects.by_request(conn, pool, request.request_id, request.owner, now)
-                if lease is not None:
-                    self._served(conn, ticket, now, fx)
-                    return lease
-            # rule R5: while anyone waits, only the head is granted
-            if row.waiting or ticket is not None:
-                head = self._live_head(conn, pool)
-                if head is not None and (ticket is None or ticket.id != head[0]):
-                    raise exhausted(pool)
-                if ticket is not None and head is None:
-                    # Its place is gone (the pool was deleted and made again).
-                    raise exhausted(pool)
-            obj = objects.take_free(conn, pool, row)
-            if obj is None:
-                raise exhausted(pool)
-            lease = Lease.granted(request, obj, objects.next_token(conn, pool), now)
-            objects.insert_lease(conn, lease)
-            fx.journal.lease_event(conn, EventKind.GRANTED, now, lease, request.principal)
-            self._served(conn, ticket, now, fx)
-            return lease
-
-        lease = self._transact(change)
-        if ticket is not None:
-            self._forget(ticket)
-        self._expires(lease)
-        return lease
-
-    def _served(
-        self, conn: sqlite3.Connection, ticket: Ticket | None, now: float, fx: Effects
-    ) -> None:
-        """A ticket served leaves the queue; the next waiter is woken if something is left."""
-        if ticket is not None and waiters.drop_ticket(conn, ticket.id) is not None:
-            self._wake_head(conn, ticket.pool, objects.pool_row(conn, ticket.pool), now, fx)
-
-    def _may_be_served(self, request: AcquireRequest, ticket: Ticket) -> bool:
-        """Whether a woken waiter's try could succeed (it heads the queue and an
-        object is there, or its request id found its lease), asked without the
-        write lock: a spurious wake-up costs a read, not a transaction."""
-        with self._read() as conn:
-            now = self._clock()
-            row = objects.pool_row(conn, request.pool)
-            if request.request_id is not None and objects.by_request(
-                conn, request.pool, request.request_id, request.owner, now
-            ):
-                # A retry may find its lease granted to the first attempt meanwhile.
-                return True
-            head = self._live_head(conn, request.pool)
-            return (
-                head is not None
-                and head[0] == ticket.id
-                and objects.available(conn, request.pool, row, now)
-            )
 
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int:
         def change(conn: sqlite3.Connection, fx: Effects) -> int:
@@ -214,9 +216,10 @@ class SQLiteStore(SQLiteFollowing, Store):
     def renew(self, pool: str, obj: int, token: int, caller: Caller, ttl: float | None) -> Lease:
         def change(conn: sqlite3.Connection, fx: Effects) -> Lease:
             now = self._clock()
-            _, lease = self._held(conn, pool, obj, now, fx)
+            row, lease = self._held(conn, pool, obj, now, fx)
             check_release(lease, caller, token)
-            renewed = lease.renewed(now, ttl)
+            # rule R12: the policy's TTL, refused above max_ttl after rule R8's refusals
+            renewed = lease.renewed(now, renewal_ttl(row.policy, lease.ttl, ttl))
             objects.renew(conn, lease, renewed)
             fx.journal.lease_event(conn, EventKind.RENEWED, now, renewed, caller.principal)
             return renewed
@@ -268,17 +271,6 @@ class SQLiteStore(SQLiteFollowing, Store):
             # The next of this process's waiters of a deleted pool learns it now.
             self._room.changed(ticket.pool)
 
-    def _forget(self, ticket: Ticket) -> bool:
-        """Drop `ticket` from this process's waiters; whether it was one."""
-        self._room.leave(ticket)
-        with self._lock:
-            tickets = self._local.get(ticket.pool, set())
-            known = ticket.id in tickets
-            tickets.discard(ticket.id)
-            if not tickets:
-                self._local.pop(ticket.pool, None)
-        return known
-
     def wait_until_woken(self, ticket: Ticket, timeout: float) -> bool:
         return self._room.wait(ticket, timeout)
 
@@ -325,12 +317,17 @@ class SQLiteStore(SQLiteFollowing, Store):
             (next_expiry,) = conn.execute(
                 "SELECT min(expires_at) FROM leases WHERE expires_at IS NOT NULL"
             ).fetchone()
-        if next_expiry is None or next_expiry > now:
-            self._reap_at = math.inf if next_expiry is None else next_expiry
-            return None if next_expiry is None else next_expiry - now
+            # rule R13: cooled objects go back to the free order by the same rounds
+            next_end = cooling.next_end(conn)
+        ends = [at for at in (next_expiry, next_end) if at is not None]
+        if not ends or min(ends) > now:
+            self._reap_at = min(ends, default=math.inf)
+            return None if not ends else min(ends) - now
 
         def change(conn: sqlite3.Connection, fx: Effects) -> int:
             freed = objects.reclaim_oldest(conn, now, limit, fx.journal)
+            for pool, count in objects.move_cooled_oldest(conn, now, limit).items():
+                freed[pool] = freed.get(pool, 0) + count
             for pool, count in freed.items():
                 row = objects.find_pool_row(conn, pool) if count else None
                 if row is not None:

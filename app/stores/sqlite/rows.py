@@ -1,0 +1,98 @@
+"""A pool's row of the SQLite store: its size, counters, fresh order and policy."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ...pool.errors import pool_not_found
+from ...pool.policy import NO_POLICY, PoolPolicy
+
+POOL_COLUMNS = (
+    "size",
+    "next_fresh",
+    "held",
+    "held_above",
+    "waiting",
+    "cooling",
+    "cooling_above",
+    "next_skip",
+    "skip_top",
+    "default_ttl",
+    "max_ttl",
+    "max_per_owner",
+    "reuse_delay",
+    "reuse_first",
+    "description",
+)
+POLICY_COLUMNS = POOL_COLUMNS[-6:]
+_SELECT_POOL = f"SELECT {', '.join(POOL_COLUMNS)} FROM pools WHERE name = ?"
+
+
+class PoolRow(NamedTuple):
+    size: int
+    next_fresh: int
+    held: int
+    held_above: int
+    waiting: int
+    cooling: int = 0
+    cooling_above: int = 0
+    # The lowest skipped object (None: none), and the highest ever skipped (rule R11).
+    next_skip: int | None = None
+    skip_top: int = 0
+    policy: PoolPolicy = NO_POLICY
+
+    @property
+    def tail(self) -> int:
+        """The lowest object from which every object up has never been used."""
+        return max(self.next_fresh, self.skip_top + 1)
+
+
+def as_pool_row(values: Sequence[Any]) -> PoolRow:
+    """A row of `POOL_COLUMNS`, in their order."""
+    size, next_fresh, held, held_above, waiting, cooling, cooling_above, next_skip, skip_top = (
+        values[:9]
+    )
+    default_ttl, max_ttl, max_per_owner, reuse_delay, reuse_first, description = values[9:15]
+    if (default_ttl, max_ttl, max_per_owner, reuse_delay, reuse_first, description) == (
+        None,
+        None,
+        None,
+        None,
+        0,
+        None,
+    ):
+        policy = NO_POLICY
+    else:
+        policy = PoolPolicy(
+            default_ttl, max_ttl, max_per_owner, reuse_delay, bool(reuse_first), description
+        )
+    return PoolRow(
+        size, next_fresh, held, held_above, waiting, cooling, cooling_above, next_skip, skip_top,
+        policy,
+    )  # fmt: skip
+
+
+def policy_values(policy: PoolPolicy) -> tuple[object, ...]:
+    """The values of `POLICY_COLUMNS` for `policy`."""
+    return (
+        policy.default_ttl,
+        policy.max_ttl,
+        policy.max_per_owner,
+        policy.reuse_delay,
+        int(policy.reuse_first),
+        policy.description,
+    )
+
+
+def find_pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow | None:
+    row = conn.execute(_SELECT_POOL, (pool,)).fetchone()
+    return None if row is None else as_pool_row(row)
+
+
+def pool_row(conn: sqlite3.Connection, pool: str) -> PoolRow:
+    row = find_pool_row(conn, pool)
+    if row is None:
+        raise pool_not_found(pool)
+    return row
