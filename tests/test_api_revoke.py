@@ -11,7 +11,17 @@ import pytest
 
 from app.logs.formatting import FIELDS
 
-from .api_grants_support import events, last_seq, needs, principals, queued, revoke, set_policy
+from .api_grants_support import (
+    acquire_many,
+    events,
+    last_seq,
+    needs,
+    objs_of,
+    principals,
+    queued,
+    revoke,
+    set_policy,
+)
 from .api_support import Api, MakeApi, code_of, granted, refused, snapshot
 
 
@@ -182,3 +192,13 @@ def test_the_audit_lines_of_revoked_and_policy_changed_carry_reason_and_principa
         assert by_kind["POLICY_CHANGED"]["reason"] == '{"maxPerOwner":3}'
         assert by_kind["POLICY_CHANGED"]["principal"] == "root"
         assert by_kind["REVOKED"]["request_id"] and by_kind["POLICY_CHANGED"]["request_id"]
+
+
+def test_a_revocation_serves_a_waiter_for_several(make_api: MakeApi) -> None:
+    api = revocable(make_api, pool_size=3)
+    hold(api, ("ann", "a"), ("ann", "b"), ("bob", "c"))
+    waiter = queued(api, lambda: acquire_many(api, 2, wait=10))
+
+    granted(revoke(api, owner="ann"))
+
+    assert objs_of(granted(waiter.answer())) == [1, 2]

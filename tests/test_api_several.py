@@ -11,7 +11,7 @@ from graphql import parse, validate
 
 from app.api.schema import schema
 
-from .api_grants_support import acquire_many, needs, objs_of, queued, tokens_of
+from .api_grants_support import acquire_many, needs, objs_of, principals, queued, tokens_of
 from .api_support import Api, MakeApi, code_of, granted, refused, snapshot
 
 GRAPHIQL_PAGE = Path(__file__).resolve().parents[1] / "app/api/templates/graphiql.html"
@@ -262,3 +262,28 @@ def test_the_playgrounds_default_document_validates_against_the_schema() -> None
     assert not validate(schema.graphql_schema, document)
     names = {definition.name.value for definition in document.definitions}  # type: ignore[attr-defined]
     assert {"AcquireSeveral", "AcquireSeven", "SetPolicy", "Revoke"} <= names
+
+
+def test_a_contiguous_waiter_is_served_once_a_run_is_free(make_api: MakeApi) -> None:
+    api = several(make_api, 4)
+    for _ in range(4):
+        granted(api.acquire())
+    waiter = queued(api, lambda: acquire_many(api, 2, contiguous=True, wait=10))
+
+    granted(api.free(1))
+    granted(api.free(3))  # two free, no run of two: the head keeps waiting
+    refused(api.acquire(), "POOL_EXHAUSTED")
+    granted(api.free(4))
+
+    assert objs_of(granted(waiter.answer())) == [3, 4]
+    assert api.held() == [2, 3, 4]
+
+
+def test_with_auth_on_the_owner_of_a_set_is_the_principal(store_url: str) -> None:
+    with principals(store_url, pool_size=4) as users:
+        needs(users["alice"], "grant")
+
+        payload = granted(acquire_many(users["alice"], 2, owner="someone else"))
+
+        assert {lease["owner"] for lease in payload["leases"]} == {"alice"}
+        refused(users["bob"].free(1), "NOT_OWNER")
