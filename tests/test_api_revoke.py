@@ -23,6 +23,7 @@ from .api_grants_support import (
     set_policy,
 )
 from .api_support import Api, MakeApi, code_of, granted, refused, snapshot
+from .metrics_support import Scrape
 
 
 def revocable(make_api: MakeApi, pool_size: int = 6) -> Api:
@@ -56,6 +57,8 @@ def test_revoke_by_owner_ends_those_leases_in_object_order_and_journals_each(
         (3, held[2]["token"], "ann", "maintenance"),
     ]
     assert {event["principal"] for event in revoked} == {None}  # auth off
+    scrape = Scrape(api.request("GET", "/metrics").get_data(as_text=True))
+    assert scrape.value("objmgr_leases_revoked_total", pool="default") == 2
 
 
 def test_the_filters_combine_and_none_given_revokes_every_lease(make_api: MakeApi) -> None:
