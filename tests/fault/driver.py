@@ -1,11 +1,16 @@
 """Client processes that load a lease service while faults strike it, recording a `History`.
 
 Each client is a process of its own (fork) with its own connections, running a
-bounded loop: acquire an object of a small pool with a short TTL, hold it a
-few milliseconds, now and then renew it, then free it with its token, or walk
-away and let it expire, or hold it past its expiry and try a late free. Every
-request is timed with `time.time()` on both sides (see tests/history.py for
-why that clock) and every lease the client learnt of becomes a `LeaseRecord`.
+bounded loop: acquire an object of a small pool with a short TTL (or a set of
+them, contiguous or not, or one named object), hold it a few milliseconds, now
+and then renew it, then free it with its token, or walk away and let it
+expire, or hold it past its expiry and try a late free. Clients may share
+owners, so that the pool's maxPerOwner is contended across processes, workers
+and hosts. One client may be a big waiter: it asks for many objects with
+`wait` and proves it was queued (`queueing.py`). An admin process may revoke
+leases meanwhile (`admin.py`). Every request is timed with `time.time()` on
+both sides (see tests/history/records.py for why that clock) and every lease
+the client learnt of becomes a `LeaseRecord`.
 
 Requests are never retried: a request whose answer was lost may have taken
 effect, and the history must say "unknown" rather than guess.
@@ -19,77 +24,25 @@ import random
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import requests
-from objmgr_client.operations import ACQUIRE, FREE, RENEW
+from objmgr_client.operations import ACQUIRE, ACQUIRE_MANY, FREE, RENEW
 
 from ..history import History, LeaseRecord, Renewal, merge
-
-# The answers that tell the holder its lease ended by itself (it expired).
-GONE = ("NOT_ALLOCATED", "STALE_TOKEN")
-# The answers a client of this workload may get; any other one is a finding.
-EXPECTED_REFUSALS = frozenset(
-    {"POOL_EXHAUSTED", "ACQUIRE_TIMEOUT", *GONE, "STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"}
+from .admin import Admin
+from .queueing import queued_acquire
+from .workload import (
+    EXPECTED_REFUSALS,
+    GONE,
+    UNKNOWN_OUTCOMES,
+    Answer,
+    ClientLease,
+    Workload,
+    timestamp,
 )
-# Answers after which the history cannot know whether the change was made.
-UNKNOWN_OUTCOMES = frozenset({"STORE_UNAVAILABLE", "OUTCOME_UNKNOWN"})
 
-
-@dataclass(frozen=True)
-class Workload:
-    """What the clients do; every probability is per lease."""
-
-    urls: tuple[str, ...]
-    clients: int = 8
-    duration: float = 4.0
-    max_ops: int = 300
-    pool: str = "default"
-    ttl: tuple[float, float] = (0.5, 1.0)
-    hold: tuple[float, float] = (0.0, 0.05)
-    # No waiting by default: a waiter whose worker is killed (or whose store
-    # goes away) can stay at the head of the pool's queue until the store sees
-    # its process gone (at once on SQLite, when its Redis session expires),
-    # and nobody is granted anything meanwhile; with a fault every half
-    # second the pool would hardly grant at all, and a run check little.
-    wait: float = 0.0
-    renew: float = 0.1
-    expire: float = 0.04
-    late: float = 0.02
-    http_timeout: float = 3.0
-    seed: int = 0
-
-
-class Answer(NamedTuple):
-    """A mutation's payload (None: outcome unknown), with when it was sent and answered.
-
-    The times bracket the server's work as tightly as the client can: read
-    right before the request leaves and right after its answer is in.
-    """
-
-    payload: dict[str, Any] | None
-    t_sent: float
-    t_ack: float
-
-
-@dataclass
-class _Lease:
-    obj: int
-    token: int
-    t_sent: float
-    t_ack: float
-    granted_expires_at: float | None
-    renewals: list[Renewal] = field(default_factory=list)
-
-    @property
-    def expires_at(self) -> float | None:
-        return self.renewals[-1].expires_at if self.renewals else self.granted_expires_at
-
-
-def _timestamp(value: str | None) -> float | None:
-    return None if value is None else datetime.fromisoformat(value).timestamp()
+__all__ = ["Client", "Load", "Workload", "strike"]
 
 
 class Client:
@@ -98,6 +51,11 @@ class Client:
     def __init__(self, workload: Workload, index: int) -> None:
         self.workload = workload
         self.name = f"client-{index}"
+        self.big = workload.big if index == 0 else 0
+        self.owner: str | None = f"team-{index % workload.owners}" if workload.owners else self.name
+        if self.big:
+            # No quota for the big waiter: its sets may be larger than maxPerOwner.
+            self.owner = None
         self.rng = random.Random(f"{workload.seed}/{index}")
         self.sessions = {url: requests.Session() for url in workload.urls}
         self.history = History()
@@ -119,13 +77,20 @@ class Client:
     def _more(self) -> bool:
         return self.ops < self.workload.max_ops and time.monotonic() < self.deadline
 
-    def _post(self, operation: str, query: str, variables: dict[str, Any]) -> Answer:
+    def _post(
+        self,
+        operation: str,
+        query: str,
+        variables: dict[str, Any],
+        session: requests.Session | None = None,
+        url: str | None = None,
+    ) -> Answer:
         """The payload of a mutation, None when its outcome is unknown (counted as such)."""
         self.ops += 1
-        url = self.rng.choice(self.workload.urls)
+        url = url or self.rng.choice(self.workload.urls)
         t_sent = time.time()
         try:
-            response = self.sessions[url].post(
+            response = (session or self.sessions[url]).post(
                 f"{url}/graphql",
                 json={"query": query, "variables": variables},
                 timeout=self.workload.http_timeout,
@@ -164,25 +129,74 @@ class Client:
         return round(self.rng.uniform(*self.workload.ttl), 3)
 
     def _cycle(self) -> None:
-        workload = self.workload
         self.leases += 1
-        payload, t_sent, t_ack = self._post(
-            "acquire",
-            ACQUIRE,
-            {
-                "pool": workload.pool,
-                "owner": self.name,
-                "label": f"{self.name}#{self.leases}",
-                "ttl": self._ttl(),
-                "wait": workload.wait,
-            },
-        )
+        for lease in self._acquire():
+            self._use(lease)
+
+    def _acquire(self) -> list[ClientLease]:
+        """One acquire of the shape this cycle draws: its leases, [] when refused."""
+        workload = self.workload
+        label = f"{self.name}#{self.leases}"
+        variables: dict[str, Any] = {
+            "pool": workload.pool,
+            "owner": self.owner,
+            "label": label,
+            "ttl": self._ttl(),
+            "wait": workload.wait,
+        }
+        shape = self.rng.random()
+        if self.big:
+            variables.update(count=self.big, contiguous=self._contiguous(), wait=workload.big_wait)
+            answer, t_queued = queued_acquire(self, variables)
+            return self._granted("acquire-big", answer, variables, label, t_queued)
+        if shape < workload.sets:
+            count = self.rng.randint(*workload.set_sizes)
+            variables.update(count=count, contiguous=self._contiguous())
+            answer = self._post("acquire-set", ACQUIRE_MANY, variables)
+            return self._granted("acquire-set", answer, variables, label)
+        if shape < workload.sets + workload.named:
+            variables["obj"] = self.rng.randint(1, workload.pool_size)
+            return self._granted("acquire-named", self._post("acquire-named", ACQUIRE, variables))
+        return self._granted("acquire", self._post("acquire", ACQUIRE, variables))
+
+    def _contiguous(self) -> bool:
+        return self.rng.random() < self.workload.contiguous
+
+    def _granted(
+        self,
+        operation: str,
+        answer: Answer,
+        variables: dict[str, Any] | None = None,
+        label: str | None = None,
+        t_queued: float | None = None,
+    ) -> list[ClientLease]:
+        payload, t_sent, t_ack = answer
         if payload is None or not payload["success"]:
-            return
-        granted = payload["lease"]
-        lease = _Lease(
-            granted["obj"], int(granted["token"]), t_sent, t_ack, _timestamp(granted["expiresAt"])
-        )
+            return []
+        many = "leases" in payload
+        granted = payload["leases"] if many else [payload["lease"]]
+        count = len(granted)
+        if many and variables is not None and count != variables["count"]:
+            self.history.count(f"unexpected:{operation}:{count}-of-{variables['count']}")
+        return [
+            ClientLease(
+                lease["obj"],
+                int(lease["token"]),
+                t_sent,
+                t_ack,
+                timestamp(lease["expiresAt"]),
+                acquired_at=timestamp(lease["acquiredAt"]),
+                set_id=label if many else None,
+                set_size=variables["count"] if many and variables else 1,
+                contiguous=bool(many and variables and variables["contiguous"]),
+                t_queued=t_queued,
+            )
+            for lease in granted
+        ]
+
+    def _use(self, lease: ClientLease) -> None:
+        """Hold the lease, renew it now and then, and end it one of the workload's ways."""
+        workload = self.workload
         self._hold()
         while self.rng.random() < workload.renew:
             if not self._renew(lease):
@@ -199,7 +213,7 @@ class Client:
                 time.sleep(max(0.0, late))
         self._free(lease)
 
-    def _renew(self, lease: _Lease) -> bool:
+    def _renew(self, lease: ClientLease) -> bool:
         """Renew the lease; False when it ended (and was recorded)."""
         ttl = self._ttl()
         payload, t_sent, t_ack = self._post(
@@ -218,12 +232,12 @@ class Client:
         renewed = payload["lease"]
         if int(renewed["token"]) != lease.token or renewed["obj"] != lease.obj:
             self.history.count("unexpected:renew:other-lease")
-        expires_at = _timestamp(renewed["expiresAt"])
+        expires_at = timestamp(renewed["expiresAt"])
         assert expires_at is not None, renewed
         lease.renewals.append(Renewal(t_sent, expires_at))
         return True
 
-    def _free(self, lease: _Lease) -> None:
+    def _free(self, lease: ClientLease) -> None:
         payload, t_sent, t_ack = self._post(
             "free", FREE, {"pool": self.workload.pool, "obj": lease.obj, "token": lease.token}
         )
@@ -238,7 +252,7 @@ class Client:
 
     def _record(
         self,
-        lease: _Lease,
+        lease: ClientLease,
         end: Any,
         *,
         free_sent: float | None = None,
@@ -261,13 +275,21 @@ class Client:
                 t_free_ack=free_ack,
                 refused_at=refused,
                 lost_renewal_floor=lost_renewal_floor,
+                owner=self.owner,
+                acquired_at=lease.acquired_at,
+                set_id=lease.set_id,
+                set_size=lease.set_size,
+                contiguous=lease.contiguous,
+                t_queued=lease.t_queued,
             )
         )
 
 
 def _client_main(workload: Workload, index: int, start: Any, results: Any, done: Any) -> None:
     try:
-        history = Client(workload, index).run(start)
+        # The one index past the clients' is the admin's (`admin.py`).
+        runner = Admin(workload) if index == workload.clients else Client(workload, index)
+        history = runner.run(start)
     except BaseException:
         results.put((index, f"client {index} failed:\n{traceback.format_exc()}"))
         raise
@@ -284,17 +306,18 @@ class Load:
         self.workload = workload
         # fork: the clients start at once with what the test imported already.
         self._context = multiprocessing.get_context("fork")
-        self._start = self._context.Barrier(workload.clients + 1)
+        processes = workload.clients + (1 if workload.revokes else 0)
+        self._start = self._context.Barrier(processes + 1)
         self._results = self._context.Queue()
         self._done = self._context.Value("i", 0)
         self._processes = [
             self._context.Process(
                 target=_client_main,
                 args=(workload, index, self._start, self._results, self._done),
-                name=f"client-{index}",
+                name=f"client-{index}" if index < workload.clients else "admin",
                 daemon=True,
             )
-            for index in range(workload.clients)
+            for index in range(processes)
         ]
         self.started = 0.0
 
@@ -313,7 +336,7 @@ class Load:
         self.started = time.monotonic()
 
     def finished(self) -> bool:
-        return int(self._done.value) >= self.workload.clients
+        return int(self._done.value) >= len(self._processes)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

@@ -2,9 +2,12 @@
 
 Client processes load real gunicorn servers (tests/fault/driver.py) while a
 fault strikes: workers killed with SIGKILL, a second host crashing, Redis
-killed and started again from its append-only file. What the clients saw is
-then checked (tests/history.py); every check is one a correct server passes
-whatever the timing, so a failure here is a bug of the service.
+killed and started again from its append-only file. The clients take single
+objects, sets (contiguous or not) and named objects, sharing owners of a pool
+with a maxPerOwner; one of them waits for big sets, and an admin revokes
+leases meanwhile. What the clients saw, with the revocations the journal
+kept, is then checked (tests/history/); every check is one a correct server
+passes whatever the timing, so a failure here is a bug of the service.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from typing import Any
 
 import pytest
 import requests
-from objmgr_client.operations import CREATE_POOL, LEASES
+from objmgr_client.operations import CREATE_POOL, LEASES, SET_POLICY
 
 from ..history import History, LeaseRecord
 from ..live.support import GraphQL, LiveServer, wait_until
 from ..support.redis_server import RedisServer
+from .admin import journal_revocations, journaled
 from .driver import Load, Workload, strike
 
 pytestmark = pytest.mark.live
@@ -36,10 +40,17 @@ MIN_LEASES = 50
 MIN_AFTER_FAULT = 10
 RECOVERY_BOUND = 60.0
 KILL_EVERY = 0.5
+# The pool's maxPerOwner, shared by the clients' owners (two clients each).
+MAX_PER_OWNER = 3
+OWNERS = 4
+BIG_SET = 5
 
 # gunicorn's words for a worker we killed, Redis's for a machine not tuned for
 # it: expected, not findings.
-EXPECTED_LOG = re.compile(r"was sent SIGKILL|Booting worker|Memory overcommit must be enabled")
+EXPECTED_LOG = re.compile(
+    r"was sent SIGKILL|Booting worker|Memory overcommit must be enabled"
+    r"|level=INFO logger=gunicorn\.error"
+)
 UNAVAILABLE = re.compile(r"\w+:(unknown|STORE_UNAVAILABLE|OUTCOME_UNKNOWN)")
 # Access log lines end in the status: any 4xx or 5xx is worth a look.
 SUSPICIOUS_LOG = re.compile(r'Traceback|Exception|Error|CRITICAL|WARNING|" [45]\d\d ', re.I)
@@ -47,6 +58,37 @@ SUSPICIOUS_LOG = re.compile(r'Traceback|Exception|Error|CRITICAL|WARNING|" [45]\
 
 def new_seed() -> int:
     return random.SystemRandom().randrange(2**32)
+
+
+def workload(urls: tuple[str, ...], seed: int, **overrides: Any) -> Workload:
+    """Issue 12's mix: sets, named objects, owners sharing a quota, a big waiter and
+    an admin revoking, besides the single leases of before."""
+    return Workload(
+        urls=urls,
+        seed=seed,
+        owners=OWNERS,
+        sets=0.2,
+        named=0.1,
+        pool_size=POOL_SIZE,
+        big=BIG_SET,
+        big_wait=1.0,
+        revokes=15,
+        **overrides,
+    )
+
+
+def with_policy(server: LiveServer) -> None:
+    """The default pool's quota, in force through the run."""
+    policy = {"maxPerOwner": MAX_PER_OWNER}
+    answer = server.client().data(SET_POLICY, {"name": "default", "policy": policy})
+    assert answer["setPoolPolicy"]["success"], answer
+
+
+def journaled_history(history: History, server: LiveServer) -> History:
+    """The run's history with the journal's revocations and the pool's quota."""
+    history = journaled(history, journal_revocations(server.base_url, "default"))
+    history.max_per_owner["default"] = MAX_PER_OWNER
+    return history
 
 
 def verify(history: History, directory: Path, seed: int) -> None:
@@ -60,6 +102,8 @@ def verify(history: History, directory: Path, seed: int) -> None:
     completed = len(history.ended("freed")) + len(history.ended("expired"))
     assert completed >= MIN_LEASES, f"seed {seed}: only {completed} leases went full circle"
     assert history.ended("freed") and history.ended("expired"), "both ends should be seen"
+    assert any(record.set_id for record in history.records), f"seed {seed}: no set granted"
+    assert history.revocations, f"seed {seed}: nothing revoked"
 
 
 def listing(client: GraphQL, pool: str, timeout: float = 10.0) -> tuple[list[Any], float, float]:
@@ -106,10 +150,14 @@ def log_findings(*servers: LiveServer | RedisServer) -> list[str]:
 
 def summary(name: str, history: History, faults: int, started: float, *servers: Any) -> None:
     outcomes = ", ".join(f"{key}={n}" for key, n in sorted(history.outcomes.items()))
-    ends = {end: len(history.ended(end)) for end in ("freed", "expired", "unknown")}
+    resolved, _ = history.resolved()
+    ends = {end: len(resolved.ended(end)) for end in ("freed", "expired", "unknown", "revoked")}
+    sets = len({record.set_id for record in history.records if record.set_id})
+    queued = len({record.set_id for record in history.records if record.t_queued})
     findings = log_findings(*servers)
     print(
-        f"\n[{name}] {len(history.records)} leases {ends}, {faults} faults, "
+        f"\n[{name}] {len(history.records)} leases {ends}, {sets} sets ({queued} big "
+        f"waiters shown queued), {len(history.revocations)} revoked, {faults} faults, "
         f"{time.monotonic() - started:.1f}s\n  outcomes: {outcomes}\n"
         f"  log findings: {len(findings)}"
     )
@@ -178,10 +226,12 @@ def test_sqlite_with_workers_killed(live_servers: ServerFactory, tmp_path: Path)
     rng = random.Random(seed)
     struck: list[float] = []
 
-    with Load(Workload(urls=(server.base_url,), seed=seed)) as load:
+    with_policy(server)
+
+    with Load(workload((server.base_url,), seed)) as load:
         load.start()
         kills = strike(load, KILL_EVERY, worker_killer([server], rng, struck), rng)
-        history = load.join()
+        history = journaled_history(load.join(), server)
 
     summary("sqlite, workers killed", history, kills, started, server)
     verify(history, tmp_path, seed)
@@ -202,7 +252,9 @@ def test_redis_with_two_hosts(
     kill_worker = worker_killer(servers, rng, struck)
     crashed: list[float] = []
 
-    with Load(Workload(urls=(first.base_url, second.base_url), seed=seed)) as load:
+    with_policy(first)
+
+    with Load(workload((first.base_url, second.base_url), seed)) as load:
 
         def fault() -> bool:
             # Once, early, a whole host goes down and comes back, as after a crash.
@@ -215,7 +267,7 @@ def test_redis_with_two_hosts(
 
         load.start()
         faults = strike(load, KILL_EVERY, fault, rng)
-        history = load.join()
+        history = journaled_history(load.join(), first)
 
     summary("redis, two hosts", history, faults, started, *servers, own_redis)
     verify(history, tmp_path, seed)
@@ -241,7 +293,8 @@ def test_redis_restarted_mid_run(
     rng = random.Random(seed)
     # Longer leases than elsewhere, so that some outlive the outage and can be looked for.
     urls = tuple(server.base_url for server in servers)
-    workload = Workload(urls=urls, ttl=(0.8, 1.6), expire=0.08, seed=seed)
+    with_policy(servers[0])
+    mix = workload(urls, seed, ttl=(0.8, 1.6), expire=0.08)
     snapshots: list[tuple[list[Any], float, float, float]] = []
 
     def restart_redis() -> bool:
@@ -256,10 +309,10 @@ def test_redis_restarted_mid_run(
         snapshots.append((leases, t_sent, t_ack, killed_at))
         return True
 
-    with Load(workload) as load:
+    with Load(mix) as load:
         load.start()
         restarts = strike(load, 1.0, restart_redis, rng)
-        history = load.join()
+        history = journaled_history(load.join(), servers[0])
 
     summary("redis restarted", history, restarts, started, *servers, own_redis)
     verify(history, tmp_path, seed)
