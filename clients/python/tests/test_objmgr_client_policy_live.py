@@ -137,6 +137,17 @@ def test_a_held_lease_revoked_is_lost(client: Client, pool: str) -> None:
         assert _code(held.check) == "LEASE_LOST"
 
 
+def test_a_lease_held_without_a_ttl_is_renewed_at_the_ttl_its_pool_gives(client: Client) -> None:
+    pool = _new_pool(client, 3, PoolPolicy(default_ttl=20))
+    with client.hold(pool, ttl=None, renew_every=0.05) as held:
+        assert held.ttl == 20 and held.lease.ttl == 20
+        assert held.deadline is not None, "a deadline: the lease expires unless renewed"
+        wait_until(lambda: held.renewals >= 2, 10, "two renewals of the policy's TTL")
+        assert held.lease.ttl == 20
+        held.check()
+    assert client.get_lease(held.obj, pool) is None, "freed on exit"
+
+
 def test_one_owners_leases_in_a_pool_and_in_every_pool(client: Client) -> None:
     owner = f"owner-{next(_names)}"
     first, second = _new_pool(client, 3), _new_pool(client, 3)

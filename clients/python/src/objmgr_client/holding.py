@@ -310,7 +310,8 @@ def hold(
 
     The acquire carries `request_id` (a new one unless given) and is sent
     again, up to `attempts` times, while its answer is lost or the store is
-    out (see `Client.acquire`). With a `ttl`, the client's renewer renews the
+    out (see `Client.acquire`). With a TTL (`ttl`, or with `ttl=None` the one the
+    pool's policy gives the grant), the client's renewer renews the
     lease every `renew_every` seconds (a third of the TTL by default); the
     lease's deadline counts from just before the acquire was sent. When a
     renewal is refused with a code that says the lease is gone, or none is
@@ -323,7 +324,10 @@ def hold(
     # TTL runs from then.
     sent_at = time.monotonic()
     granted = client.acquire(pool, owner, label, ttl, wait, request_id, attempts, obj)
-    held = HeldLease(client, granted, ttl, renew_every, sent_at)
+    # The TTL the server granted: a pool's policy gives one to a grant that names none
+    # (its defaultTtl or maxTtl), and that lease needs renewing as much as any.
+    granted_ttl = granted.ttl if granted.ttl is not None else ttl
+    held = HeldLease(client, granted, granted_ttl, renew_every, sent_at)
     body_failed = True
     try:
         time_left, interval = held.time_left, held.renew_every
