@@ -164,7 +164,10 @@ class MemoryCore(Store):
         if pool.put(lease):
             self._reaper.soon()
         if lease.owner is not None:
-            self._owner_pools.setdefault(lease.owner, set()).add(pool.name)
+            pools = self._owner_pools.get(lease.owner)
+            if pools is None:
+                pools = self._owner_pools[lease.owner] = set()
+            pools.add(pool.name)
 
     def _stats(self, pool: PoolState) -> PoolStats:
         return pool.stats(self._clock())

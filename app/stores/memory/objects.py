@@ -88,10 +88,18 @@ class ObjectMgr:
     # handing out ----------------------------------------------------------
     def get_object(self, reuse_first: bool = False) -> int:
         with self._lock:
-            obj = self._next(reuse_first)
-            if obj is None:
-                raise exhausted(self.name)
-            self._take(obj)
+            obj = self._next_fresh
+            # rule R1: the next never-used object, the common case, in a few steps
+            if not reuse_first and obj <= self._size and obj not in self._skipped:
+                self._next_fresh = obj + 1
+            else:
+                found = self._next(reuse_first)
+                if found is None:
+                    raise exhausted(self.name)
+                obj = found
+                self._take_chosen(obj)
+                return obj
+            self._hold(obj)
             return obj
 
     def get_objects(self, count: int, reuse_first: bool = False) -> list[int]:
@@ -103,7 +111,7 @@ class ObjectMgr:
             for _ in range(count):
                 obj = self._next(reuse_first)
                 assert obj is not None  # as many are available
-                self._take(obj)
+                self._take_chosen(obj)
                 taken.append(obj)
             return taken
 
@@ -151,7 +159,7 @@ class ObjectMgr:
                 return obj
         return None
 
-    def _take(self, obj: int) -> None:
+    def _take_chosen(self, obj: int) -> None:
         """Hand out `obj`, which `_next` chose."""
         # A freed object taken by name once may equal `_next_fresh` before `_fresh` passed it.
         if obj in self._free:

@@ -54,7 +54,10 @@ class PoolState:
             if lease.request_id is not None:
                 self.by_request.setdefault((lease.owner, lease.request_id), []).append(lease.obj)
             if lease.owner is not None:
-                self.by_owner.setdefault(lease.owner, SortedInts()).add(lease.obj)
+                owned = self.by_owner.get(lease.owner)
+                if owned is None:
+                    owned = self.by_owner[lease.owner] = SortedInts()
+                owned.add(lease.obj)
         if lease.expires_at is None:
             return False
         heapq.heappush(self.expiries, (lease.expires_at, lease.obj, lease.token))

@@ -31,35 +31,44 @@ class SortedInts:
         return self._len > 0
 
     def add(self, value: int) -> None:
-        if not self._blocks:
+        maxes = self._maxes
+        if not maxes:
             self._blocks.append([value])
-            self._maxes.append(value)
+            maxes.append(value)
             self._len = 1
             return
-        index = bisect_left(self._maxes, value)
-        if index == len(self._maxes):
-            index -= 1
-            self._blocks[index].append(value)
-        else:
-            insort(self._blocks[index], value)
-        block = self._blocks[index]
-        self._maxes[index] = block[-1]
         self._len += 1
+        # Objects are mostly handed out in ascending order: appending skips the bisections.
+        if value > maxes[-1]:
+            index = len(maxes) - 1
+            block = self._blocks[index]
+            block.append(value)
+            maxes[index] = value
+        else:
+            index = bisect_left(maxes, value)
+            block = self._blocks[index]
+            insort(block, value)
         if len(block) > 2 * _BLOCK:
             self._blocks[index : index + 1] = [block[:_BLOCK], block[_BLOCK:]]
-            self._maxes[index : index + 1] = [block[_BLOCK - 1], block[-1]]
+            maxes[index : index + 1] = [block[_BLOCK - 1], block[-1]]
 
     def remove(self, value: int) -> None:
         """Remove `value`, which must be there."""
-        index = bisect_left(self._maxes, value)
-        block = self._blocks[index]
-        del block[bisect_left(block, value)]
+        maxes = self._maxes
         self._len -= 1
+        if value == maxes[-1]:
+            index = len(maxes) - 1
+            block = self._blocks[index]
+            block.pop()
+        else:
+            index = bisect_left(maxes, value)
+            block = self._blocks[index]
+            del block[bisect_left(block, value)]
         if block:
-            self._maxes[index] = block[-1]
+            maxes[index] = block[-1]
         else:
             del self._blocks[index]
-            del self._maxes[index]
+            del maxes[index]
 
     def replace(self, old: int, new: int) -> None:
         """Put `new` where `old` is, both between the same neighbours."""
@@ -125,11 +134,17 @@ class AvailableRuns:
     def _bucket(self, start: int, end: int) -> int:
         return min(end - start + 1, self._cap)
 
+    def _bucketed(self, length: int) -> SortedInts:
+        bucket = self._by_length.get(length)
+        if bucket is None:
+            bucket = self._by_length[length] = SortedInts()
+        return bucket
+
     def _put(self, start: int, end: int) -> None:
         self._starts.add(start)
         self._end_of[start] = end
         self._start_of[end] = start
-        self._by_length.setdefault(self._bucket(start, end), SortedInts()).add(start)
+        self._bucketed(self._bucket(start, end)).add(start)
 
     def _drop(self, start: int) -> int:
         end = self._end_of.pop(start)
@@ -153,8 +168,13 @@ class AvailableRuns:
         self._start_of[new_end] = new_start
         if new_start != start:
             self._starts.replace(start, new_start)
+        old_length, new_length = self._bucket(start, end), self._bucket(new_start, new_end)
+        if old_length == new_length:
+            if new_start != start:
+                self._by_length[old_length].replace(start, new_start)
+            return
         self._unbucket(start, end)
-        self._by_length.setdefault(self._bucket(new_start, new_end), SortedInts()).add(new_start)
+        self._bucketed(new_length).add(new_start)
 
     def add(self, obj: int) -> None:
         """`obj` became available: it joins the runs on either side."""
