@@ -341,3 +341,33 @@ def test_reuse_first_leaves_named_and_contiguous_grants_as_they_are(store: Store
     assert one(store, obj=7).obj == 7
     assert objs(ask(store, count=2, contiguous=True)) == [4, 5]
     assert singles(store, 2) == [2, 6]
+
+
+# rule R12
+def test_max_per_owner_is_counted_across_handles(store_factory: StoreFactory) -> None:
+    first, second = store_factory(), store_factory()
+    first.ensure_pool("default", 10)
+    first.set_policy("default", PoolPolicy(max_per_owner=3), ROOT.principal)
+    ask(first, owner="alice", count=2)
+    with pytest.raises(QuotaExceeded):
+        ask(second, owner="alice", count=2)
+    one(second, owner="alice")
+    with pytest.raises(QuotaExceeded):
+        ask(first, owner="alice")
+    assert len(second.leases("default", 10, 0, owner="alice")) == 3
+
+
+# rules R13, R4
+def test_cooling_objects_are_counted_by_every_handle(
+    store_factory: StoreFactory, clock: Clock
+) -> None:
+    first, second = store_factory(), store_factory()
+    first.ensure_pool("default", 10)
+    first.set_policy("default", PoolPolicy(reuse_delay=10), ROOT.principal)
+    ask(first, count=3, ttl=5)
+    clock.advance(5)
+    stats = second.pool("default")
+    assert (stats.in_use, stats.cooling, stats.available) == (0, 3, 7)
+    clock.advance(10)
+    stats = first.pool("default")
+    assert (stats.in_use, stats.cooling, stats.available) == (0, 0, 10)

@@ -10,7 +10,7 @@ from app.pool.errors import BadUserInput, PoolExhausted
 from app.pool.events import EventKind
 from app.stores.base import Store
 
-from .conftest import Clock
+from .conftest import Clock, StoreFactory
 from .grant_support import ask, events_of, free, last_seq, objs, one, singles
 from .store_support import ROOT
 
@@ -232,3 +232,32 @@ def test_a_waiter_whose_set_was_granted_before_leaves_the_queue(store: Store) ->
     again = ask(store, ticket=ticket, count=2, request_id="job-1")
     assert again.replayed and again.leases == grant.leases
     assert store.pool("default").waiting == 0
+
+
+# rules R10, R5
+def test_a_set_waiter_is_woken_once_its_objects_are_free(store_factory: StoreFactory) -> None:
+    first, second = store_factory(), store_factory()
+    first.ensure_pool("default", 10)
+    singles(first, 10)
+    ticket = first.join_queue("default")
+    with pytest.raises(PoolExhausted):
+        ask(first, ticket=ticket, count=2)
+    free(second, 3, 6)
+    # Bounded: a store that forgot the wake-up fails here, after the timeout.
+    assert first.wait_until_woken(ticket, 10.0)
+    assert sorted(objs(ask(first, ticket=ticket, count=2))) == [3, 6]
+
+
+# rules R10, R1
+def test_two_handles_never_grant_one_object_twice_in_sets(store_factory: StoreFactory) -> None:
+    first, second = store_factory(), store_factory()
+    first.ensure_pool("default", 10)
+    granted: list[int] = []
+    for handle, contiguous in ((first, False), (second, True), (first, True), (second, False)):
+        granted += objs(ask(handle, count=2, contiguous=contiguous))
+    free(second, *granted[::3])
+    granted += objs(ask(first, count=4))
+    live = [lease.obj for lease in second.leases("default", 100, 0)]
+    assert sorted(live) == sorted(set(live)) and len(live) == 9
+    tokens = [lease.token for lease in second.leases("default", 100, 0)]
+    assert len(set(tokens)) == len(tokens)
