@@ -113,10 +113,9 @@ else
   -- reuseFirst the other way round
   local function fresh()
     local obj = next_fresh
-    local skips = redis.call('EXISTS', K.named) == 1
     while #picks < count and obj <= size do
       -- next_fresh itself is never named (advance_fresh)
-      if obj == next_fresh or not (skips and redis.call('ZSCORE', K.named, obj)) then
+      if obj == next_fresh or not (any_named and redis.call('ZSCORE', K.named, obj)) then
         picks[#picks + 1] = {int(obj), 'fresh'}
       end
       obj = obj + 1

@@ -26,6 +26,10 @@ end
 local function cool(obj, ends)
   redis.call('ZADD', K.cooling, num(ends), pad(obj))
   redis.call('ZADD', K.cool_objs, obj, obj)
+  if not any_cooling then
+    any_cooling = true
+    redis.call('HSET', meta_key, 'cools', 1)
+  end
 end
 local function uncool(obj)
   redis.call('ZREM', K.cooling, pad(obj))
@@ -33,6 +37,7 @@ local function uncool(obj)
 end
 -- The end of obj's cooling, or nil when it is not cooling.
 local function cooling_end(obj)
+  if not any_cooling then return nil end
   local ends = redis.call('ZSCORE', K.cooling, pad(obj))
   return ends and tonumber(ends) or nil
 end
@@ -106,6 +111,7 @@ end
 -- rule R13: at most `limit` objects whose cooling ended join the free order,
 -- as freed at their cooling's end (the earliest first, ties by object).
 local function cooled(limit)
+  if not any_cooling then return 0 end
   local due = redis.call('ZRANGEBYSCORE', K.cooling, '-inf', num(now), 'LIMIT', 0, limit)
   if #due == 0 then return 0 end
   local free_seq = reserve('free_seq', #due)
@@ -113,6 +119,10 @@ local function cooled(limit)
     local obj = int(tonumber(member))
     uncool(obj)
     to_free(obj, free_seq + i - 1)
+  end
+  if redis.call('EXISTS', K.cooling) == 0 then
+    any_cooling = false
+    redis.call('HDEL', meta_key, 'cools')
   end
   changed()
   return #due
@@ -176,6 +186,10 @@ local function take(obj, next_fresh)
       and not redis.call('ZSCORE', free_key, n) then
     -- rule R11: a fresh object above next_fresh, skipped once the fresh order reaches it
     redis.call('ZADD', K.named, n, n)
+    if not any_named then
+      any_named = true
+      redis.call('HSET', meta_key, 'named', 1)
+    end
     return next_fresh
   end
   if cooling_end(n) then uncool(n) end

@@ -27,28 +27,30 @@ function owners.obj(member) return int(tonumber(string.sub(member, -10))) end
 -- rule R10: the runs of consecutive free objects (P:free and P:retired), so a
 -- contiguous request finds its run without scanning the pool. Never-used
 -- objects are no part of it: they are one run from next_fresh (fresh_run).
--- A run s..e is s in K.runs (scored by s, to find the run holding an
--- object), e in K.run_ends[s], and s in K.runs_by_len scored by its length
--- class (its length, capped at CLASS_CAP) * CLASS_SPAN + s; K.run_min holds
--- each class's lowest start, so the lowest run of at least c objects is the
--- first class >= c in K.run_min's start order: at most CLASS_CAP entries.
+-- A run s..e is s in K.runs, scored by s (to find the run holding an
+-- object), and e in K.run_ends[s] unless e = s. A run of two or more, which
+-- only a contiguous request needs, is also s in K.runs_by_len scored by its
+-- length class (its length, capped at CLASS_CAP) * CLASS_SPAN + s, and
+-- K.run_min holds each class's lowest start: the lowest run of at least c
+-- objects is the first class >= c in K.run_min's start order, at most
+-- CLASS_CAP entries. A free or a grant of a lone object costs four commands,
+-- and growing a long run one at an end, two.
 local CLASS_CAP = MAX_COUNT + 1
 local CLASS_SPAN = 4294967296
 local runs = {}
-local function run_class(s, e) return math.min(e - s + 1, CLASS_CAP) end
+local function run_class(s, e)
+  if e == s then return nil end
+  return math.min(e - s + 1, CLASS_CAP)
+end
 
-function runs.put(s, e)
-  local class = run_class(s, e)
-  redis.call('ZADD', K.runs, s, int(s))
-  redis.call('HSET', K.run_ends, int(s), int(e))
+local function class_add(class, s)
+  if not class then return end
   redis.call('ZADD', K.runs_by_len, num(class * CLASS_SPAN + s), int(s))
   redis.call('ZADD', K.run_min, 'LT', s, class)
 end
 
-function runs.drop(s, e)
-  local class = run_class(s, e)
-  redis.call('ZREM', K.runs, int(s))
-  redis.call('HDEL', K.run_ends, int(s))
+local function class_remove(class, s)
+  if not class then return end
   redis.call('ZREM', K.runs_by_len, int(s))
   if tonumber(redis.call('ZSCORE', K.run_min, class)) == s then
     local low = class * CLASS_SPAN
@@ -62,11 +64,40 @@ function runs.drop(s, e)
   end
 end
 
+function runs.put(s, e)
+  redis.call('ZADD', K.runs, s, int(s))
+  if e > s then redis.call('HSET', K.run_ends, int(s), int(e)) end
+  class_add(run_class(s, e), s)
+end
+
+function runs.drop(s, e)
+  redis.call('ZREM', K.runs, int(s))
+  if e > s then redis.call('HDEL', K.run_ends, int(s)) end
+  class_remove(run_class(s, e), s)
+end
+
+-- The run s..e now ends at e2 (its start stays).
+local function run_end_moved(s, e, e2)
+  if e2 > s then redis.call('HSET', K.run_ends, int(s), int(e2)) else
+    redis.call('HDEL', K.run_ends, int(s)) end
+  local class, class2 = run_class(s, e), run_class(s, e2)
+  if class ~= class2 then
+    class_remove(class, s)
+    class_add(class2, s)
+  end
+end
+
+local function run_end(s)
+  local e = redis.call('HGET', K.run_ends, int(s))
+  return e and tonumber(e) or s
+end
+
 -- The run starting at or below x: its start and end (which may be below x).
 function runs.below(x)
   local s = redis.call('ZREVRANGEBYSCORE', K.runs, x, '-inf', 'LIMIT', 0, 1)[1]
   if not s then return nil end
-  return tonumber(s), tonumber(redis.call('HGET', K.run_ends, s))
+  s = tonumber(s)
+  return s, run_end(s)
 end
 
 -- The run holding x, if one does.
@@ -80,19 +111,18 @@ end
 -- already, which the upgrade of an older pool relies on.
 function runs.add(x)
   x = tonumber(x)
-  local s, e = x, x
   local ls, le = runs.below(x)
   if ls and le >= x then return end
+  local re
+  if redis.call('ZSCORE', K.runs, x + 1) then
+    re = run_end(x + 1)
+    runs.drop(x + 1, re)
+  end
   if ls and le == x - 1 then
-    runs.drop(ls, le)
-    s = ls
+    run_end_moved(ls, le, re or x)
+  else
+    runs.put(x, re or x)
   end
-  local re = redis.call('HGET', K.run_ends, x + 1)
-  if re then
-    runs.drop(x + 1, tonumber(re))
-    e = tonumber(re)
-  end
-  runs.put(s, e)
 end
 
 -- x is no longer free: its run splits around it. A no-op when x is in none.
@@ -100,8 +130,11 @@ function runs.remove(x)
   x = tonumber(x)
   local s, e = runs.find(x)
   if not s then return end
-  runs.drop(s, e)
-  if s < x then runs.put(s, x - 1) end
+  if s < x then
+    run_end_moved(s, e, x - 1)
+  else
+    runs.drop(s, e)
+  end
   if x < e then runs.put(x + 1, e) end
 end
 
@@ -126,9 +159,14 @@ end
 -- granted by name; the fresh order skips each once (advance_fresh).
 local function advance_fresh(next_fresh)
   next_fresh = next_fresh + 1
+  if not any_named then return next_fresh end
   while redis.call('ZSCORE', K.named, next_fresh) do
     redis.call('ZREM', K.named, next_fresh)
     next_fresh = next_fresh + 1
+  end
+  if redis.call('EXISTS', K.named) == 0 then
+    any_named = false
+    redis.call('HDEL', meta_key, 'named')
   end
   return next_fresh
 end

@@ -71,14 +71,18 @@ end
 -- rule R12: the pool's policy, read with its size by pool_size(): `policy`
 -- decoded (contract field names), `policy_text` as stored ('' for none);
 -- `indexed` false for a pool an older version made until upgrade() is done.
-local policy, policy_text, indexed = {}, '', true
+-- `any_named` and `any_cooling` say whether K.named and K.cooling may hold
+-- anything (P:meta's flags 'named' and 'cools'), so that a pool using neither
+-- costs its grants and frees no look at them.
+local policy, policy_text, indexed, any_named, any_cooling = {}, '', true, false, false
 local function pool_size()
-  local row = redis.call('HMGET', meta_key, 'size', 'next_fresh', 'policy', 'v')
+  local row = redis.call('HMGET', meta_key, 'size', 'next_fresh', 'policy', 'v', 'named', 'cools')
   if not row[1] then return nil end
+  policy_text, policy = '', {}
   if row[3] and row[3] ~= '' and row[3] ~= '{}' then
     policy_text, policy = row[3], cjson.decode(row[3])
   end
-  indexed = row[4] == '2'
+  indexed, any_named, any_cooling = row[4] == '2', row[5] == '1', row[6] == '1'
   return tonumber(row[1]), tonumber(row[2])
 end
 -- What a new pool's meta holds besides its size: the version of its indexes.
