@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.pool.errors import BadUserInput, PoolExhausted
+from app.pool.errors import BadUserInput, ObjectHeld, PoolExhausted
 from app.pool.events import EventKind
+from app.pool.policy import PoolPolicy
 from app.stores.base import Store
 
 from .conftest import Clock, StoreFactory
@@ -261,3 +262,40 @@ def test_two_handles_never_grant_one_object_twice_in_sets(store_factory: StoreFa
     assert sorted(live) == sorted(set(live)) and len(live) == 9
     tokens = [lease.token for lease in second.leases("default", 100, 0)]
     assert len(set(tokens)) == len(tokens)
+
+
+# rules R10, R13
+def test_a_cooling_object_cuts_a_run(store: Store, clock: Clock) -> None:
+    store.set_policy("default", PoolPolicy(reuse_delay=30), ROOT.principal)
+    singles(store, 4)
+    one(store, ttl=5)
+    singles(store, 5)
+    free(store, 3, 4, 6, 7)
+    clock.advance(5)
+    assert store.pool("default").cooling == 1
+    with pytest.raises(PoolExhausted):
+        ask(store, count=3, contiguous=True)
+    assert objs(ask(store, count=2, contiguous=True)) == [3, 4]
+    clock.advance(30)
+    assert objs(ask(store, count=3, contiguous=True)) == [5, 6, 7]
+
+
+# rules R10, R11, R5
+def test_waiters_for_a_named_object_any_object_and_a_set_share_one_queue(store: Store) -> None:
+    singles(store, 10)
+    named, any_one, several = (store.join_queue("default") for _ in range(3))
+    free(store, 5)
+    with pytest.raises(ObjectHeld):
+        ask(store, ticket=named, obj=3)
+    with pytest.raises(PoolExhausted):
+        ask(store, ticket=any_one)
+    free(store, 3)
+    with pytest.raises(PoolExhausted):
+        ask(store, ticket=several, count=2)
+    assert one(store, ticket=named, obj=3).obj == 3
+    assert one(store, ticket=any_one).obj == 5
+    with pytest.raises(PoolExhausted):
+        ask(store, ticket=several, count=2)
+    free(store, 1, 2)
+    assert objs(ask(store, ticket=several, count=2)) == [1, 2]
+    assert store.pool("default").waiting == 0
