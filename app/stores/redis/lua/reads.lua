@@ -1,41 +1,56 @@
 -- Reads ------------------------------------------------------------------
--- Held objects within 1..size whose lease expired but awaits reclamation,
--- counted from whichever side is smaller, at most COUNT_SCAN entries.
-local function expired_within(size, pending, above)
-  if pending == 0 then return 0 end
-  if above == 0 then return pending end
+-- Members of `by_time` (objects, padded or not, scored by a time) scored in
+-- low..high that are within 1..size, where `above` of the `total` are above
+-- the size: counted from whichever side is smaller, at most COUNT_SCAN
+-- entries, exactly when none is above the size (the usual case). `time_of`
+-- gives an object's score from the other side, nil for none.
+local function within_size(by_time, low, high, total, size, above, above_key, time_of)
+  if total == 0 then return 0 end
+  if above == 0 then return total end
   local count = 0
-  if pending <= above then
-    local objs = redis.call('ZRANGEBYSCORE', expiry_key, '-inf', num(now), 'LIMIT', 0, COUNT_SCAN)
+  if total <= above then
+    local objs = redis.call('ZRANGEBYSCORE', by_time, low, high, 'LIMIT', 0, COUNT_SCAN)
     for _, obj in ipairs(objs) do
       if tonumber(obj) <= size then count = count + 1 end
     end
     return count
   end
-  local objs = redis.call('ZRANGEBYSCORE', held_key, '(' .. size, '+inf', 'LIMIT', 0, COUNT_SCAN)
-  local above_expired = 0
+  local objs = redis.call('ZRANGEBYSCORE', above_key, '(' .. size, '+inf', 'LIMIT', 0, COUNT_SCAN)
+  local lo = low == '-inf' and -math.huge or tonumber(string.sub(low, 2))
+  local outside = 0
   for _, obj in ipairs(objs) do
-    if expired(obj) then above_expired = above_expired + 1 end
+    local at = time_of(obj)
+    if at and at > lo and at <= tonumber(high) then outside = outside + 1 end
   end
-  return pending - above_expired
+  return total - outside
+end
+
+local function expiry_of(obj)
+  local at = redis.call('ZSCORE', expiry_key, pad(obj)) or redis.call('ZSCORE', expiry_key, obj)
+  return at and tonumber(at) or nil
+end
+
+-- Held objects within 1..size whose lease expired but awaits reclamation.
+local function expired_within(size, pending, above)
+  return within_size(expiry_key, '-inf', num(now), pending, size, above, held_key, expiry_of)
 end
 
 -- rule R13: objects within 1..size cooling now. Those whose cooling ended
 -- and those whose lease expired and awaits reclamation are counted as they
--- will be once moved (at most COUNT_SCAN of each looked at).
-local function cooling_within(size)
-  local count = redis.call('ZCOUNT', K.cool_objs, '-inf', size)
-  local due = redis.call('ZRANGEBYSCORE', K.cooling, '-inf', num(now), 'LIMIT', 0, COUNT_SCAN)
-  for _, member in ipairs(due) do
-    if tonumber(member) <= size then count = count - 1 end
-  end
+-- will be once moved.
+local function cooling_within(size, held_above)
+  local all = redis.call('ZCARD', K.cool_objs)
+  if all == 0 and not cooling_until(0) then return 0 end
+  local below = redis.call('ZCOUNT', K.cool_objs, '-inf', size)
+  local due = redis.call('ZCOUNT', K.cooling, '-inf', num(now))
+  local count = below - within_size(K.cooling, '-inf', num(now), due, size, all - below,
+                                    K.cool_objs, cooling_end)
   local delay = cooling_until(0)
   if delay then
-    local objs = redis.call('ZRANGEBYSCORE', expiry_key, '(' .. num(now - delay), num(now),
-                            'LIMIT', 0, COUNT_SCAN)
-    for _, obj in ipairs(objs) do
-      if tonumber(obj) <= size then count = count + 1 end
-    end
+    local low = '(' .. num(now - delay)
+    local recent = redis.call('ZCOUNT', expiry_key, low, num(now))
+    count = count + within_size(expiry_key, low, num(now), recent, size, held_above, held_key,
+                                expiry_of)
   end
   return count
 end
@@ -47,7 +62,7 @@ local function stats(size)
   local pending = redis.call('ZCOUNT', expiry_key, '-inf', num(now))
   local below = redis.call('ZCOUNT', held_key, '-inf', size)
   local live_below = below - expired_within(size, pending, held_all - below)
-  local cooling = cooling_within(size)
+  local cooling = cooling_within(size, held_all - below)
   return {'OK', size, held_all - pending, size - live_below - cooling, waiting(), cooling,
           policy_text}
 end
