@@ -5,10 +5,18 @@ pool's keys live in one cluster slot and every script touches the keys of one
 pool only; that is what lets the store run on Redis Cluster unchanged. `P`
 stands for `objmgr:{pool:NAME}`:
 
-    P:meta      hash   size, next_fresh, created_at
+    P:meta      hash   size, next_fresh, created_at, policy, v, named, cools
         next_fresh: the lowest object never handed out; every object below it
-        is held, free or retired, every object from it up has never been
-        used, so a pool of any size costs one small hash.
+        is held, free, cooling or retired, every object from it up has never
+        been used but those in P:named, so a pool of any size costs one small
+        hash. policy: `PoolPolicy.to_json()` (rule R12; absent or "{}" for the
+        default), read with the size by every script, so a grant or renewal
+        follows the policy of its own instant. v: 2 once the pool has the
+        owners' index and the runs (a new pool at once; an older version's
+        pool once scripts built them, FREE_SCAN entries per script, from the
+        cursor up/up_at, see lua/freeing.lua upgrade). named, cools: 1 while
+        P:named or P:cooling may hold anything, so that a pool using neither
+        never looks at them.
     P:counters  hash   token, ticket, free_seq, event_seq
         The last fencing token, waiter ticket, free-queue sequence number and
         journal seq. Never deleted, not even with the pool, so tokens and seqs
@@ -29,8 +37,10 @@ stands for `objmgr:{pool:NAME}`:
                        size, set aside by the acquires that met them at the
                        front of P:free, and put back there with their old
                        free_seq when the pool grows over them again.
-    P:requests  hash   rk -> obj, rk being JSON [owner, request_id]: the live
-                       lease of an idempotent acquire.
+    P:requests  hash   rk -> "obj,obj,...", rk being JSON [owner, request_id]:
+                       the live leases of an idempotent acquire, in grant
+                       order (rules R2, R10: a set's survivors replay); an
+                       older version's single obj is the same text.
     P:queue     zset   waiter ticket scored by ticket: arrival order.
     P:waiters   hash   ticket -> session id of the process that waits on it.
     P:sessions  hash   session id -> how many of its tickets are queued.
@@ -57,6 +67,41 @@ stands for `objmgr:{pool:NAME}`:
         fields as its node's first stores only its values. Every script
         replies the entries it wrote beside its own reply, so the store tells
         its listeners of them without reading the stream back.
+    P:cooling   zset   obj zero-padded, scored by its cooling's end (rule
+                       R13): objects out of circulation after an expiry or a
+                       revocation, the earliest end first, moved to P:free as
+                       freed at that end RECLAIM_BATCH at a time by every
+                       script (and by the reaper in larger batches).
+    P:cool_objs zset   the same objects scored by obj: `cooling` within the
+                       size is one ZCOUNT; those already due are subtracted
+                       with a ZCOUNT of P:cooling (exact unless objects cool
+                       above the size after a shrink, then counted from the
+                       smaller side, as expired leases are).
+    P:named     zset   obj scored by obj: objects at or above next_fresh
+                       granted by name (rule R11); the fresh order skips each
+                       once and drops it, so the cost is O(1) amortized.
+    P:owners    zset   LEN4 owner pad(obj), all scored 0 (LEN4: the owner's
+                       byte length in four digits): one owner's leases are a
+                       lexical range in object order, for leases(owner=) in
+                       O(log n + page) and for maxPerOwner's count in
+                       O(log n) with one ZLEXCOUNT (rules R12, R15); its
+                       expired leases awaiting reclamation are subtracted by
+                       looking at no more than COUNT_SCAN of them.
+    P:runs      zset   s scored by s: the start of each run s..e of
+                       consecutive free objects (those of P:free and
+                       P:retired), found for an object x by one
+                       ZREVRANGEBYSCORE x -inf LIMIT 0 1 (rule R10).
+    P:run_ends  hash   s -> e, for runs longer than one object.
+    P:runs_by_len zset s scored by class * 2^32 + s, for runs of two or more;
+                       class is the run's length, capped at MAX_COUNT + 1.
+    P:run_min   zset   class scored by the lowest start of its runs: the
+                       lowest run of at least c objects is the first class
+                       >= c in start order, at most MAX_COUNT + 1 entries
+                       read, never a scan of the pool. Never-used objects are
+                       not in the runs: they are one run from next_fresh
+                       (broken only by P:named's objects held or cooling), so
+                       a grant of fresh objects touches no run, and a free or
+                       a grant of a lone free object costs four commands.
     P:seen  zset  the waiters' heartbeats of an older version, whose
         waiters are gone by now: nothing reads it, and a pool's delete
         removes it with the pool's other keys (so it is one of the KEYS).
@@ -92,6 +137,11 @@ a process waits in.
 Following a journal (`Store.wait_for_events`, `following.py`) is a blocking
 `XREAD BLOCK ms COUNT n STREAMS P:events SEQ-0` on a connection of its own per
 pool followed: nothing is written for it, and the scripts do not change.
+
+Spanning pools is done from Python, pool by pool (`owned.py`): an owner's
+leases of every pool are one `leases` script per pool listed, a page of pool
+names in one pipeline; a revocation is one `revoke` script per batch of at
+most REVOKE_BATCH leases.
 
 Waiters of a dead session are skipped, and dropped DEAD_BATCH at a time by the
 scripts that meet them at the head of the queue. Expired leases are reclaimed

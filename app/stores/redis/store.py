@@ -4,9 +4,9 @@ The data model is in `model.py`, the scripts in `lua/`, how commands travel
 and what their failures mean in `wire.py` and `commands.py` (pipelines of
 concurrent callers' scripts), the codes scripts answer in `replies.py`, what
 must exist before operations in `opening.py`, the index of pool names in
-`names.py`, this process's waiters in `queues.py` (their session and
-listener in `waiting.py`), its reaper in `reaping.py`, its blocking reads of
-the journal in `following.py`.
+`names.py`, owners' leases and revocation in `owned.py`, this process's
+waiters in `queues.py` (their session and listener in `waiting.py`), its
+reaper in `reaping.py`, its blocking reads of the journal in `following.py`.
 
 Scripts answer a list whose first element is "OK" or a code, which the
 table named where the script is called turns into the domain exception.
