@@ -291,8 +291,8 @@ TestMemoryPool = MemoryPool.TestCase
 TestSQLitePool = SQLitePool.TestCase
 TestRedisPool = RedisPool.TestCase
 TestMemoryPool.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
-TestSQLitePool.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
-TestRedisPool.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+TestSQLitePool.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+TestRedisPool.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 
 
 STORES: dict[type, type[Store]] = {
