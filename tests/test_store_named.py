@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.pool.errors import ObjectHeld, OutOfRange, PoolExhausted, PoolNotFound
+from app.pool.errors import (
+    BadUserInput,
+    ObjectHeld,
+    OutOfRange,
+    PoolExhausted,
+    PoolNotFound,
+    QuotaExceeded,
+)
 from app.pool.events import EventKind
 from app.pool.policy import PoolPolicy
 from app.stores.base import Store
@@ -156,3 +163,20 @@ def test_a_named_request_behind_a_waiter_is_refused_even_when_its_object_is_free
         ask(store, ticket=later, obj=7)
     free(store, 7)
     assert one(store, ticket=later, obj=7).obj == 7
+
+
+# rules R11, R12
+def test_a_named_grant_follows_the_pools_policy(store: Store, clock: Clock) -> None:
+    store.set_policy(
+        "default", PoolPolicy(default_ttl=20, max_ttl=60, max_per_owner=1), ROOT.principal
+    )
+    lease = one(store, obj=4, owner="alice")
+    assert (lease.ttl, lease.expires_at) == (20, clock.now + 20)
+    with pytest.raises(BadUserInput):
+        ask(store, obj=5, ttl=61)
+    with pytest.raises(QuotaExceeded):
+        ask(store, obj=5, owner="alice")
+    # Refused before the object is looked at: the quota goes before OBJECT_HELD.
+    with pytest.raises(QuotaExceeded):
+        ask(store, obj=4, owner="alice")
+    assert one(store, obj=5, owner="bob").obj == 5
