@@ -13,7 +13,7 @@ stands for `objmgr:{pool:NAME}`:
         default), read with the size by every script, so a grant or renewal
         follows the policy of its own instant. v: 2 once the pool has the
         owners' index and the runs (a new pool at once; an older version's
-        pool once scripts built them, FREE_SCAN entries per script, from the
+        pool once scripts built them, COUNT_SCAN entries per script, from the
         cursor up/up_at, see lua/freeing.lua upgrade). named, cools: 1 while
         P:named or P:cooling may hold anything, so that a pool using neither
         never looks at them.

@@ -15,6 +15,7 @@ from ...pool.errors import (
     PoolError,
     PoolExists,
     PoolInUse,
+    StoreUnavailable,
     exhausted,
     not_allocated,
     object_cooling,
@@ -97,6 +98,14 @@ def _ttl_above_max(ttl: float | None) -> Callable[[Refused], PoolError]:
     return refusal
 
 
+def _upgrading(refused: Refused) -> PoolError:
+    """Still RETRY after MAX_STEPS runs: an older version's large pool whose
+    indexes the scripts are building (model.py, P:meta's v)."""
+    return StoreUnavailable(
+        f"pool {refused.pool!r} made by an older version is having its indexes built; retry later"
+    )
+
+
 def grant_refusals(request: AcquireRequest) -> Table:
     """The grant script's codes (lua/acquire.lua names them), for `request`."""
 
@@ -115,6 +124,7 @@ def grant_refusals(request: AcquireRequest) -> Table:
         return lambda refused: make(request.pool, request.obj or 0)
 
     return {
+        "RETRY": _upgrading,
         "POOL_NOT_FOUND": _not_found,
         "POOL_EXHAUSTED": _exhausted,
         "TTL_ABOVE_MAX": _ttl_above_max(request.ttl),

@@ -198,8 +198,8 @@ local function take(obj, next_fresh)
 end
 
 -- A pool an older version made has neither the owners' index (rule R15) nor
--- the runs (rule R10): scripts that need them build them, FREE_SCAN entries
--- per script (its held leases, then P:free, then P:retired, each from a
+-- the runs (rule R10): scripts that need them, and every read of the pool's
+-- stats, build them COUNT_SCAN entries per script (its held leases, then P:free, then P:retired, each from a
 -- cursor in P:meta), while every change keeps them for what it touches.
 -- True once they are whole: the pool is then marked v 2, as a new one is.
 local UPGRADE_PHASES = {held = 'free', free = 'retired', retired = nil}
@@ -207,7 +207,7 @@ local function upgrade()
   if indexed then return true end
   local row = redis.call('HMGET', meta_key, 'up', 'up_at')
   local phase, at = row[1] or 'held', row[2] or ''
-  local budget = FREE_SCAN
+  local budget = COUNT_SCAN
   while budget > 0 do
     local key = (phase == 'held' and held_key) or (phase == 'free' and free_key) or retired_key
     local low = at == '' and '-inf' or '(' .. at
