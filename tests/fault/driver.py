@@ -61,11 +61,14 @@ class Client:
         self.history = History()
         self.ops = 0
         self.deadline = 0.0
+        self.last_call = 0.0
         self.leases = 0
+        self.granted = 0
 
     def run(self, start: Any) -> History:
         start.wait(timeout=30)
         self.deadline = time.monotonic() + self.workload.duration
+        self.last_call = time.monotonic() + self.workload.max_duration
         try:
             while self._more():
                 self._cycle()
@@ -75,7 +78,12 @@ class Client:
         return self.history
 
     def _more(self) -> bool:
-        return self.ops < self.workload.max_ops and time.monotonic() < self.deadline
+        now = time.monotonic()
+        if self.ops >= self.workload.max_ops:
+            return False
+        if now < self.deadline:
+            return True
+        return self.granted < self.workload.min_leases and now < self.last_call
 
     def _post(
         self,
@@ -130,7 +138,9 @@ class Client:
 
     def _cycle(self) -> None:
         self.leases += 1
-        for lease in self._acquire():
+        leases = self._acquire()
+        self.granted += bool(leases)
+        for lease in leases:
             self._use(lease)
 
     def _acquire(self) -> list[ClientLease]:

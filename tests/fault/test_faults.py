@@ -44,6 +44,9 @@ KILL_EVERY = 0.5
 MAX_PER_OWNER = 3
 OWNERS = 4
 BIG_SET = 5
+# Leases each client is granted however long a fault stalled the pool: 8 clients
+# of 10 make a run check well over MIN_LEASES.
+MIN_LEASES_EACH = 10
 
 # gunicorn's words for a worker we killed, Redis's for a machine not tuned for
 # it: expected, not findings.
@@ -73,6 +76,9 @@ def workload(urls: tuple[str, ...], seed: int, **overrides: Any) -> Workload:
         big=BIG_SET,
         big_wait=1.0,
         revokes=15,
+        min_leases=MIN_LEASES_EACH,
+        # Refusals count as requests too, and a stalled pool refuses many.
+        max_ops=1000,
         **overrides,
     )
 

@@ -36,6 +36,11 @@ class Workload:
     clients: int = 8
     duration: float = 4.0
     max_ops: int = 300
+    # Leases (or sets) each client is granted before it stops, even after
+    # `duration`: a run stalled by a fault (a dead waiter heading the queue until
+    # its store session lapses) still checks as many; `max_duration` bounds it.
+    min_leases: int = 0
+    max_duration: float = 20.0
     pool: str = "default"
     ttl: tuple[float, float] = (0.5, 1.0)
     hold: tuple[float, float] = (0.0, 0.05)
