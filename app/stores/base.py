@@ -158,11 +158,10 @@ class Store(ABC):
         changes below. `policy` None is the pool's default policy, and writes no
         POLICY_CHANGED (rule R12)."""
 
-    # TRANSITION: abstract once every store has it
+    @abstractmethod
     def set_policy(self, name: str, policy: PoolPolicy, principal: str | None = None) -> PoolStats:
         """Replace the pool's whole policy (rule R12); held leases keep their
         expiry, objects cooling keep their end."""
-        raise NotImplementedError
 
     @abstractmethod
     def resize_pool(self, name: str, size: int, principal: str | None = None) -> PoolStats: ...
@@ -184,15 +183,15 @@ class Store(ABC):
         """Live leases in object order, objects above `after`, at most `first`;
         only `owner`'s when given (rule R15)."""
 
-    # TRANSITION: abstract once every store has it
+    @abstractmethod
     def owner_leases(self, owner: str, first: int) -> list[Lease]:
         """`owner`'s live leases of every pool, in (pool, object) order, at most
         `first` (rule R15)."""
-        raise NotImplementedError
 
     @abstractmethod
     def lease(self, pool: str, obj: int) -> Lease | None: ...
 
+    @abstractmethod
     def grant(self, request: AcquireRequest, ticket: Ticket | None = None) -> Grant:
         """Grant `request.count` objects (or `request.obj`), or raise.
 
@@ -206,20 +205,15 @@ class Store(ABC):
         or cooling (R11), POOL_EXHAUSTED when too few are available (R10).
         A refusal after the queue was passed leaves the ticket in place.
         """
-        # TRANSITION: until each store implements grant, a plain request is its acquire.
-        if type(self).acquire is Store.acquire:
-            raise NotImplementedError
-        return Grant((self.acquire(request, ticket),))
 
     def acquire(self, request: AcquireRequest, ticket: Ticket | None = None) -> Lease:
         """Grant one object (`grant` of a request for one): its lease."""
         return self.grant(request, ticket).leases[0]
 
-    # TRANSITION: abstract once every store has it
+    @abstractmethod
     def revoke(self, pool: str, which: RevokeFilter, principal: str | None = None) -> list[Lease]:
         """End every live lease of `pool` that `which` matches (rule R14): the
         leases revoked, in object order. POOL_NOT_FOUND for no such pool."""
-        raise NotImplementedError
 
     @abstractmethod
     def free(self, pool: str, obj: int, caller: Caller, token: int | None) -> int: ...
