@@ -316,17 +316,7 @@ TestSQLitePool.settings = settings(max_examples=30, stateful_step_count=30, dead
 TestRedisPool.settings = settings(max_examples=25, stateful_step_count=30, deadline=None)
 
 
-STORES: dict[type, type[Store]] = {
-    TestMemoryPool: MemoryStore,
-    TestSQLitePool: SQLiteStore,
-    TestRedisPool: RedisStore,
-}
-
-
 @pytest.fixture(autouse=True)
 def _redis_for_the_machine(request: pytest.FixtureRequest) -> None:
-    # TRANSITION: until each store implements grant (app/stores/base.py).
-    if request.cls in STORES and STORES[request.cls].grant is Store.grant:
-        pytest.skip(f"{STORES[request.cls].__name__} does not grant sets yet")
     if request.cls is TestRedisPool:
         RedisPool.url = request.getfixturevalue("redis_url")
