@@ -91,10 +91,11 @@ class SQLiteGranting(SQLiteFollowing):
         else:
             taking.several(count, row.policy.reuse_first)
         taking.finish(row)
-        granted = dataclasses.replace(request, ttl=ttl)
+        granted = request if ttl == request.ttl else dataclasses.replace(request, ttl=ttl)
+        tokens = objects.next_tokens(conn, pool, count)
         leases = [
             Lease.granted(granted, obj, token, now)
-            for obj, token in zip(taking.taken, objects.next_tokens(conn, pool, count), strict=True)
+            for obj, token in zip(taking.taken, tokens, strict=True)
         ]
         objects.insert_leases(conn, leases)
         fx.journal.lease_events(conn, EventKind.GRANTED, now, leases, request.principal)
@@ -144,10 +145,30 @@ class SQLiteGranting(SQLiteFollowing):
         with self._read() as conn:
             now = self._clock()
             row = objects.pool_row(conn, request.pool)
+            policy, named = row.policy, request.obj
+            # Refusals that go before the queue are the grant's to give (rules R10-R12).
+            if (
+                request.count > row.size
+                or (named is not None and not 1 <= named <= row.size)
+                or (
+                    request.ttl is not None
+                    and policy.max_ttl is not None
+                    and request.ttl > policy.max_ttl
+                )
+            ):
+                return True
             if request.request_id is not None and objects.by_request(
                 conn, request.pool, request.request_id, request.owner, now
             ):
                 # A retry may find its leases granted to the first attempt meanwhile.
+                return True
+            limit = policy.max_per_owner
+            if (
+                limit is not None
+                and request.owner is not None
+                and objects.owned(conn, request.pool, request.owner, now, limit) + request.count
+                > limit
+            ):
                 return True
             head = self._live_head(conn, request.pool)
             if head is None or head[0] != ticket.id:

@@ -270,25 +270,29 @@ def owned(conn: sqlite3.Connection, pool: str, owner: str, now: float, limit: in
     return int(count)
 
 
+_INSERT_LEASE = f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
 def insert_leases(conn: sqlite3.Connection, leases: Sequence[Lease]) -> None:
     """Leases granted together: one expiry, so one count of it."""
-    conn.executemany(
-        f"INSERT INTO leases ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                lease.pool,
-                lease.obj,
-                lease.token,
-                lease.owner,
-                lease.label,
-                lease.acquired_at,
-                lease.expires_at,
-                lease.ttl,
-                lease.request_id,
-            )
-            for lease in leases
-        ],
-    )
+    values = [
+        (
+            lease.pool,
+            lease.obj,
+            lease.token,
+            lease.owner,
+            lease.label,
+            lease.acquired_at,
+            lease.expires_at,
+            lease.ttl,
+            lease.request_id,
+        )
+        for lease in leases
+    ]
+    if len(values) == 1:
+        conn.execute(_INSERT_LEASE, values[0])
+    else:
+        conn.executemany(_INSERT_LEASE, values)
     count_expiry(conn, leases[0].pool, leases[0].expires_at, len(leases))
 
 

@@ -49,29 +49,18 @@ class PoolRow(NamedTuple):
         return max(self.next_fresh, self.skip_top + 1)
 
 
+_NO_RULES = (None, None, None, None, 0, None)
+
+
 def as_pool_row(values: Sequence[Any]) -> PoolRow:
     """A row of `POOL_COLUMNS`, in their order."""
-    size, next_fresh, held, held_above, waiting, cooling, cooling_above, next_skip, skip_top = (
-        values[:9]
+    rules = tuple(values[9:15])
+    policy = (
+        NO_POLICY
+        if rules == _NO_RULES
+        else PoolPolicy(rules[0], rules[1], rules[2], rules[3], bool(rules[4]), rules[5])
     )
-    default_ttl, max_ttl, max_per_owner, reuse_delay, reuse_first, description = values[9:15]
-    if (default_ttl, max_ttl, max_per_owner, reuse_delay, reuse_first, description) == (
-        None,
-        None,
-        None,
-        None,
-        0,
-        None,
-    ):
-        policy = NO_POLICY
-    else:
-        policy = PoolPolicy(
-            default_ttl, max_ttl, max_per_owner, reuse_delay, bool(reuse_first), description
-        )
-    return PoolRow(
-        size, next_fresh, held, held_above, waiting, cooling, cooling_above, next_skip, skip_top,
-        policy,
-    )  # fmt: skip
+    return PoolRow._make((*values[:9], policy))
 
 
 def policy_values(policy: PoolPolicy) -> tuple[object, ...]:

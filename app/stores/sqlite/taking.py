@@ -28,6 +28,12 @@ class Taking:
     # rule R13: freed first with reuse_first
     def several(self, count: int, reuse_first: bool) -> list[int]:
         """The objects `count` single grants in a row would take, in that order."""
+        fresh = self.next_fresh
+        if count == 1 and not reuse_first and self.next_skip is None and fresh <= self.size:
+            # The hot path: the next never-used object, nothing of it in a run.
+            self.taken.append(fresh)
+            self.next_fresh = fresh + 1
+            return self.taken
         if reuse_first:
             self._freed(count)
             self._fresh(count - len(self.taken))
@@ -128,13 +134,10 @@ class Taking:
 
     def finish(self, row: PoolRow) -> None:
         """Write the pool's row: its fresh order and its held count."""
-        if (self.next_fresh, self.next_skip, self.skip_top) == (
-            row.next_fresh,
-            row.next_skip,
-            row.skip_top,
-        ):
+        if (self.next_skip, self.skip_top) == (row.next_skip, row.skip_top):
             self.conn.execute(
-                "UPDATE pools SET held = held + ? WHERE name = ?", (len(self.taken), self.pool)
+                "UPDATE pools SET next_fresh = ?, held = held + ? WHERE name = ?",
+                (self.next_fresh, len(self.taken), self.pool),
             )
             return
         self.conn.execute(
