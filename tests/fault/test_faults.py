@@ -47,6 +47,9 @@ BIG_SET = 5
 # Leases each client is granted however long a fault stalled the pool: 8 clients
 # of 10 make a run check well over MIN_LEASES.
 MIN_LEASES_EACH = 10
+# Long enough for every test's faults (two Redis restarts a second apart); the
+# lease counts above do the rest.
+RUN_FOR = 3.0
 
 # gunicorn's words for a worker we killed, Redis's for a machine not tuned for
 # it: expected, not findings.
@@ -77,6 +80,7 @@ def workload(urls: tuple[str, ...], seed: int, **overrides: Any) -> Workload:
         big_wait=1.0,
         revokes=15,
         min_leases=MIN_LEASES_EACH,
+        duration=RUN_FOR,
         # Refusals count as requests too, and a stalled pool refuses many.
         max_ops=1000,
         **overrides,
