@@ -233,3 +233,28 @@ def test_a_contiguous_search_does_not_scan_the_pool(tmp_path: Path) -> None:
         20_003,
     ]
     store.close()
+
+
+# rules R10, R6: a run longer than the largest count, and one the size cuts
+def test_a_long_run_and_a_run_across_the_size_are_found(store: SQLiteStore) -> None:
+    store.create_pool("p", 3000)
+    for _ in range(3):
+        store.grant(AcquireRequest("p", count=1000))
+    for obj in range(1, 1501):
+        store.free("p", obj, ANYONE, None)
+    with contextlib.closing(sqlite3.connect(store.path)) as conn:
+        assert conn.execute("SELECT start, stop, span FROM free_runs").fetchall() == [
+            (1, 1500, SPAN_CAP)
+        ]
+    got = store.grant(AcquireRequest("p", count=1000, contiguous=True))
+    assert [lease.obj for lease in got.leases] == list(range(1, 1001))
+    store.resize_pool("p", 1200)
+    # 1001..1500 are free, but only 1001..1200 are within the size.
+    with pytest.raises(PoolExhausted):
+        store.grant(AcquireRequest("p", count=201, contiguous=True))
+    got = store.grant(AcquireRequest("p", count=200, contiguous=True))
+    assert [lease.obj for lease in got.leases] == list(range(1001, 1201))
+    layout_of(store, "p", 0)
+    store.resize_pool("p", 3000)
+    got = store.grant(AcquireRequest("p", count=300, contiguous=True))
+    assert [lease.obj for lease in got.leases] == list(range(1201, 1501))
