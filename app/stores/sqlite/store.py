@@ -8,6 +8,9 @@ pool's journal (`watchers.py`); expired leases are reclaimed in
 bounded batches, `objects.RECLAIM_PER_WRITE` by each write to their pool and
 the rest by a `waking.Reaper` in each process; pool counts are counters kept
 by every change; a file that vanished or was replaced is refused (`guard.py`).
+Grants and revocations are `granting.py`'s, which objects a grant takes
+`taking.py`'s (over the runs of `runs.py`), cooling `cooling.py`'s and the
+counts `counts.py`'s.
 """
 
 from __future__ import annotations
