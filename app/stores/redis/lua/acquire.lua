@@ -51,7 +51,7 @@ end
 -- rule R12: maxPerOwner, counted in this step, before the queue
 local limit = tonumber(policy.maxPerOwner)
 if limit and owner then
-  if not upgrade() then return {'RETRY'} end
+  if not (indexed or occasional.upgrade()) then return {'RETRY'} end
   local owned = owners.count(owner)
   if owned + count > limit and redis.call('ZCOUNT', expiry_key, '-inf', num(now)) > 0 then
     -- rule R4: the owner's expired leases awaiting reclamation are not held
@@ -87,22 +87,22 @@ if named then
     -- rule R4: its lease expired; reclaimed now, out of turn, as it is asked for
     local at = tonumber(redis.call('ZSCORE', expiry_key, pad(named))
                         or redis.call('ZSCORE', expiry_key, named))
-    local lease = release(named, nil, cooling_until(at))
+    local lease = ending.release(named, nil, cooling_until(at))
     record('EXPIRED', at, lease_values(named, lease, nil)) -- rule R9
   end
-  local ends = cooling_end(named)
+  local ends = ending.cooling_end(named)
   if ends and ends > now then return {'OBJECT_COOLING'} end -- rule R13
   picks[1] = {named, 'any'}
 elseif contiguous then
   -- rule R10: k..k+count-1 for the lowest k, from the runs, never a scan
-  if not upgrade() then return {'RETRY'} end
+  if not (indexed or occasional.upgrade()) then return {'RETRY'} end
   local k = runs.lowest(count, size)
-  local from_fresh = fresh_run(count, size, next_fresh)
+  local from_fresh = runs.fresh_run(count, size, next_fresh)
   if from_fresh and (not k or from_fresh < k) then k = from_fresh end
   if not k then return {'POOL_EXHAUSTED'} end
   for obj = k, k + count - 1 do
     -- The runs and the fresh order say these are available; a bug would grant twice.
-    if redis.call('HEXISTS', leases_key, obj) == 1 or cooling_end(obj) then
+    if redis.call('HEXISTS', leases_key, obj) == 1 or ending.cooling_end(obj) then
       return redis.error_reply('objmgr: the runs of pool ' .. pool_name .. ' hold ' .. obj)
     end
     picks[#picks + 1] = {int(obj), 'any'}
@@ -164,9 +164,9 @@ for i, pick in ipairs(picks) do
   if how == 'fresh' then
     next_fresh = advance_fresh(next_fresh)
   elseif how == 'free' then
-    take_free(obj)
+    occasional.take_free(obj)
   else
-    next_fresh = take(obj, next_fresh)
+    next_fresh = occasional.take(obj, next_fresh)
   end
   local lease = {
     token = int(token + i - 1),

@@ -10,4 +10,4 @@ if policy_json then
   record('POLICY_CHANGED', now, {principal = principal, reason = policy_json})
   pool_size()
 end
-return stats(tonumber(size))
+return reads.stats(tonumber(size))

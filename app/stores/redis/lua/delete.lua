@@ -2,7 +2,7 @@ local force, principal = ARGV[2] == '1', opt(ARGV[3])
 local size = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
 settle(RECLAIM_BATCH) -- rule R4, rule R13
-local result = stats(size)
+local result = reads.stats(size)
 -- rule R7: live leases need force; its waiters hear of it and find the pool gone
 if result[3] > 0 and not force then return {'POOL_IN_USE', result[3]} end
 changed()

@@ -1,46 +1,3 @@
--- rule R2: an idempotent acquire's request key maps to its objects,
--- "obj,obj,..." in grant order; a lease ending leaves the others.
-local function forget_request(rk, obj)
-  if type(rk) ~= 'string' then return end
-  local objs = redis.call('HGET', requests_key, rk)
-  if not objs then return end
-  if objs == obj then
-    redis.call('HDEL', requests_key, rk)
-    return
-  end
-  local rest, found = {}, false
-  for other in string.gmatch(objs, '[^,]+') do
-    if other == obj then found = true else rest[#rest + 1] = other end
-  end
-  if not found then return end
-  if #rest == 0 then
-    redis.call('HDEL', requests_key, rk)
-  else
-    redis.call('HSET', requests_key, rk, table.concat(rest, ','))
-  end
-end
-
--- rule R13: an object out of circulation until `ends`, in K.cooling by its
--- end (padded members, so equal ends go in object order) and in K.cool_objs
--- by object, which counts those within the size.
-local function cool(obj, ends)
-  redis.call('ZADD', K.cooling, num(ends), pad(obj))
-  redis.call('ZADD', K.cool_objs, obj, obj)
-  if not any_cooling then
-    any_cooling = true
-    redis.call('HSET', meta_key, 'cools', 1)
-  end
-end
-local function uncool(obj)
-  redis.call('ZREM', K.cooling, pad(obj))
-  redis.call('ZREM', K.cool_objs, obj)
-end
--- The end of obj's cooling, or nil when it is not cooling.
-local function cooling_end(obj)
-  if not any_cooling then return nil end
-  local ends = redis.call('ZSCORE', K.cooling, pad(obj))
-  return ends and tonumber(ends) or nil
-end
 -- rule R13: policy.py cooling_until.
 local function cooling_until(ended_at)
   local delay = tonumber(policy.reuseDelay)
@@ -48,30 +5,77 @@ local function cooling_until(ended_at)
   return ended_at + delay
 end
 
--- A free object joins the free order (rule R1), `free_seq` its place when
--- reserved already, and the runs (rule R10).
-local function to_free(obj, free_seq)
-  redis.call('ZADD', free_key, free_seq or reserve('free_seq', 1), obj)
-  runs.add(obj)
-end
-
--- A lease ends: its object is freed (rule R1), or cools until `cool_end`
--- (rule R13). Returns the lease it ended (decoded), nil when none was recorded.
-local function release(obj, free_seq, cool_end)
-  obj = int(obj)
-  local rec = redis.call('HGET', leases_key, obj)
-  local lease
-  if rec then
-    lease = cjson.decode(rec)
-    forget_request(lease.rk, obj)
-    owners.remove(lease.owner, obj)
+-- Ending a lease and what follows, defined on first use (lazy): a grant
+-- of a never-used object calls none of it.
+local ending = lazy(function(ending)
+  -- rule R2: an idempotent acquire's request key maps to its objects,
+  -- "obj,obj,..." in grant order; a lease ending leaves the others.
+  function ending.forget_request(rk, obj)
+    if type(rk) ~= 'string' then return end
+    local objs = redis.call('HGET', requests_key, rk)
+    if not objs then return end
+    if objs == obj then
+      redis.call('HDEL', requests_key, rk)
+      return
+    end
+    local rest, found = {}, false
+    for other in string.gmatch(objs, '[^,]+') do
+      if other == obj then found = true else rest[#rest + 1] = other end
+    end
+    if not found then return end
+    if #rest == 0 then
+      redis.call('HDEL', requests_key, rk)
+    else
+      redis.call('HSET', requests_key, rk, table.concat(rest, ','))
+    end
   end
-  redis.call('HDEL', leases_key, obj)
-  redis.call('ZREM', held_key, obj)
-  redis.call('ZREM', expiry_key, pad(obj), obj)
-  if cool_end then cool(obj, cool_end) else to_free(obj, free_seq) end
-  return lease
-end
+
+  -- rule R13: an object out of circulation until `ends`, in K.cooling by its
+  -- end (padded members, so equal ends go in object order) and in K.cool_objs
+  -- by object, which counts those within the size.
+  function ending.cool(obj, ends)
+    redis.call('ZADD', K.cooling, num(ends), pad(obj))
+    redis.call('ZADD', K.cool_objs, obj, obj)
+    if not any_cooling then
+      any_cooling = true
+      redis.call('HSET', meta_key, 'cools', 1)
+    end
+  end
+  function ending.uncool(obj)
+    redis.call('ZREM', K.cooling, pad(obj))
+    redis.call('ZREM', K.cool_objs, obj)
+  end
+  -- The end of obj's cooling, or nil when it is not cooling.
+  function ending.cooling_end(obj)
+    if not any_cooling then return nil end
+    local ends = redis.call('ZSCORE', K.cooling, pad(obj))
+    return ends and tonumber(ends) or nil
+  end
+  -- A free object joins the free order (rule R1), `free_seq` its place when
+  -- reserved already, and the runs (rule R10).
+  function ending.to_free(obj, free_seq)
+    redis.call('ZADD', free_key, free_seq or reserve('free_seq', 1), obj)
+    runs.add(obj)
+  end
+
+  -- A lease ends: its object is freed (rule R1), or cools until `cool_end`
+  -- (rule R13). Returns the lease it ended (decoded), nil when none was recorded.
+  function ending.release(obj, free_seq, cool_end)
+    obj = int(obj)
+    local rec = redis.call('HGET', leases_key, obj)
+    local lease
+    if rec then
+      lease = cjson.decode(rec)
+      ending.forget_request(lease.rk, obj)
+      owners.remove(lease.owner, obj)
+    end
+    redis.call('HDEL', leases_key, obj)
+    redis.call('ZREM', held_key, obj)
+    redis.call('ZREM', expiry_key, pad(obj), obj)
+    if cool_end then ending.cool(obj, cool_end) else ending.to_free(obj, free_seq) end
+    return lease
+  end
+end)
 
 -- rule R4: at most `limit` expired leases, the earliest expiry first (ties
 -- by object, rule R1); rule R13: with a reuseDelay they cool from their expiry.
@@ -94,7 +98,7 @@ local function reclaim(limit)
   local ended = {}
   for i, item in ipairs(order) do
     local obj = int(item[2])
-    local lease = release(obj, free_seq and free_seq + i - 1, cooling_until(item[1]))
+    local lease = ending.release(obj, free_seq and free_seq + i - 1, cooling_until(item[1]))
     if lease then ended[#ended + 1] = {obj, item[1], lease} end
   end
   if #ended > 0 then
@@ -117,8 +121,8 @@ local function cooled(limit)
   local free_seq = reserve('free_seq', #due)
   for i, member in ipairs(due) do
     local obj = int(tonumber(member))
-    uncool(obj)
-    to_free(obj, free_seq + i - 1)
+    ending.uncool(obj)
+    ending.to_free(obj, free_seq + i - 1)
   end
   if redis.call('EXISTS', K.cooling) == 0 then
     any_cooling = false
@@ -133,107 +137,90 @@ local function settle(limit)
   return reclaim(limit) + cooled(limit)
 end
 
--- rule R1: the longest-free object within the size. rule R6: retired objects (above the size
--- after a shrink) met on the way move to the retired set, scored by object,
--- at most FREE_SCAN of them per script; second result true when it stopped
--- there before finding out (the caller runs again).
-local function first_free(size)
-  local moved = 0
-  while moved < FREE_SCAN do
-    local batch = redis.call('ZRANGE', free_key, 0, FREE_SCAN - moved - 1, 'WITHSCORES')
-    if #batch == 0 then return nil, false end
-    for i = 1, #batch, 2 do
-      local obj = batch[i]
-      if tonumber(obj) <= size then return obj, false end
-      redis.call('ZREM', free_key, obj)
-      redis.call('ZADD', retired_key, obj, obj .. ':' .. batch[i + 1])
-      moved = moved + 1
+-- What few scripts call: defined on first use (lazy).
+local occasional = lazy(function(occasional)
+  -- rule R6: retired objects within the size go back to the free queue in the
+  -- place they were freed, at most FREE_SCAN per script; true when some are left.
+  function occasional.restore_retired(size)
+    local back = redis.call('ZRANGEBYSCORE', retired_key, '-inf', size, 'LIMIT', 0, FREE_SCAN)
+    for _, member in ipairs(back) do
+      local sep = string.find(member, ':', 1, true)
+      redis.call('ZADD', free_key, string.sub(member, sep + 1), string.sub(member, 1, sep - 1))
+      redis.call('ZREM', retired_key, member)
     end
+    if #back > 0 then changed() end
+    return #back == FREE_SCAN
   end
-  return nil, true
-end
 
--- rule R6: retired objects within the size go back to the free queue in the
--- place they were freed, at most FREE_SCAN per script; true when some are left.
-local function restore_retired(size)
-  local back = redis.call('ZRANGEBYSCORE', retired_key, '-inf', size, 'LIMIT', 0, FREE_SCAN)
-  for _, member in ipairs(back) do
-    local sep = string.find(member, ':', 1, true)
-    redis.call('ZADD', free_key, string.sub(member, sep + 1), string.sub(member, 1, sep - 1))
-    redis.call('ZREM', retired_key, member)
-  end
-  if #back > 0 then changed() end
-  return #back == FREE_SCAN
-end
-
--- Granting takes an object out of what is available. A free one leaves the
--- free order and its run; one above the size waiting in P:retired for a
--- growing resize to put it back leaves P:retired.
-local function take_free(obj)
-  if redis.call('ZREM', free_key, obj) == 0 then
-    local member = redis.call('ZRANGEBYSCORE', retired_key, obj, obj, 'LIMIT', 0, 1)[1]
-    if member then redis.call('ZREM', retired_key, member) end
-  end
-  runs.remove(obj)
-end
-
--- A named object (rule R11) or one of a contiguous run (rule R10), free or
--- never used: returns next_fresh after it.
-local function take(obj, next_fresh)
-  local n = tonumber(obj)
-  if n == next_fresh then return advance_fresh(next_fresh) end
-  if n > next_fresh and not redis.call('ZSCORE', K.named, n)
-      and not redis.call('ZSCORE', free_key, n) then
-    -- rule R11: a fresh object above next_fresh, skipped once the fresh order reaches it
-    redis.call('ZADD', K.named, n, n)
-    if not any_named then
-      any_named = true
-      redis.call('HSET', meta_key, 'named', 1)
+  -- Granting takes an object out of what is available. A free one leaves the
+  -- free order and its run; one above the size waiting in P:retired for a
+  -- growing resize to put it back leaves P:retired.
+  function occasional.take_free(obj)
+    if redis.call('ZREM', free_key, obj) == 0 then
+      local member = redis.call('ZRANGEBYSCORE', retired_key, obj, obj, 'LIMIT', 0, 1)[1]
+      if member then redis.call('ZREM', retired_key, member) end
     end
+    runs.remove(obj)
+  end
+
+  -- A named object (rule R11) or one of a contiguous run (rule R10), free or
+  -- never used: returns next_fresh after it.
+  function occasional.take(obj, next_fresh)
+    local n = tonumber(obj)
+    if n == next_fresh then return advance_fresh(next_fresh) end
+    if n > next_fresh and not redis.call('ZSCORE', K.named, n)
+        and not redis.call('ZSCORE', free_key, n) then
+      -- rule R11: a fresh object above next_fresh, skipped once the fresh order reaches it
+      redis.call('ZADD', K.named, n, n)
+      if not any_named then
+        any_named = true
+        redis.call('HSET', meta_key, 'named', 1)
+      end
+      return next_fresh
+    end
+    if ending.cooling_end(n) then ending.uncool(n) end
+    occasional.take_free(obj)
     return next_fresh
   end
-  if cooling_end(n) then uncool(n) end
-  take_free(obj)
-  return next_fresh
-end
 
--- A pool an older version made has neither the owners' index (rule R15) nor
--- the runs (rule R10): scripts that need them, and every read of the pool's
--- stats, build them COUNT_SCAN entries per script (its held leases, then P:free, then P:retired, each from a
--- cursor in P:meta), while every change keeps them for what it touches.
--- True once they are whole: the pool is then marked v 2, as a new one is.
-local UPGRADE_PHASES = {held = 'free', free = 'retired', retired = nil}
-local function upgrade()
-  if indexed then return true end
-  local row = redis.call('HMGET', meta_key, 'up', 'up_at')
-  local phase, at = row[1] or 'held', row[2] or ''
-  local budget = COUNT_SCAN
-  while budget > 0 do
-    local key = (phase == 'held' and held_key) or (phase == 'free' and free_key) or retired_key
-    local low = at == '' and '-inf' or '(' .. at
-    local batch = redis.call('ZRANGEBYSCORE', key, low, '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
-    for i = 1, #batch, 2 do
-      local member = batch[i]
-      if phase == 'held' then
-        local rec = redis.call('HGET', leases_key, member)
-        if rec then owners.add(cjson.decode(rec).owner, member) end
-      else
-        runs.add(tonumber(string.match(member, '^%d+')))
+  -- A pool an older version made has neither the owners' index (rule R15) nor
+  -- the runs (rule R10): scripts that need them, and every read of the pool's
+  -- stats, build them COUNT_SCAN entries per script (its held leases, then P:free, then P:retired, each from a
+  -- cursor in P:meta), while every change keeps them for what it touches.
+  -- True once they are whole: the pool is then marked v 2, as a new one is.
+  local UPGRADE_PHASES = {held = 'free', free = 'retired', retired = nil}
+  function occasional.upgrade()
+    if indexed then return true end
+    local row = redis.call('HMGET', meta_key, 'up', 'up_at')
+    local phase, at = row[1] or 'held', row[2] or ''
+    local budget = COUNT_SCAN
+    while budget > 0 do
+      local key = (phase == 'held' and held_key) or (phase == 'free' and free_key) or retired_key
+      local low = at == '' and '-inf' or '(' .. at
+      local batch = redis.call('ZRANGEBYSCORE', key, low, '+inf', 'WITHSCORES', 'LIMIT', 0, budget)
+      for i = 1, #batch, 2 do
+        local member = batch[i]
+        if phase == 'held' then
+          local rec = redis.call('HGET', leases_key, member)
+          if rec then owners.add(cjson.decode(rec).owner, member) end
+        else
+          runs.add(tonumber(string.match(member, '^%d+')))
+        end
+        at = batch[i + 1]
       end
-      at = batch[i + 1]
-    end
-    local seen = #batch / 2
-    if seen < budget then
-      phase, at = UPGRADE_PHASES[phase], ''
-      if not phase then
-        redis.call('HSET', meta_key, 'v', 2)
-        redis.call('HDEL', meta_key, 'up', 'up_at')
-        indexed = true
-        return true
+      local seen = #batch / 2
+      if seen < budget then
+        phase, at = UPGRADE_PHASES[phase], ''
+        if not phase then
+          redis.call('HSET', meta_key, 'v', 2)
+          redis.call('HDEL', meta_key, 'up', 'up_at')
+          indexed = true
+          return true
+        end
       end
+      budget = budget - seen
     end
-    budget = budget - seen
+    redis.call('HSET', meta_key, 'up', phase, 'up_at', at)
+    return false
   end
-  redis.call('HSET', meta_key, 'up', phase, 'up_at', at)
-  return false
-end
+end)

@@ -11,7 +11,7 @@ if first <= 0 then return reply end
 local objs
 if owner then
   -- rule R15: the owner's index, O(page)
-  if not upgrade() then return {'RETRY'} end
+  if not (indexed or occasional.upgrade()) then return {'RETRY'} end
   local low, high = owners.range(owner, tonumber(after))
   objs = redis.call('ZRANGEBYLEX', K.owners, low, high, 'LIMIT', 0, first + COUNT_SCAN)
   for i, member in ipairs(objs) do objs[i] = owners.obj(member) end

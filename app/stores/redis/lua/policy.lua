@@ -9,4 +9,4 @@ record('POLICY_CHANGED', now, {principal = principal, reason = policy_json}) -- 
 pool_size()
 -- A looser maxPerOwner may let the head be served.
 changed()
-return stats(size)
+return reads.stats(size)

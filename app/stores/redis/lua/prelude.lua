@@ -101,3 +101,14 @@ local function expired(obj)
   local at = redis.call('ZSCORE', expiry_key, pad(obj)) or redis.call('ZSCORE', expiry_key, obj)
   return at ~= false and at ~= nil and tonumber(at) <= now
 end
+
+-- A table of functions defined on first use: a script's run creates the
+-- closures it calls, not every one the shared parts hold (each costs time
+-- on every run, and most scripts call few).
+local function lazy(build)
+  return setmetatable({}, {__index = function(self, name)
+    setmetatable(self, nil)
+    build(self)
+    return rawget(self, name)
+  end})
+end

@@ -1,6 +1,6 @@
 local obj, principal, is_admin, token = ARGV[2], opt(ARGV[3]), ARGV[4], opt(ARGV[5])
 local ttl = ARGV[6]
-local rec, refused = releasable(obj, principal, is_admin, token)
+local rec, refused = reads.releasable(obj, principal, is_admin, token)
 if refused then return refused end
 -- rule R8: now + ttl, the last ttl when none is given; rule R3: same token
 local lease = cjson.decode(rec)

@@ -7,8 +7,8 @@ settle(RECLAIM_BATCH) -- rule R4, rule R13
 redis.call('HSET', meta_key, 'size', int(size))
 -- rule R9: one event for the resize, however many runs it takes
 if first then record('POOL_RESIZED', now, {principal = principal, size = int(size)}) end
-local more = restore_retired(size)
+local more = occasional.restore_retired(size)
 changed()
-local reply = stats(size)
+local reply = reads.stats(size)
 reply[#reply + 1] = more and 1 or 0
 return reply

@@ -13,7 +13,7 @@ local candidates, bounded = {}, objs_arg == nil
 if objs_arg then
   for obj in string.gmatch(objs_arg, '[^,]+') do candidates[#candidates + 1] = obj end
 elseif owner then
-  if not upgrade() then return {'RETRY'} end
+  if not (indexed or occasional.upgrade()) then return {'RETRY'} end
   local low, high = owners.range(owner, tonumber(after))
   for _, member in ipairs(redis.call('ZRANGEBYLEX', K.owners, low, high, 'LIMIT', 0,
                                      COUNT_SCAN)) do
@@ -38,7 +38,7 @@ for i, obj in ipairs(candidates) do
   if rec and not expired(obj) then
     local lease = cjson.decode(rec)
     if matches(lease) then
-      release(obj, nil, cool_end)
+      ending.release(obj, nil, cool_end)
       local values = lease_values(obj, lease, principal)
       values.reason = reason
       record('REVOKED', now, values) -- rule R9

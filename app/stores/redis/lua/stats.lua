@@ -1,5 +1,5 @@
 local size = pool_size()
 if not size then return {'POOL_NOT_FOUND'} end
 settle(RECLAIM_BATCH) -- rule R4, rule R13
-upgrade() -- an older version's pool, a bounded step
-return stats(size)
+if not indexed then occasional.upgrade() end -- an older version's pool, a bounded step
+return reads.stats(size)
