@@ -8,13 +8,13 @@ context of its own, so two requests served at once never see each other's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RequestRecord:
     #: The client's `X-Request-Id` when it sent a usable one, else a new one.
     request_id: str
@@ -30,18 +30,12 @@ class RequestRecord:
 _current: ContextVar[RequestRecord | None] = ContextVar("objmgr_request", default=None)
 
 
-def current_request() -> RequestRecord | None:
-    """The record of the request this code runs for; None off any request (the reaper)."""
-    return _current.get()
-
-
-def enter(record: RequestRecord) -> Token[RequestRecord | None]:
-    """Make `record` the current request's until `leave` with what this returned."""
-    return _current.set(record)
-
-
-def leave(token: Token[RequestRecord | None]) -> None:
-    _current.reset(token)
+#: The record of the request this code runs for; None off any request (the reaper).
+#: The variable's own methods, read on every request's path, without a call around them.
+current_request: Callable[[], RequestRecord | None] = _current.get
+#: Make a record the current request's until `leave` with what this returned.
+enter: Callable[[RequestRecord], Token[RequestRecord | None]] = _current.set
+leave: Callable[[Token[RequestRecord | None]], None] = _current.reset
 
 
 @contextmanager

@@ -22,7 +22,8 @@ def event_fields(event: Event, request_id: str | None) -> dict[str, Any]:
     return {
         "pool": event.pool,
         "seq": event.seq,
-        "kind": event.kind.value,
+        # A StrEnum's str is its value, without the enum's `value` property's call.
+        "kind": str(event.kind),
         "at": iso_time(event.at),
         "obj": event.obj,
         "token": event.token,
@@ -43,5 +44,6 @@ def log_events(events: Sequence[Event]) -> None:
     serving = current_request()
     request_id = None if serving is None else serving.request_id
     for event in events:
-        message = f"{event.kind.value} pool {event.pool} seq {event.seq}"
-        log.handle(info_record(log, message, event_fields(event, request_id)))
+        fields = event_fields(event, request_id)
+        message = f"{fields['kind']} pool {event.pool} seq {event.seq}"
+        log.handle(info_record(log, message, fields))

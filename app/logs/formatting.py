@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import re
 import time
 from datetime import UTC, datetime
@@ -28,13 +27,42 @@ FIELDS = "objmgr_fields"
 _BARE = re.compile(r"[A-Za-z0-9_.:/@+,-]+")
 # Made once: json.dumps with options builds an encoder per call.
 _ENCODER = json.JSONEncoder(default=str)
+# What _ENCODER.encode makes of a dict, less what it redoes on every call (a C encoder
+# built for each): the same separators, str() for what JSON has no type for. Without
+# the check for circular containers, which a line's fields (flat, from scalars) never
+# are: one that was would recurse, and _ENCODER names it instead.
+_make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode_chunks: Any = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None,
+        str,
+        json.encoder.encode_basestring_ascii,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        True,
+    )
+)
+
+
+def json_line(fields: dict[str, Any]) -> str:
+    """`fields` as one JSON object, as `_ENCODER.encode` writes it."""
+    if _encode_chunks is None:
+        return _ENCODER.encode(fields)
+    try:
+        return "".join(_encode_chunks(fields, 0))
+    except RecursionError:
+        return _ENCODER.encode(fields)
 
 
 def iso_time(seconds: float) -> str:
     """`seconds` since the epoch in ISO 8601, UTC, to the millisecond (…T14:40:47.123Z)."""
-    whole = math.floor(seconds)
-    prefix = _second_prefix(whole)
-    return f"{prefix}.{min(999, int((seconds - whole) * 1000)):03d}Z"
+    whole, millis = divmod(int(seconds * 1000), 1000)
+    return _second_prefix(whole) + _MILLIS[millis]
 
 
 @functools.lru_cache(maxsize=64)
@@ -44,24 +72,30 @@ def _second_prefix(whole: int) -> str:
     return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-_FIXED = frozenset({"time", "level", "logger", "message"})
+# Made once: a format spec applied for every time written costs more than an index.
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+_FIXED = ("time", "level", "logger", "message")
 
 
-def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The line's fields in order: the fixed four, the record's own, the request id."""
-    fixed: dict[str, Any] = {
+def _fixed_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {
         "time": iso_time(record.created),
         "level": record.levelname,
         "logger": record.name,
         "message": record.getMessage(),
     }
-    fields = fixed.copy()
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The line's fields in order: the fixed four, the record's own, the request id."""
+    fields = _fixed_fields(record)
     extra = record.__dict__.get(FIELDS)
     if extra:
         fields.update(extra)
-        if not _FIXED.isdisjoint(extra):
-            # The fixed fields cannot be overwritten by a record's own.
-            fields.update(fixed)
+        if len(fields) != len(_FIXED) + len(extra):
+            # A record's own field named like a fixed one: the fixed one stays.
+            fixed = _fixed_fields(record)
+            fields = {**fixed, **extra, **fixed}
     if "request_id" not in fields:
         serving = current_request()
         if serving is not None:
@@ -78,8 +112,8 @@ def info_record(logger: logging.Logger, message: str, fields: dict[str, Any]) ->
     every request or event, without the work `LogRecord.__init__` does for
     what no line here shows (the caller's file, thread and process)."""
     record = _RECORD_NEW(logging.LogRecord)
-    attributes = record.__dict__
-    attributes.update(_info_template(logger.name))
+    # A copy of the template replaces the new record's empty attributes at once.
+    record.__dict__ = attributes = _info_template(logger.name).copy()
     now = time.time()
     attributes["created"] = now
     attributes["msecs"] = (now - int(now)) * 1000
@@ -112,7 +146,7 @@ class JsonFormatter(logging.Formatter):
             fields["traceback"] = self.formatException(record.exc_info)
         if record.stack_info:
             fields["stack"] = self.formatStack(record.stack_info)
-        return scrub(_ENCODER.encode(fields))
+        return scrub(json_line(fields))
 
 
 class TextFormatter(logging.Formatter):

@@ -29,11 +29,12 @@ MAX_REQUEST_ID = 128
 MAX_LOGGED_PATH = 512
 
 _USABLE = re.compile(rf"[A-Za-z0-9._~:+/=-]{{1,{MAX_REQUEST_ID}}}")
+_usable = _USABLE.fullmatch
 
 
 def request_id_for(sent: str | None) -> str:
     """The id of a request whose client sent `sent` as its `X-Request-Id`."""
-    if sent is not None and _USABLE.fullmatch(sent):
+    if sent is not None and _usable(sent):
         return sent
     # As random as a uuid4's hex, without building a UUID for every request.
     return os.urandom(16).hex()
@@ -52,10 +53,13 @@ class RequestIds:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = perf_counter()
+        sent = environ.get("HTTP_X_REQUEST_ID")
+        # request_id_for, inline: this runs for every request.
+        request_id = sent if sent is not None and _usable(sent) else os.urandom(16).hex()
         record = RequestRecord(
-            request_id=request_id_for(environ.get("HTTP_X_REQUEST_ID")),
-            method=environ.get("REQUEST_METHOD", ""),
-            path=environ.get("PATH_INFO", "")[:MAX_LOGGED_PATH],
+            request_id,
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("PATH_INFO", "")[:MAX_LOGGED_PATH],
         )
         environ[ENVIRON_KEY] = record
         echoed = ("X-Request-Id", record.request_id)

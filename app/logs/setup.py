@@ -7,6 +7,7 @@ of the process has one shape, json or text (`OBJMGR_LOG_FORMAT`).
 
 from __future__ import annotations
 
+import _thread
 import logging
 import sys
 from typing import Any
@@ -21,10 +22,24 @@ _as_json: bool | None = None
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever `sys.stderr` is when a line is written, not when it was made."""
+    """Writes to whatever `sys.stderr` is when a line is written, not when it was made.
+
+    A line costs its formatting, one write and one flush, under one lock: the
+    handler skips what `logging.Handler` does for what it does not have (no
+    filter here: the loggers' levels choose the lines).
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
+
+    def createLock(self) -> None:
+        # The C lock, not the Python one that gevent's patching leaves `threading.RLock`:
+        # it keeps OS threads (gevent's thread pool) from interleaving lines, and no
+        # greenlet switches inside a write to stderr, which gevent leaves blocking.
+        self.lock = _thread.RLock()  # type: ignore[assignment]
+        register = getattr(logging, "_register_at_fork_reinit_lock", None)
+        if register is not None:
+            register(self)
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -34,6 +49,25 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def stream(self, _: Any) -> None:
         # StreamHandler sets it; the property answers for it.
         pass
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if self.filters and not self.filter(record):
+            return False
+        with self.lock:  # type: ignore[union-attr]
+            self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            formatter = self.formatter
+            line = (self.format(record) if formatter is None else formatter.format(record)) + "\n"
+            stream = sys.stderr
+            stream.write(line)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 def configure_logging(as_json: bool, level: int = logging.INFO) -> None:

@@ -3,7 +3,10 @@ requests. Each is one increment or one observation: nothing reads the store."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -82,9 +85,9 @@ class Instruments:
         )
         # Children by label, so an event or a request costs a dict lookup and an
         # increment, not `labels()`'s lock; bounded as the labels are (labels.py).
-        self._lease_children: dict[tuple[EventKind, str], Counter] = {}
-        self._wait_children: dict[str, Histogram] = {}
-        self._duration_children: dict[str, Histogram] = {}
+        self._lease_children: dict[tuple[EventKind, str], Callable[[], None]] = {}
+        self._wait_children: dict[str, Callable[[float], None]] = {}
+        self._duration_children: dict[str, Callable[[float], None]] = {}
 
     # store.listen -------------------------------------------------------
     def count_events(self, events: Sequence[Event]) -> None:
@@ -95,15 +98,15 @@ class Instruments:
                 counter = self.lease_counters.get(event.kind)
                 if counter is None:  # a pool's own change
                     continue
-                child = self._lease_children[key] = counter.labels(event.pool)
-            child.inc()
+                child = self._lease_children[key] = increment_of(counter.labels(event.pool))
+            child()
 
     # LeaseService's AcquireObserver -------------------------------------
     def waited(self, pool: str, seconds: float) -> None:
         child = self._wait_children.get(pool)
         if child is None:
-            child = self._wait_children[pool] = self.acquire_wait.labels(pool)
-        child.observe(seconds)
+            child = self._wait_children[pool] = observation_of(self.acquire_wait.labels(pool))
+        child(seconds)
 
     def refused(self, pool: str, code: ErrorCode) -> None:
         self.acquire_refused.labels(refusal_pool(pool, code), code.value).inc()
@@ -114,5 +117,43 @@ class Instruments:
         operation = operation_label(record.operation) if record.operation else UNROUTED
         child = self._duration_children.get(operation)
         if child is None:
-            child = self._duration_children[operation] = self.request_duration.labels(operation)
-        child.observe(seconds)
+            child = self._duration_children[operation] = observation_of(
+                self.request_duration.labels(operation)
+            )
+        child(seconds)
+
+
+# What `Counter.inc()` and `Histogram.observe()` of a child come to, made once per child:
+# one write of its value (under multiprocess mode, to this worker's file), or two for a
+# histogram (its sum, and the one bucket the value falls in: the exposition adds up
+# the buckets below), without the checks each call repeats for a child made already.
+# prometheus_client keeps these values in attributes of its own; a version without
+# them gets the children's own methods.
+
+
+def increment_of(child: Counter) -> Callable[[], None]:
+    """`child.inc` for one."""
+    increment = getattr(getattr(child, "_value", None), "inc", None)
+    if increment is None:
+        return child.inc
+    return functools.partial(increment, 1)
+
+
+def observation_of(child: Histogram) -> Callable[[float], None]:
+    """`child.observe`."""
+    parts: Any = child
+    try:
+        add_to_sum = parts._sum.inc
+        counts = [bucket.inc for bucket in parts._buckets]
+        bounds = [float(bound) for bound in parts._upper_bounds]
+    except AttributeError:
+        return child.observe
+    if len(counts) != len(bounds) or bounds[-1] != float("inf"):
+        return child.observe
+
+    def observe(seconds: float) -> None:
+        add_to_sum(seconds)
+        # The first bucket whose bound is at least `seconds`, as Histogram.observe finds it.
+        counts[bisect_left(bounds, seconds)](1)
+
+    return observe
