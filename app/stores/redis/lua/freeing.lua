@@ -58,8 +58,9 @@ local ending = lazy(function(ending)
     runs.add(obj)
   end
 
-  -- A lease ends: its object is freed (rule R1), or cools until `cool_end`
-  -- (rule R13). Returns the lease it ended (decoded), nil when none was recorded.
+  -- A lease ends: its object is freed (rule R1) at `free_seq` (nil: the
+  -- next; false: the caller frees it), or cools until `cool_end` (rule R13).
+  -- Returns the lease it ended (decoded), nil when none was recorded.
   function ending.release(obj, free_seq, cool_end)
     obj = int(obj)
     local rec = redis.call('HGET', leases_key, obj)
@@ -72,34 +73,59 @@ local ending = lazy(function(ending)
     redis.call('HDEL', leases_key, obj)
     redis.call('ZREM', held_key, obj)
     redis.call('ZREM', expiry_key, pad(obj), obj)
-    if cool_end then ending.cool(obj, cool_end) else ending.to_free(obj, free_seq) end
+    if cool_end then
+      ending.cool(obj, cool_end)
+    elseif free_seq ~= false then
+      ending.to_free(obj, free_seq)
+    end
     return lease
   end
 end)
 
--- rule R4: at most `limit` expired leases, the earliest expiry first (ties
--- by object, rule R1); rule R13: with a reuseDelay they cool from their expiry.
-local function reclaim(limit)
-  local expired_now = redis.call('ZRANGEBYSCORE', expiry_key, '-inf', num(now), 'WITHSCORES',
-                                 'LIMIT', 0, limit)
-  if #expired_now == 0 then return 0 end
+local function by_time_then_object(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end
+
+-- Scored members of a range as {score, obj}, by score then object (members
+-- written before they were padded sort as text, '10' < '9').
+local function ordered(key, limit)
+  local rows = redis.call('ZRANGEBYSCORE', key, '-inf', num(now), 'WITHSCORES', 'LIMIT', 0, limit)
   local order = {}
-  for i = 1, #expired_now, 2 do
-    order[#order + 1] = {tonumber(expired_now[i + 1]), tonumber(expired_now[i])}
-  end
-  -- Members written before they were padded sort as text ('10' < '9').
-  table.sort(order, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
-  -- The batch's places in the free queue and seqs taken at once: two writes, not two a lease.
-  local cools = cooling_until(0) ~= nil
-  local free_seq = not cools and reserve('free_seq', #order)
-  local ended = {}
-  for i, item in ipairs(order) do
+  for i = 1, #rows, 2 do order[#order + 1] = {tonumber(rows[i + 1]), tonumber(rows[i])} end
+  table.sort(order, by_time_then_object)
+  return order
+end
+
+-- rule R4: at most `limit` expired leases, the earliest expiry first (ties by
+-- object), each an EXPIRED event at its expiry; rule R13: with a reuseDelay
+-- they cool from their expiry, and at most `limit` objects whose cooling
+-- ended come back. What comes back joins the free order as freed at its
+-- expiry or cooling's end, in that order (rule R1), whichever it came from.
+-- Before a change reads or grants. Returns how many it moved.
+local function settle(limit)
+  local expired_now = ordered(expiry_key, limit)
+  local due = any_cooling and ordered(K.cooling, limit) or {}
+  if #expired_now == 0 and #due == 0 then return 0 end
+  local joining, ended = {}, {}
+  for _, item in ipairs(due) do
     local obj = int(item[2])
-    local lease = ending.release(obj, free_seq and free_seq + i - 1, cooling_until(item[1]))
+    ending.uncool(obj)
+    joining[#joining + 1] = {item[1], item[2]}
+  end
+  for _, item in ipairs(expired_now) do
+    local obj = int(item[2])
+    local ends = cooling_until(item[1])
+    local cools = ends and ends > now
+    local lease = ending.release(obj, false, cools and ends or nil)
+    if not cools then joining[#joining + 1] = {ends or item[1], item[2]} end
     if lease then ended[#ended + 1] = {obj, item[1], lease} end
+  end
+  if #joining > 0 then
+    table.sort(joining, by_time_then_object)
+    -- The batch's places in the free queue taken at once: one write, not one an object.
+    local free_seq = reserve('free_seq', #joining)
+    for i, item in ipairs(joining) do ending.to_free(int(item[2]), free_seq + i - 1) end
   end
   if #ended > 0 then
     local seq = reserve('event_seq', #ended)
@@ -108,33 +134,12 @@ local function reclaim(limit)
       record('EXPIRED', gone[2], lease_values(gone[1], gone[3], nil), seq + i - 1)
     end
   end
-  changed()
-  return #order
-end
-
--- rule R13: at most `limit` objects whose cooling ended join the free order,
--- as freed at their cooling's end (the earliest first, ties by object).
-local function cooled(limit)
-  if not any_cooling then return 0 end
-  local due = redis.call('ZRANGEBYSCORE', K.cooling, '-inf', num(now), 'LIMIT', 0, limit)
-  if #due == 0 then return 0 end
-  local free_seq = reserve('free_seq', #due)
-  for i, member in ipairs(due) do
-    local obj = int(tonumber(member))
-    ending.uncool(obj)
-    ending.to_free(obj, free_seq + i - 1)
-  end
-  if redis.call('EXISTS', K.cooling) == 0 then
+  if #due > 0 and redis.call('EXISTS', K.cooling) == 0 then
     any_cooling = false
     redis.call('HDEL', meta_key, 'cools')
   end
   changed()
-  return #due
-end
-
--- rule R4 and rule R13, before a change reads or grants.
-local function settle(limit)
-  return reclaim(limit) + cooled(limit)
+  return #expired_now + #due
 end
 
 -- What few scripts call: defined on first use (lazy).

@@ -4,7 +4,7 @@
 local limit = tonumber(ARGV[2])
 if not pool_size() then return {'OK', 0, ''} end
 -- rule R4, rule R13; rule R9: an EXPIRED event for each lease
-local reclaimed = math.max(reclaim(limit), cooled(limit))
+local reclaimed = settle(limit)
 local next_at
 for _, key in ipairs({expiry_key, K.cooling}) do
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
