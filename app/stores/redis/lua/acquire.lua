@@ -107,6 +107,9 @@ elseif contiguous then
     end
     picks[#picks + 1] = {int(obj), 'any'}
   end
+elseif count == 1 and next_fresh <= size and policy.reuseFirst ~= true then
+  -- rule R1: the lowest never-used object, the usual single grant
+  picks[1] = {int(next_fresh), 'fresh'}
 else
   -- rule R10: what count single acquires in a row would take: rule R1's
   -- never-used objects ascending, then the longest free; rule R13's
