@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import requests
 
+from ..api_support import NO_RULES
 from .support import LiveServer
 
 pytestmark = pytest.mark.live
@@ -52,6 +53,8 @@ def test_seed_hands_out_n_itself_then_null(live_server: LiveServer) -> None:
         "available": 0,
         "inUse": 3,
         "waiting": 0,
+        "cooling": 0,
+        "policy": NO_RULES,
     }
 
 
