@@ -53,8 +53,7 @@ def test_seed_hands_out_n_itself_then_null(live_server: LiveServer) -> None:
         "available": 0,
         "inUse": 3,
         "waiting": 0,
-        "cooling": 0,
-        "policy": NO_RULES,
+        **NO_RULES,
     }
 
 
