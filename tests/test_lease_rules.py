@@ -5,12 +5,9 @@ expiry time (R4), fencing tokens (R3), ownership and stale tokens (R8).
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import redis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -19,11 +16,9 @@ from app.pool.errors import NotAllocated, NotOwner, OutOfRange, PoolError, PoolE
 from app.pool.lease import Caller
 from app.service import LeaseService
 from app.stores.base import Store
-from app.stores.memory import MemoryStore
-from app.stores.redis import RedisStore
-from app.stores.sqlite import SQLiteStore
 
 from .conftest import Clock
+from .machine_stores import OnMemory, OnRedis, OnSQLite, use_redis_url
 
 SIZE = 5
 CALLERS = {
@@ -184,28 +179,16 @@ class LeaseMachine(RuleBasedStateMachine):
         )
 
 
-class MemoryLeases(LeaseMachine):
-    def make_store(self, clock: Clock) -> Store:
-        return MemoryStore(clock=clock)
+class MemoryLeases(OnMemory, LeaseMachine):
+    pass
 
 
-class SQLiteLeases(LeaseMachine):
-    def make_store(self, clock: Clock) -> Store:
-        self._dir = tempfile.TemporaryDirectory()
-        return SQLiteStore(Path(self._dir.name) / "leases.sqlite3", clock=clock)
-
-    def teardown(self) -> None:
-        super().teardown()
-        self._dir.cleanup()
+class SQLiteLeases(OnSQLite, LeaseMachine):
+    pass
 
 
-class RedisLeases(LeaseMachine):
-    url = ""  # set by the fixture below: a state machine gets no fixtures of its own
-
-    def make_store(self, clock: Clock) -> Store:
-        with redis.Redis.from_url(self.url) as client:
-            client.flushdb()  # hypothesis runs many examples in one test
-        return RedisStore(self.url, clock=clock)
+class RedisLeases(OnRedis, LeaseMachine):
+    pass
 
 
 TestMemoryLeases = MemoryLeases.TestCase
@@ -218,8 +201,7 @@ TestMemoryLeases.settings = settings(max_examples=100, stateful_step_count=40, d
 
 @pytest.fixture(autouse=True)
 def _redis_for_the_machine(request: pytest.FixtureRequest) -> None:
-    if request.cls is TestRedisLeases:
-        RedisLeases.url = request.getfixturevalue("redis_url")
+    use_redis_url(request, TestRedisLeases, RedisLeases)
 
 
 __all__ = ["pytest"]

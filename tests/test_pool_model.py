@@ -11,13 +11,10 @@ instant and the free order (R1) has no ties but the ones the rules order.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -26,11 +23,9 @@ from app.pool.errors import PoolError
 from app.pool.lease import AcquireRequest, Caller, Lease, RevokeFilter
 from app.pool.policy import PoolPolicy
 from app.stores.base import Store, Ticket
-from app.stores.memory import MemoryStore
-from app.stores.redis import RedisStore
-from app.stores.sqlite import SQLiteStore
 
 from .conftest import Clock
+from .machine_stores import OnMemory, OnRedis, OnSQLite, use_redis_url
 from .pool_model import ModelLease, PoolModel
 
 POOL = "model"
@@ -284,28 +279,16 @@ class PoolMachine(RuleBasedStateMachine):
             assert [shown(x) for x in self.store.owner_leases(owner, SIZE + 1)] == mine
 
 
-class MemoryPool(PoolMachine):
-    def make_store(self, clock: Clock) -> Store:
-        return MemoryStore(clock=clock)
+class MemoryPool(OnMemory, PoolMachine):
+    pass
 
 
-class SQLitePool(PoolMachine):
-    def make_store(self, clock: Clock) -> Store:
-        self._dir = tempfile.TemporaryDirectory()
-        return SQLiteStore(Path(self._dir.name) / "pool.sqlite3", clock=clock)
-
-    def teardown(self) -> None:
-        super().teardown()
-        self._dir.cleanup()
+class SQLitePool(OnSQLite, PoolMachine):
+    pass
 
 
-class RedisPool(PoolMachine):
-    url = ""  # set by the fixture below: a state machine gets no fixtures of its own
-
-    def make_store(self, clock: Clock) -> Store:
-        with redis.Redis.from_url(self.url) as client:
-            client.flushdb()  # hypothesis runs many examples in one test
-        return RedisStore(self.url, clock=clock)
+class RedisPool(OnRedis, PoolMachine):
+    pass
 
 
 TestMemoryPool = MemoryPool.TestCase
@@ -318,5 +301,4 @@ TestRedisPool.settings = settings(max_examples=25, stateful_step_count=30, deadl
 
 @pytest.fixture(autouse=True)
 def _redis_for_the_machine(request: pytest.FixtureRequest) -> None:
-    if request.cls is TestRedisPool:
-        RedisPool.url = request.getfixturevalue("redis_url")
+    use_redis_url(request, TestRedisPool, RedisPool)
