@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch bench-several screenshots clean
+.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch bench-several bench-instructions screenshots clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ bench-watch: install system-deps
 
 bench-several: install system-deps
 	$(PY) -m bench.several
+
+# valgrind only for this bench: the tests never need it.
+bench-instructions: install
+	@command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+	$(PY) -m bench.instructions
 
 # The dashboard's screenshots in docs/img, as the README shows them.
 screenshots: install system-deps
