@@ -12,8 +12,9 @@ script each, as the server makes them):
    which a contiguous run can use). Target: each within a few per cent of the
    empty pool's; a contiguous request never scans the holes.
 2. Storage after `--cycles` acquire/free cycles with 100 held at once in a pool of
-   2*10^9, with and without `reuseFirst`: the rows (SQLite: leases + free objects) or
-   the bytes of the pool's keys (Redis: MEMORY USAGE) the store keeps. Target with
+   2*10^9, with and without `reuseFirst`: the rows (SQLite: leases, free objects, runs,
+   skips, cooling) or the bytes of the pool's keys (Redis: MEMORY USAGE) the store
+   keeps, the journal left out (it keeps OBJMGR_EVENTS_KEEP events whatever the churn). Target with
    `reuseFirst`: bounded by the peak in use (100), whatever the cycles.
 
 `--stores memory` runs part 1 alone, in this process, for a quick look.
@@ -37,7 +38,7 @@ from app.pool.lease import AcquireRequest, Caller, RevokeFilter
 from app.pool.policy import PoolPolicy
 from app.stores import open_store
 from app.stores.base import Store
-from app.stores.redis.model import pool_keys
+from app.stores.redis.model import events_key, pool_keys
 from tests.support.redis_server import launch_redis
 
 ROUNDS = 200
@@ -108,14 +109,17 @@ def churn(store: Store, pool: str, cycles: int) -> None:
         held[cycle % PEAK] = store.acquire(AcquireRequest(pool)).obj
 
 
+#: The SQLite tables that hold a pool's objects (the journal, bounded by
+#: OBJMGR_EVENTS_KEEP whatever the churn, is left out).
+OBJECT_TABLES = ("leases", "free_objects", "free_runs", "skips", "cooling", "cooling_ends")
+
+
 def sqlite_rows(path: Path, pool: str) -> int:
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        (rows,) = conn.execute(
-            "SELECT (SELECT count(*) FROM leases WHERE pool = :p)"
-            " + (SELECT count(*) FROM free_objects WHERE pool = :p)",
-            {"p": pool},
-        ).fetchone()
-    return int(rows)
+        return sum(
+            conn.execute(f"SELECT count(*) FROM {table} WHERE pool = ?", (pool,)).fetchone()[0]
+            for table in OBJECT_TABLES
+        )
 
 
 def storage(
@@ -153,7 +157,9 @@ def redis_bytes(url: str) -> Callable[[str], int]:
     client = redis.Redis.from_url(url)
 
     def measure(pool: str) -> int:
-        return sum(int(client.memory_usage(key) or 0) for key in pool_keys(pool))
+        # The journal is bounded by OBJMGR_EVENTS_KEEP whatever the churn: left out.
+        keys = [key for key in pool_keys(pool) if key != events_key(pool)]
+        return sum(int(client.memory_usage(key) or 0) for key in keys)
 
     return measure
 
