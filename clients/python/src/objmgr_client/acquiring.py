@@ -6,17 +6,28 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import ObjmgrError
 from .models import Lease, LeaseSet
 from .operations import OPERATIONS
 from .transport import payload
 
-if TYPE_CHECKING:
-    from .client import Client
-
 log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    """What an acquire is sent through: a `Client`, as far as acquiring needs one."""
+
+    timeout: float
+    retry_delay: float
+
+    def execute(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]: ...
 
 
 def new_request_id() -> str:
@@ -25,7 +36,7 @@ def new_request_id() -> str:
 
 
 def send_acquire(
-    client: Client,
+    client: Sender,
     operation: str,
     field: str,
     variables: Mapping[str, Any],
