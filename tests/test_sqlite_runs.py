@@ -212,6 +212,10 @@ def test_a_contiguous_search_does_not_scan_the_pool(tmp_path: Path) -> None:
     # A thousand runs of one object each, below a tail of 80,000 fresh ones.
     for obj in range(2, 2_001, 2):
         store.free("p", obj, ANYONE, None)
+    # And one run of three above them all: the search goes to it by its span,
+    # not through the thousand runs that start lower.
+    for obj in (19_990, 19_991, 19_992):
+        store.free("p", obj, ANYONE, None)
     steps = 0
 
     def count_steps() -> int:
@@ -221,17 +225,15 @@ def test_a_contiguous_search_does_not_scan_the_pool(tmp_path: Path) -> None:
 
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.set_progress_handler(count_steps, 1000)
-        assert runs.lowest_run(conn, "p", 2, 100_000, 20_001) == 20_001
+        assert runs.lowest_run(conn, "p", 2, 100_000, 20_001) == 19_990
+        assert runs.lowest_run(conn, "p", 4, 100_000, 20_001) == 20_001
         assert runs.lowest_run(conn, "p", 1, 100_000, 20_001) == 2
     # One probe per distinct span: a scan of the thousand runs would take more.
     assert steps < 10
-    assert [
-        lease.obj for lease in store.grant(AcquireRequest("p", count=3, contiguous=True)).leases
-    ] == [
-        20_001,
-        20_002,
-        20_003,
-    ]
+    taken = store.grant(AcquireRequest("p", count=3, contiguous=True)).leases
+    assert [lease.obj for lease in taken] == [19_990, 19_991, 19_992]
+    taken = store.grant(AcquireRequest("p", count=3, contiguous=True)).leases
+    assert [lease.obj for lease in taken] == [20_001, 20_002, 20_003]
     store.close()
 
 

@@ -41,11 +41,13 @@ WITH RECURSIVE spans(span) AS (
   SELECT (SELECT min(r.span) FROM free_runs r WHERE r.pool = :pool AND r.span > spans.span)
   FROM spans WHERE spans.span IS NOT NULL
 )
-SELECT min((SELECT r.start FROM free_runs r
+SELECT min((SELECT r.start FROM free_runs r INDEXED BY free_runs_by_span
             WHERE r.pool = :pool AND r.span = spans.span AND r.start <= :size AND r.stop <= :size
             ORDER BY r.start LIMIT 1))
 FROM spans WHERE spans.span IS NOT NULL
 """
+# INDEXED BY: left to itself the planner walks the primary key (pool, start) for
+# `start <= :size ORDER BY start`, every run of the pool, filtering on the span.
 
 
 class RunsOutOfStep(RuntimeError):
