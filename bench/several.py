@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=1_000_000)
     parser.add_argument("--held", type=int, default=1_000_000)
     args = parser.parse_args(argv)
+    # A SIGTERM unwinds like an error, so the redis-server and scratch directory go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     names = [name for name in args.stores.split(",") if name]
     unknown = set(names) - set(PARTS)
     if unknown:
