@@ -199,6 +199,8 @@ class Reaper(_ThreadPerProcess):
                     log.info("reclaiming expired leases again")
                 failing = False
             except PoolError as error:
+                if self._stop.is_set():
+                    return  # the store closed under the batch: nothing failed
                 if not failing:
                     log.warning("cannot reclaim expired leases: %s", error.message)
                 failing = True
