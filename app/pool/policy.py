@@ -69,10 +69,16 @@ def grant_ttl(policy: PoolPolicy, ttl: float | None) -> float | None:
     `max_ttl`, else no expiry.
     """
     if ttl is not None:
-        if policy.max_ttl is not None and ttl > policy.max_ttl:
+        if above_max_ttl(policy, ttl):
+            assert policy.max_ttl is not None
             raise BadUserInput(f"ttl {ttl:g} is above the pool's maxTtl of {policy.max_ttl:g}")
         return ttl
     return policy.default_ttl if policy.default_ttl is not None else policy.max_ttl
+
+
+def above_max_ttl(policy: PoolPolicy, ttl: float | None) -> bool:
+    """Whether asking for `ttl` is refused by the policy's `max_ttl` (rule R12)."""
+    return ttl is not None and policy.max_ttl is not None and ttl > policy.max_ttl
 
 
 def renewal_ttl(policy: PoolPolicy, lease_ttl: float | None, ttl: float | None) -> float | None:

@@ -17,7 +17,7 @@ from ...pool.errors import (
 )
 from ...pool.events import EventKind
 from ...pool.lease import AcquireRequest, Grant, Lease, RevokeFilter
-from ...pool.policy import grant_ttl
+from ...pool.policy import above_max_ttl, grant_ttl
 from ..base import Ticket
 from . import cooling, objects, waiters
 from .core import Effects
@@ -150,11 +150,7 @@ class SQLiteGranting(SQLiteFollowing):
             if (
                 request.count > row.size
                 or (named is not None and not 1 <= named <= row.size)
-                or (
-                    request.ttl is not None
-                    and policy.max_ttl is not None
-                    and request.ttl > policy.max_ttl
-                )
+                or above_max_ttl(policy, request.ttl)
             ):
                 return True
             if request.request_id is not None and objects.by_request(
