@@ -42,6 +42,26 @@ StoreFactory = Callable[[], Store]
 STORE_KINDS = ["memory", "sqlite", "redis"]
 
 
+@pytest.fixture(autouse=True)
+def every_redis_store_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each Redis store a test opens is closed after it: an open one keeps its
+    threads (the waiters' session, the listener) writing into the server the
+    next test empties and reads."""
+    from app.stores.redis import RedisStore
+
+    opened: list[RedisStore] = []
+    init = RedisStore.__init__
+
+    def recorded(store: RedisStore, *args: Any, **kwargs: Any) -> None:
+        init(store, *args, **kwargs)
+        opened.append(store)
+
+    monkeypatch.setattr(RedisStore, "__init__", recorded)
+    yield
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server for the session, not the one a developer may run on 6379."""

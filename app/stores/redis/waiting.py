@@ -45,13 +45,20 @@ def _client(url: str, timeout: float) -> redis.Redis:
     )
 
 
-def _native() -> tuple[Callable[..., object], Callable[[float], None]]:
-    """A way to start a native thread and to sleep in it, gevent or not."""
+NativeLock = Callable[[], _thread.LockType]
+
+
+def _native() -> tuple[Callable[..., object], Callable[[float], None], NativeLock]:
+    """A way to start a native thread, to sleep in it and to lock against it, gevent or not."""
     try:
         from gevent import monkey
     except ImportError:
-        return _thread.start_new_thread, time.sleep
-    return monkey.get_original("_thread", "start_new_thread"), monkey.get_original("time", "sleep")
+        return _thread.start_new_thread, time.sleep, _thread.allocate_lock
+    return (
+        monkey.get_original("_thread", "start_new_thread"),
+        monkey.get_original("time", "sleep"),
+        monkey.get_original("_thread", "allocate_lock"),
+    )
 
 
 class Session:
@@ -66,6 +73,12 @@ class Session:
         # native thread without a lock: a dict copy is atomic under the GIL.
         self._pools: dict[str, int] = {}
         self._running = False
+        # Which refresh thread is the current one: a thread of an earlier
+        # start (before a close, or in the parent of a fork) ends at its next turn.
+        self._generation = 0
+        # Held by the refresh thread while it checks and writes, so that once
+        # `close` returns no write of this session reaches Redis.
+        self._writing = _native()[2]()
 
     def current(self) -> str:
         """The session id, a new one (and a new thread) in a forked child."""
@@ -74,14 +87,17 @@ class Session:
             self.id = uuid.uuid4().hex[:16]
             self._pools = {}
             self._running = False
+            # The parent's refresh thread may have held it at the fork.
+            self._writing = _native()[2]()
         return self.id
 
     def joined(self, pool: str) -> None:
         self._pools[pool] = self._pools.get(pool, 0) + 1
         if not self._running:
             self._running = True
-            start, sleep = _native()
-            start(self._refresh_loop, (self.id, sleep))
+            self._generation += 1
+            start, sleep, _ = _native()
+            start(self._refresh_loop, (self._generation, sleep))
 
     def left(self, pool: str) -> None:
         count = self._pools.get(pool, 0) - 1
@@ -91,27 +107,41 @@ class Session:
             self._pools.pop(pool, None)
 
     def close(self) -> None:
-        self._running = False
+        """Stop refreshing; waits out a refresh under way (at most the socket timeout)."""
+        with self._writing:
+            self._running = False
 
-    def _refresh_loop(self, session: str, sleep: Callable[[float], None]) -> None:
+    def _current(self, generation: int, pid: int) -> bool:
+        return self._running and self._generation == generation and self._pid == pid
+
+    def _refresh_loop(self, generation: int, sleep: Callable[[float], None]) -> None:
         client = _client(self._url, self._timeout)
         ttl_ms = int(SESSION_TTL * 1000)
+        session, pid = self.id, os.getpid()
         failing = False
-        while self._running and self.id == session and self._pid == os.getpid():
-            pools = list(self._pools)
-            if pools:
-                try:
-                    with client.pipeline(transaction=False) as pipe:
-                        for pool in pools:
-                            pipe.set(session_key(pool, session), "1", px=ttl_ms)
-                        pipe.execute()
-                    failing = False
-                except (*LOST, redis.RedisError) as error:
-                    if not failing:
-                        log.warning("cannot refresh the waiters' session: %s", error)
-                    failing = True
+        while True:
+            with self._writing:
+                if not self._current(generation, pid):
+                    break
+                failing = self._refresh(client, session, ttl_ms, failing)
             sleep(SESSION_REFRESH)
         client.close()
+
+    def _refresh(self, client: redis.Redis, session: str, ttl_ms: int, failing: bool) -> bool:
+        """Whether the refresh failed: the first failure of a run is logged."""
+        pools = list(self._pools)
+        if not pools:
+            return failing
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for pool in pools:
+                    pipe.set(session_key(pool, session), "1", px=ttl_ms)
+                pipe.execute()
+        except (*LOST, redis.RedisError) as error:
+            if not failing:
+                log.warning("cannot refresh the waiters' session: %s", error)
+            return True
+        return False
 
 
 class Listener:
