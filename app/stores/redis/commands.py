@@ -18,17 +18,15 @@ thread or greenlet, once the reply came back (rule R9), and hands on the reply.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
-
-import redis
 
 from ...pool.events import Event
 from ..batching import Batch, Batcher
 from . import wire
 from .model import pool_keys
 from .replies import event_from
+from .topology import RedisTarget
 
 CHANGING = (
     "ensure",
@@ -55,37 +53,26 @@ class _Pending(NamedTuple):
 
 
 class Commands:
-    """One process's way to Redis for one store: a connection pool and a batcher."""
+    """One process's way to Redis for one store: its topology and a batcher."""
 
     def __init__(
         self,
-        url: str,
-        socket_timeout: float,
+        target: RedisTarget,
         clock: Callable[[], float] | None,
         events_keep: int,
         published: Callable[[list[Event]], None],
     ) -> None:
-        self.timeout = socket_timeout
+        self.timeout = target.socket_timeout
         self._clock = clock
         self.events_keep = str(events_keep)
         self._published = published
-        # No retries: a script whose reply was lost may have run, and running
-        # it again could grant a second object. Callers retry with a requestId.
-        self.pool = redis.ConnectionPool.from_url(
-            url,
-            connection_class=wire.DeadlineConnection,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            redis_connect_func=self._on_connect,
-        )
+        self.topology = target.connect()
         self._batcher: Batcher[_Pending] = Batcher(self._send)
-        self._connect_count = itertools.count(1)
-        #: Connections made so far: a new one may have met a Redis that lost its data.
-        self.connects = 0
 
-    def _on_connect(self, connection: redis.Connection) -> None:
-        connection.on_connect()
-        self.connects = next(self._connect_count)
+    @property
+    def connects(self) -> int:
+        """Connections made so far: a new one may have met a Redis that lost its data."""
+        return self.topology.connects
 
     def now(self) -> str:
         """The scripts' first ARGV: the store's clock, or "" for Redis' own TIME."""
@@ -94,7 +81,7 @@ class Commands:
     def _send(self, batch: Batch[_Pending]) -> None:
         jobs = batch.take()
         until = min(job.work.until for job in jobs)
-        results = wire.run(self.pool, [job.work.command for job in jobs], until)
+        results = self.topology.run([job.work.command for job in jobs], until)
         for job, result in zip(jobs, results, strict=True):
             if isinstance(result, BaseException):
                 job.error = result
@@ -117,7 +104,9 @@ class Commands:
         return self.lua_of(SCRIPTS[name], pool, *args)
 
     def lua_of(self, script: wire.LuaScript, pool: str, *args: str) -> wire.Command:
-        return wire.Command.lua(script, pool_keys(pool), (self.now(), *args, self.events_keep))
+        return wire.Command.lua(
+            script, pool_keys(pool), (self.now(), *args, self.events_keep), floored=True
+        )
 
     def journaled(self, pool: str, result: list[Any]) -> list[Any]:
         """The reply of a script run on `pool`, once the listeners were told of the
@@ -130,16 +119,11 @@ class Commands:
 
     def pipeline(self, commands: Sequence[wire.Command]) -> list[Any]:
         """Each command's reply or exception, in one pipeline of their own."""
-        return wire.run(self.pool, commands, wire.deadline_in(self.timeout))
+        return self.topology.run(commands, wire.deadline_in(self.timeout))
 
     def load_scripts(self) -> None:
         """Have Redis hold every script, so that no first call pays a NOSCRIPT."""
-        loads = [
-            wire.Command(("SCRIPT", "LOAD", script.source), False) for script in SCRIPTS.values()
-        ]
-        for result in self.pipeline(loads):
-            if isinstance(result, BaseException):
-                raise result
+        self.topology.load_scripts(list(SCRIPTS.values()))
 
     def close(self) -> None:
-        self.pool.disconnect()
+        self.topology.close()

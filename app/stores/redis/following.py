@@ -28,6 +28,7 @@ import redis
 from ...pool.events import Event
 from .model import events_key
 from .replies import event_from
+from .topology import RedisTarget
 from .wire import LOST, unavailable
 
 #: Seconds a pool's connection is kept unused before the next read closes it.
@@ -37,12 +38,10 @@ IDLE_AFTER = 30.0
 class Followers:
     """This process's blocking reads of pools' journals."""
 
-    def __init__(self, url: str, socket_timeout: float) -> None:
-        self._timeout = socket_timeout
-        # Parses the URL once; its connections are made and closed here, not pooled.
-        self._settings = redis.ConnectionPool.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-        )
+    def __init__(self, target: RedisTarget) -> None:
+        self._timeout = target.socket_timeout
+        # Its connections are made and closed here, not pooled.
+        self._topology = target.connect()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         # pool -> its connection, and when its last read ended.
@@ -92,8 +91,7 @@ class Followers:
             connection.disconnect()
         if kept is not None:
             return kept[0]
-        made: redis.Connection = self._settings.connection_class(**self._settings.connection_kwargs)
-        return made
+        return self._topology.connection_for(events_key(pool))
 
     def _give_back(self, pool: str, connection: redis.Connection) -> None:
         with self._lock:

@@ -16,23 +16,24 @@ from ..waking import WaitRoom
 from . import replies, wire
 from .model import MAX_STEPS
 from .replies import Refused
+from .topology import RedisTarget
 from .waiting import Listener, Session
 
 Script = Callable[..., list[Any]]
 
 
 class Queues:
-    def __init__(self, url: str, timeout: float, script: Script, run: Script) -> None:
+    def __init__(self, target: RedisTarget, script: Script, run: Script) -> None:
         """`script(name, pool, *args)` runs a pool script as operations do
         (the default pool made first); `run` runs one as it is."""
-        self._timeout = timeout
+        self._timeout = target.socket_timeout
         self._script = script
         self._run = run
-        self.session = Session(url, timeout)
+        self.session = Session(target)
         # pool -> this process's tickets waiting in it, for pools gone under them.
         self._tickets: dict[str, set[int]] = {}
         self.room = WaitRoom(head=self._head)
-        self.listener = Listener(url, timeout, self.room.changed, self._changed_everywhere)
+        self.listener = Listener(target, self.room.changed, self._changed_everywhere)
 
     def join(self, pool: str) -> Ticket:
         session = self.session.current()

@@ -39,6 +39,7 @@ from .owned import Owned
 from .queues import Queues
 from .reaping import ExpiryReaper
 from .replies import Refused, text
+from .topology import RedisOptions, RedisTarget
 
 _opt = replies.optional
 
@@ -57,14 +58,16 @@ class RedisStore(Store):
         clock: Callable[[], float] | None = None,
         socket_timeout: float = 1.0,
         events_keep: int = DEFAULT_EVENTS_KEEP,
+        options: RedisOptions | None = None,
     ) -> None:
         self._timeout = socket_timeout
-        self._commands = Commands(url, socket_timeout, clock, events_keep, self._published)
+        target = RedisTarget(url, socket_timeout, options or RedisOptions())
+        self._commands = Commands(target, clock, events_keep, self._published)
         self._names = PoolNames(self._commands)
         self._opening = Opening(self._commands, self._names, default_pool)
-        self._queues = Queues(url, socket_timeout, self._script, self._commands.script)
+        self._queues = Queues(target, self._script, self._commands.script)
         self._reaper = ExpiryReaper(self._commands)
-        self._followers = Followers(url, socket_timeout)
+        self._followers = Followers(target)
         self._owned = Owned(
             self._commands, self._names, self._script, self._opening.ensure_open, socket_timeout
         )

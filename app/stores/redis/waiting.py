@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from . import wire
 from .model import CHANNEL, SESSION_REFRESH, SESSION_TTL, session_key
 from .replies import text
+from .topology import RedisTarget, Topology
 from .wire import LOST
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,6 @@ BACKOFF_CAP = 2.0
 #: the connection up.
 PING_AFTER = 5.0
 DEAD_AFTER = 10.0
-
-
-def _client(url: str, timeout: float) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
-    )
 
 
 NativeLock = Callable[[], _thread.LockType]
@@ -64,9 +58,8 @@ def _native() -> tuple[Callable[..., object], Callable[[float], None], NativeLoc
 class Session:
     """This process's waiters, as Redis sees them: alive while their key is."""
 
-    def __init__(self, url: str, timeout: float) -> None:
-        self._url = url
-        self._timeout = timeout
+    def __init__(self, target: RedisTarget) -> None:
+        self._target = target
         self._pid = 0
         self.id = ""
         # pool -> how many of this process's tickets wait in it. Read by the
@@ -115,33 +108,35 @@ class Session:
         return self._running and self._generation == generation and self._pid == pid
 
     def _refresh_loop(self, generation: int, sleep: Callable[[float], None]) -> None:
-        client = _client(self._url, self._timeout)
-        ttl_ms = int(SESSION_TTL * 1000)
+        # Its own topology: connections made here serve this native thread alone.
+        topology = self._target.connect()
         session, pid = self.id, os.getpid()
         failing = False
         while True:
             with self._writing:
                 if not self._current(generation, pid):
                     break
-                failing = self._refresh(client, session, ttl_ms, failing)
+                failing = self._refresh(topology, session, failing)
             sleep(SESSION_REFRESH)
-        client.close()
+        topology.close()
 
-    def _refresh(self, client: redis.Redis, session: str, ttl_ms: int, failing: bool) -> bool:
+    def _refresh(self, topology: Topology, session: str, failing: bool) -> bool:
         """Whether the refresh failed: the first failure of a run is logged."""
         pools = list(self._pools)
         if not pools:
             return failing
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                for pool in pools:
-                    pipe.set(session_key(pool, session), "1", px=ttl_ms)
-                pipe.execute()
-        except (*LOST, redis.RedisError) as error:
-            if not failing:
-                log.warning("cannot refresh the waiters' session: %s", error)
-            return True
-        return False
+        ttl_ms = str(int(SESSION_TTL * 1000))
+        refreshes = [
+            wire.Command(("SET", session_key(pool, session), "1", "PX", ttl_ms), False)
+            for pool in pools
+        ]
+        until = wire.deadline_in(self._target.socket_timeout)
+        errors = [
+            result for result in topology.run(refreshes, until) if isinstance(result, BaseException)
+        ]
+        if errors and not failing:
+            log.warning("cannot refresh the waiters' session: %s", errors[0])
+        return bool(errors)
 
 
 class Listener:
@@ -149,13 +144,11 @@ class Listener:
 
     def __init__(
         self,
-        url: str,
-        timeout: float,
+        target: RedisTarget,
         on_change: Callable[[str], None],
         on_reconnect: Callable[[], None],
     ) -> None:
-        self._url = url
-        self._timeout = timeout
+        self._target = target
         self._on_change = on_change
         self._on_reconnect = on_reconnect
         self._pid = 0
@@ -192,7 +185,8 @@ class Listener:
             backoff = min(backoff * 2, BACKOFF_CAP)
 
     def _listen(self) -> None:
-        client = _client(self._url, self._timeout)
+        topology = self._target.connect()
+        client = topology.subscriber()
         pubsub = client.pubsub()
         try:
             pubsub.subscribe(CHANNEL)
@@ -220,3 +214,4 @@ class Listener:
         finally:
             pubsub.close()
             client.close()
+            topology.close()

@@ -85,19 +85,55 @@ def deadline(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
-class DeadlineConnection(redis.Connection):
+class _Deadline:
     """A connection whose connect and handshake fit in the current deadline."""
+
+    socket_connect_timeout: float | None
+    socket_timeout: float | None
 
     def _connect(self) -> socket.socket:
         remaining = _remaining()
         if remaining is None:
-            return super()._connect()
+            return super()._connect()  # type: ignore[misc, no-any-return]
         connect_timeout, socket_timeout = self.socket_connect_timeout, self.socket_timeout
         self.socket_connect_timeout = self.socket_timeout = remaining
         try:
-            return super()._connect()
+            return super()._connect()  # type: ignore[misc, no-any-return]
         finally:
             self.socket_connect_timeout, self.socket_timeout = connect_timeout, socket_timeout
+
+
+class DeadlineConnection(_Deadline, redis.Connection):
+    pass
+
+
+class DeadlineSSLConnection(_Deadline, redis.SSLConnection):
+    pass
+
+
+class DeadlineUnixConnection(_Deadline, redis.UnixDomainSocketConnection):
+    pass
+
+
+def connection_class(url: str) -> type[redis.connection.AbstractConnection]:
+    """The deadline-keeping connection class for a URL's scheme."""
+    if url.startswith("rediss://"):
+        return DeadlineSSLConnection
+    if url.startswith("unix://"):
+        return DeadlineUnixConnection
+    return DeadlineConnection
+
+
+#: A token floor is the epoch of the primary that mints shifted this far:
+#: every token of a later epoch is above every token of an earlier one.
+EPOCH_SHIFT = 32
+
+
+def epoch_of(connection: redis.connection.AbstractConnection) -> int:
+    """The epoch of the primary at the other end of `connection`, set by its
+    topology when it connected (0: a single server, which has no failover)."""
+    epoch: int = getattr(connection, "objmgr_epoch", 0)
+    return epoch
 
 
 @dataclass(frozen=True)
@@ -140,10 +176,42 @@ class Command:
     args: tuple[Any, ...]
     changes: bool
     script: LuaScript | None = None
+    #: Where in `args` the token floor goes, filled in on the connection that
+    #: carries it (`epoch_of`); None for a command that mints no token.
+    floor_at: int | None = None
 
     @classmethod
-    def lua(cls, script: LuaScript, keys: Sequence[str], args: Sequence[str]) -> Command:
-        return cls(("EVALSHA", script.sha, len(keys), *keys, *args), script.changes, script)
+    def lua(
+        cls, script: LuaScript, keys: Sequence[str], args: Sequence[str], floored: bool = False
+    ) -> Command:
+        """`script` on `keys`; `floored`: a token floor goes before the last ARGV."""
+        whole = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        floor_at = None
+        if floored:
+            floor_at = len(whole) - 1
+            whole = (*whole[:floor_at], "0", whole[floor_at])
+        return cls(whole, script.changes, script, floor_at)
+
+    @property
+    def key(self) -> str | None:
+        """The key whose node must run it (the first, for a script): None for
+        a command any node can run."""
+        if self.args[0] == "EVALSHA":
+            return str(self.args[3]) if int(self.args[2]) > 0 else None
+        if self.args[0] in KEYLESS or len(self.args) < 2:
+            return None
+        return str(self.args[1])
+
+    def on(self, connection: redis.connection.AbstractConnection) -> tuple[Any, ...]:
+        """Its arguments as sent on `connection`: with that primary's token floor."""
+        if self.floor_at is None:
+            return self.args
+        floor = str(epoch_of(connection) << EPOCH_SHIFT)
+        return (*self.args[: self.floor_at], floor, *self.args[self.floor_at + 1 :])
+
+
+#: Commands whose second argument is no key.
+KEYLESS = frozenset({"PING", "SCRIPT", "WAIT", "INFO", "ROLE", "TIME", "CLUSTER", "SENTINEL"})
 
 
 def unavailable(error: BaseException) -> StoreUnavailable:
@@ -178,19 +246,26 @@ def _reply_error(error: ResponseError) -> BaseException:
     return error
 
 
-def run(pool: redis.ConnectionPool, commands: Sequence[Command], until: float) -> list[Any]:
+def run(
+    pool: redis.ConnectionPool,
+    commands: Sequence[Command],
+    until: float,
+    min_replicas: int = 0,
+) -> list[Any]:
     """Each command's reply, or the exception it answers with, in order; all of
     them by `until` (on the monotonic clock).
 
     A command answered NOSCRIPT did not run: its script is loaded and it runs
-    once more, in a second round trip within the same deadline.
+    once more, in a second round trip within the same deadline. With
+    `min_replicas` n, a pipeline that changes anything ends with `WAIT n`, and
+    its changes are answered only if n replicas confirmed them.
     """
     if time.monotonic() >= until:
         late = TimeoutError("no time was left to send it")
         return [unavailable(late) for _ in commands]
     token = _deadline.set(until)
     try:
-        results = _round_trip(pool, commands)
+        results = _round_trip(pool, commands, min_replicas)
         missing = [
             index for index, result in enumerate(results) if isinstance(result, NoScriptError)
         ]
@@ -199,7 +274,7 @@ def run(pool: redis.ConnectionPool, commands: Sequence[Command], until: float) -
         scripts = {commands[index].script for index in missing}
         loads = [Command(("SCRIPT", "LOAD", script.source), False) for script in scripts if script]
         again = [commands[index] for index in missing]
-        replies = _round_trip(pool, [*loads, *again])[len(loads) :]
+        replies = _round_trip(pool, [*loads, *again], min_replicas)[len(loads) :]
         for index, reply in zip(missing, replies, strict=True):
             results[index] = unavailable(reply) if isinstance(reply, NoScriptError) else reply
         return results
@@ -207,17 +282,64 @@ def run(pool: redis.ConnectionPool, commands: Sequence[Command], until: float) -
         _deadline.reset(token)
 
 
-def _round_trip(pool: redis.ConnectionPool, commands: Sequence[Command]) -> list[Any]:
+def load_scripts_on(pool: redis.ConnectionPool, scripts: Sequence[LuaScript], until: float) -> None:
+    """Have the server of `pool` hold `scripts`; raises the first failure."""
+    loads = [Command(("SCRIPT", "LOAD", script.source), False) for script in scripts]
+    for result in run(pool, loads, until):
+        if isinstance(result, BaseException):
+            raise result
+
+
+def unconfirmed(wanted: int, confirmed: int) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"the change was made on the Redis primary but {confirmed} of the {wanted} replicas "
+        "required confirmed it in time: a failover now could lose it; retry with the same "
+        "requestId to find out"
+    )
+
+
+def _waited(commands: Sequence[Command], min_replicas: int) -> tuple[Sequence[Command], int | None]:
+    """The pipeline to send, and the index of its WAIT (None: no WAIT)."""
+    if min_replicas <= 0 or not any(command.changes for command in commands):
+        return commands, None
+    remaining = _remaining()
+    timeout_ms = 1 if remaining is None else max(1, int(remaining * 1000) - 1)
+    # WAIT blocks up to its timeout: it must answer before the socket's deadline.
+    wait = Command(("WAIT", min_replicas, max(1, timeout_ms // 2)), False)
+    return [*commands, wait], len(commands)
+
+
+def _confirmed(
+    commands: Sequence[Command], results: list[Any], wait_at: int | None, min_replicas: int
+) -> list[Any]:
+    if wait_at is None:
+        return results
+    waited = results.pop(wait_at) if len(results) > wait_at else None
+    confirmed = waited if isinstance(waited, int) else 0
+    if confirmed >= min_replicas:
+        return results
+    return [
+        unconfirmed(min_replicas, confirmed)
+        if command.changes and not isinstance(result, BaseException)
+        else result
+        for command, result in zip(commands, results, strict=True)
+    ]
+
+
+def _round_trip(
+    pool: redis.ConnectionPool, commands: Sequence[Command], min_replicas: int = 0
+) -> list[Any]:
     try:
         connection = pool.get_connection()
     except (*LOST, ResponseError) as error:  # ResponseError: refused in AUTH or SELECT
         return [unavailable(error) for _ in commands]
+    sent, wait_at = _waited(commands, min_replicas)
     results: list[Any] = []
     try:
         _set_timeout(connection)
         try:
             connection.send_packed_command(
-                connection.pack_commands([command.args for command in commands]),
+                connection.pack_commands([command.on(connection) for command in sent]),
                 check_health=False,
             )
         except TimeoutError as error:
@@ -225,7 +347,7 @@ def _round_trip(pool: redis.ConnectionPool, commands: Sequence[Command]) -> list
             return [_lost(command, error) for command in commands]
         except LOST as error:
             return [unavailable(error) for _ in commands]
-        for _ in commands:
+        for _ in sent:
             _set_timeout(connection)
             try:
                 results.append(connection.read_response())
@@ -237,11 +359,11 @@ def _round_trip(pool: redis.ConnectionPool, commands: Sequence[Command]) -> list
                 results.append(_reply_error(error))
             except LOST as error:
                 connection.disconnect()
-                results.extend(_lost(rest, error) for rest in commands[len(results) :])
+                results.extend(_lost(rest, error) for rest in sent[len(results) :])
                 break
     finally:
         pool.release(connection)
-    return results
+    return _confirmed(commands, results, wait_at, min_replicas)
 
 
 def _set_timeout(connection: redis.Connection) -> None:

@@ -158,7 +158,7 @@ else
   if #picks < count then return {'POOL_EXHAUSTED'} end
 end
 -- rule R3: the pool's counter, never deleted; one increasing token a lease
-local token = reserve('token', count)
+local token = reserve_tokens(count)
 local seq = reserve('event_seq', count)
 local expires = ttl ~= '' and now + tonumber(ttl)
 local reply, objs, first_fresh = {'OK', 0}, {}, next_fresh

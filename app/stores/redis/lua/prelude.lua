@@ -1,8 +1,9 @@
 -- Shared by every pool script, with indexes.lua, freeing.lua, waiters.lua
 -- and reads.lua after it (wire.PRELUDE). KEYS are the pool's keys
 -- (model.KEY_PARTS order); ARGV[1] is the time, or '' for Redis' own TIME;
--- ARGV[2..] are the script's own, named at its top; the last ARGV is how many
--- events the journal keeps at least. Each script's body runs as `main`, and
+-- ARGV[2..] are the script's own, named at its top; the one before the last is
+-- the token floor (topology.py: the epoch of this primary, shifted), the last
+-- how many events the journal keeps at least. Each script's body runs as `main`, and
 -- the script replies {main's reply, the events it wrote} (wire.load_scripts).
 local meta_key, counters_key, free_key = KEYS[1], KEYS[2], KEYS[3]
 local leases_key, held_key, expiry_key = KEYS[4], KEYS[5], KEYS[6]
@@ -13,6 +14,7 @@ local sessions_key, retired_key, events_key = KEYS[10], KEYS[11], KEYS[12]
 local K = {cooling = KEYS[14], cool_objs = KEYS[15], named = KEYS[16], owners = KEYS[17],
            runs = KEYS[18], run_ends = KEYS[19], runs_by_len = KEYS[20], run_min = KEYS[21]}
 local events_keep = ARGV[#ARGV]
+local token_floor = tonumber(ARGV[#ARGV - 1])
 
 -- 'objmgr:{pool:NAME}:meta' -> 'objmgr:{pool:NAME}:' and NAME.
 local pool_prefix = string.sub(meta_key, 1, -5)
@@ -36,6 +38,15 @@ local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
 -- The first of n consecutive values of counter `field`: one write for a batch.
 local function reserve(field, n)
   return redis.call('HINCRBY', counters_key, field, n) - n + 1
+end
+
+-- rule R3 across failovers: the first token a primary of a later epoch mints
+-- is above any an earlier primary could have minted, replicated or not.
+local function reserve_tokens(n)
+  if token_floor > 0 and tonumber(redis.call('HGET', counters_key, 'token') or '0') < token_floor then
+    redis.call('HSET', counters_key, 'token', ARGV[#ARGV - 1])
+  end
+  return reserve('token', n)
 end
 
 -- rule R9: the journal. Each event is a stream entry whose id is its seq,
