@@ -214,11 +214,20 @@ class Command:
 KEYLESS = frozenset({"PING", "SCRIPT", "WAIT", "INFO", "ROLE", "TIME", "CLUSTER", "SENTINEL"})
 
 
+class RefusedByRedis(StoreUnavailable):
+    """Redis refused the command before it ran: `reply` is its code (READONLY,
+    TRYAGAIN, LOADING…), for a topology that can do better than give up."""
+
+    def __init__(self, message: str, reply: str) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
 def unavailable(error: BaseException) -> StoreUnavailable:
     # Clients read this message: it names the failure, not the address.
     if isinstance(error, ResponseError | BusyLoadingError):
         reply = "LOADING" if isinstance(error, BusyLoadingError) else _code(error)
-        return StoreUnavailable(f"the Redis store cannot serve now ({reply}); retry later")
+        return RefusedByRedis(f"the Redis store cannot serve now ({reply}); retry later", reply)
     return StoreUnavailable(
         f"the Redis store cannot be reached ({type(error).__name__}); retry later"
     )
