@@ -16,6 +16,7 @@ from app.stores.memory import MemoryStore
 from app.stores.sqlite import SQLiteStore
 
 from .api_support import Api, MakeApi, memory_app
+from .support.redis_cluster import RedisCluster, launch_cluster
 from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 
@@ -39,7 +40,7 @@ def clock() -> Clock:
 
 StoreFactory = Callable[[], Store]
 
-STORE_KINDS = ["memory", "sqlite", "redis"]
+STORE_KINDS = ["memory", "sqlite", "redis", "redis-cluster"]
 
 
 @pytest.fixture(autouse=True)
@@ -85,6 +86,20 @@ def redis_url(redis_server: RedisServer) -> str:
     return emptied(redis_server)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One three-primary Redis Cluster for the session, started on first use."""
+    with launch_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisCluster) -> str:
+    """The session's cluster, emptied on every primary for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone, free to be killed, paused and restarted."""
@@ -125,6 +140,11 @@ def _factory(
         from app.stores.redis import RedisStore
 
         return lambda: RedisStore(redis_url, clock=clock, **options)
+    if kind == "redis-cluster":
+        cluster_url = request.getfixturevalue("redis_cluster_url")
+        from app.stores.redis import RedisStore
+
+        return lambda: RedisStore(cluster_url, clock=clock, **options)
     raise ValueError(kind)
 
 
@@ -165,6 +185,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "memory://"
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/objmgr.sqlite3"
+    if request.param == "redis-cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
     return str(request.getfixturevalue("redis_url"))
 
 
