@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings.store,
         default_pool=("default", settings.pool_size),
         events_keep=settings.events_keep,
+        redis_options=settings.redis_options,
     )
     store.listen(log_events)
     try:

@@ -59,7 +59,13 @@ def main(ctx: click.Context, url: str, token: str | None, timeout: float) -> Non
 @main.command()
 @click.option("--bind", help="HOST:PORT to listen on (OBJMGR_BIND).")
 @click.option("--workers", type=int, help="gunicorn workers (OBJMGR_WORKERS).")
-@click.option("--store", help="sqlite:///PATH, redis://HOST:PORT/DB or memory:// (OBJMGR_STORE).")
+@click.option(
+    "--store",
+    help="sqlite:///PATH, redis://HOST:PORT/DB, rediss://HOST:PORT/DB, "
+    "redis+cluster://H:P[,H:P...], redis+sentinel://H:P[,H:P...]/MASTER[/DB] or memory:// "
+    "(OBJMGR_STORE; the Redis password goes in OBJMGR_REDIS_PASSWORD or "
+    "OBJMGR_REDIS_PASSWORD_FILE, not here).",
+)
 def serve(bind: str | None, workers: int | None, store: str | None) -> None:
     """Serve the GraphQL API with gunicorn and gevent workers."""
     for variable, value in (

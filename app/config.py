@@ -10,13 +10,16 @@ import dataclasses
 import hashlib
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from .logs.secrets import masked_url
+from .config_redis import RedisConfigError, RedisSettings, check_store, redis_settings
 from .pool.events import DEFAULT_EVENTS_KEEP
 from .pool.limits import MAX_INT
+
+if TYPE_CHECKING:
+    from .stores.redis.topology import RedisOptions
 
 ENVIRONMENTS = ("development", "production", "testing")
 LOG_FORMATS = ("json", "text")
@@ -63,6 +66,8 @@ class Settings:
     # Open subscriptions a worker serves at once, and of them one principal's.
     max_subscriptions: int = 4000
     max_subscriptions_per_principal: int = 1000
+    # OBJMGR_REDIS_*: its repr leaves the password out.
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
     @property
     def auth_on(self) -> bool:
@@ -73,6 +78,11 @@ class Settings:
         if self.log_format is None:
             return self.env == "production"
         return self.log_format == "json"
+
+    @property
+    def redis_options(self) -> RedisOptions:
+        """How the Redis store reaches Redis beyond its URL (`RedisStore(options=...)`)."""
+        return self.redis.options()
 
     @property
     def graphiql(self) -> bool:
@@ -106,8 +116,9 @@ class Settings:
             tokens = read_tokens_file(tokens_file, production=production)
         else:
             tokens = _tokens(get("OBJMGR_TOKENS"), production=production)
+        store = _store(get("OBJMGR_STORE") or cls.store)
         settings = cls(
-            store=_store(get("OBJMGR_STORE") or cls.store),
+            store=store,
             pool_size=_int("OBJMGR_POOL_SIZE", get("OBJMGR_POOL_SIZE"), cls.pool_size, MAX_INT),
             env=environment,
             tokens=tokens,
@@ -147,6 +158,7 @@ class Settings:
                 cls.max_subscriptions_per_principal,
                 10**6,
             ),
+            redis=_redis(get, store),
         )
         settings.check_serving()
         return settings
@@ -181,7 +193,8 @@ class Settings:
                 "OBJMGR_WORKERS",
                 f"the memory:// store lives in one process, so it cannot serve "
                 f"{self.workers} workers (each would hand out the same objects); "
-                "use OBJMGR_WORKERS=1 or a sqlite:/// or redis:// store",
+                "use OBJMGR_WORKERS=1 or a sqlite:///, redis://, rediss://, "
+                "redis+cluster:// or redis+sentinel:// store",
             )
         unknown = (self.admins or frozenset()) - set(self.tokens)
         if self.auth_on and unknown:
@@ -233,16 +246,17 @@ def read_tokens_file(path: str, production: bool) -> dict[str, bytes]:
 
 
 def _store(value: str) -> str:
-    if value == "memory://":
-        return value
-    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
-        return value
-    if value.startswith("redis://") and len(value) > len("redis://"):
-        return value
-    raise ConfigError(
-        "OBJMGR_STORE",
-        f"{masked_url(value)!r} is not sqlite:///PATH, redis://HOST:PORT/DB or memory://",
-    )
+    try:
+        return check_store(value)
+    except RedisConfigError as error:
+        raise ConfigError(error.variable, error.problem) from None
+
+
+def _redis(get: Callable[[str], str | None], store: str) -> RedisSettings:
+    try:
+        return redis_settings(get, store)
+    except RedisConfigError as error:
+        raise ConfigError(error.variable, error.problem) from None
 
 
 def _int(name: str, value: str | None, default: int, maximum: int) -> int:

@@ -85,7 +85,8 @@ def nworkers_changed(server: Any, new_value: int, old_value: int | None) -> None
     if _settings.store == "memory://" and new_value > 1:
         server.log.error(
             "objmgr: the memory:// store lives in one process; staying at 1 worker "
-            "(use a sqlite:/// or redis:// store to run more)"
+            "(use a sqlite:///, redis://, rediss://, redis+cluster:// or "
+            "redis+sentinel:// store to run more)"
         )
         server.num_workers = 1
 

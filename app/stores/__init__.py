@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..logs.secrets import masked_url
 from ..pool.events import DEFAULT_EVENTS_KEEP
 from .base import Store, Ticket
 
-SCHEMES = ("sqlite:///", "redis://", "memory://")
+if TYPE_CHECKING:
+    from .redis.topology import RedisOptions
+
+SCHEMES = (
+    "sqlite:///",
+    "redis://",
+    "rediss://",
+    "redis+cluster://",
+    "redis+sentinel://",
+    "memory://",
+)
+REDIS_SCHEMES = SCHEMES[1:5]
 
 
 def open_store(
-    url: str, default_pool: tuple[str, int] | None = None, events_keep: int = DEFAULT_EVENTS_KEEP
+    url: str,
+    default_pool: tuple[str, int] | None = None,
+    events_keep: int = DEFAULT_EVENTS_KEEP,
+    redis_options: RedisOptions | None = None,
 ) -> Store:
     """The store an `OBJMGR_STORE` URL names; its `open()` makes `default_pool`.
 
-    The journal keeps at least `events_keep` events per pool (rule R9)."""
+    The journal keeps at least `events_keep` events per pool (rule R9). A
+    Redis store reaches Redis with `redis_options` (password, CA, replicas to
+    wait for); the other stores have no use for them."""
     if url == "memory://":
         from .memory import MemoryStore
 
@@ -25,10 +43,12 @@ def open_store(
         return SQLiteStore(
             url.removeprefix("sqlite:///"), default_pool=default_pool, events_keep=events_keep
         )
-    if url.startswith("redis://"):
+    if url.startswith(REDIS_SCHEMES):
         from .redis import RedisStore
 
-        return RedisStore(url, default_pool=default_pool, events_keep=events_keep)
+        return RedisStore(
+            url, default_pool=default_pool, events_keep=events_keep, options=redis_options
+        )
     raise ValueError(f"unknown store {masked_url(url)!r}: expected one of {', '.join(SCHEMES)}")
 
 

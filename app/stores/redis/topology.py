@@ -116,8 +116,9 @@ def connection_kwargs(socket_timeout: float, options: RedisOptions) -> dict[str,
 
 
 def tls_kwargs(options: RedisOptions) -> dict[str, Any]:
-    """The TLS settings of a `rediss://` connection: verified, with the CA given."""
-    kwargs: dict[str, Any] = {"ssl_cert_reqs": "required"}
+    """The TLS settings of a `rediss://` connection: the certificate verified against the
+    CA given (else the system's) and the host name checked against it."""
+    kwargs: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
     if options.ca is not None:
         kwargs["ssl_ca_certs"] = options.ca
     return kwargs

@@ -1,0 +1,262 @@
+"""The Redis part of the settings: the `OBJMGR_STORE` URL forms and `OBJMGR_REDIS_*`.
+
+Every store URL is checked here at start, so a malformed one stops the start
+with a message naming `OBJMGR_STORE` (the URL quoted with its password masked),
+rather than failing later inside redis-py. The password can stay out of the
+URL: `OBJMGR_REDIS_PASSWORD` or `OBJMGR_REDIS_PASSWORD_FILE`, with the ACL user
+name, when there is one, in the URL (`redis://objmgr@cache:6379/0`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from .logs.secrets import masked_url, never_log
+
+if TYPE_CHECKING:
+    from .stores.redis.topology import RedisOptions
+
+STORE_FORMS = (
+    "sqlite:///PATH",
+    "redis://HOST:PORT/DB",
+    "rediss://HOST:PORT/DB",
+    "redis+cluster://H:P[,H:P...]",
+    "redis+sentinel://H:P[,H:P...]/MASTER[/DB]",
+    "memory://",
+)
+SINGLE_SCHEMES = ("redis://", "rediss://")
+CLUSTER_SCHEME = "redis+cluster://"
+SENTINEL_SCHEME = "redis+sentinel://"
+REDIS_SCHEMES = (*SINGLE_SCHEMES, CLUSTER_SCHEME, SENTINEL_SCHEME)
+
+#: WAIT can ask for any number; past this many a typo is likelier than a topology.
+MAX_MIN_REPLICAS = 16
+MAX_PASSWORD_FILE = 64 * 1024
+
+# HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 address.
+_NODE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/,\[\]@?#]+)(?::(?P<port>[^,]*))?")
+
+
+class RedisConfigError(ValueError):
+    """A bad Redis setting; `app.config` raises it as its `ConfigError`."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(problem)
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class RedisUrl:
+    """What a Redis store URL says, as far as the settings check it."""
+
+    scheme: str
+    nodes: tuple[tuple[str, int], ...]
+    user: str | None
+    has_password: bool
+    db: int
+    master: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "rediss://"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """`OBJMGR_REDIS_*`; the password never appears in a repr or a message."""
+
+    password: str | None = field(default=None, repr=False)
+    #: Which variable gave the password (None: none, or the URL's own).
+    password_from: str | None = None
+    ca: str | None = None
+    min_replicas: int = 0
+
+    def options(self) -> RedisOptions:
+        """The store's `RedisOptions` (imported here: the gunicorn master never loads redis-py)."""
+        from .stores.redis.topology import RedisOptions
+
+        return RedisOptions(password=self.password, ca=self.ca, min_replicas=self.min_replicas)
+
+
+def check_store(value: str) -> str:
+    """`value` when it is one of `STORE_FORMS`; else a `RedisConfigError` on OBJMGR_STORE."""
+    if value == "memory://":
+        return value
+    if value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
+        return value
+    if value.startswith(REDIS_SCHEMES):
+        parse_redis_url(value)
+        return value
+    raise RedisConfigError(
+        "OBJMGR_STORE", f"{masked_url(value)!r} is not one of {', '.join(STORE_FORMS)}"
+    )
+
+
+def parse_redis_url(url: str) -> RedisUrl:
+    """The parts of a Redis store URL; a `RedisConfigError` naming what is wrong."""
+    scheme = next(
+        s for s in (CLUSTER_SCHEME, SENTINEL_SCHEME, *SINGLE_SCHEMES) if url.startswith(s)
+    )
+    quoted = repr(masked_url(url))
+
+    def bad(problem: str) -> RedisConfigError:
+        return RedisConfigError("OBJMGR_STORE", f"{quoted}: {problem}")
+
+    rest = url[len(scheme) :]
+    if "?" in rest or "#" in rest:
+        # A query would pass settings to redis-py behind the checks (ssl_cert_reqs=none).
+        raise bad("takes no ?query or #fragment; settings go in the OBJMGR_REDIS_* variables")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    user: str | None = None
+    has_password = False
+    if at:
+        name, colon, password = userinfo.partition(":")
+        user = unquote(name) or None
+        has_password = bool(colon and password)
+    nodes = tuple(_node(part, bad) for part in hosts.split(",")) if hosts else ()
+    if not nodes:
+        raise bad("names no host")
+    segments = path.split("/") if path else []
+    master: str | None = None
+    if scheme == SENTINEL_SCHEME:
+        if not segments or not segments[0]:
+            raise bad("names no master: redis+sentinel://H:P[,H:P...]/MASTER[/DB]")
+        master = unquote(segments.pop(0))
+    elif scheme in SINGLE_SCHEMES and len(nodes) > 1:
+        raise bad(f"names {len(nodes)} hosts; one server has one (or use redis+cluster://)")
+    db = _db(segments, bad)
+    if scheme == CLUSTER_SCHEME and db != 0:
+        raise bad("a Redis Cluster has only database 0")
+    return RedisUrl(scheme, nodes, user, has_password, db, master)
+
+
+def _node(text: str, bad: Callable[[str], RedisConfigError]) -> tuple[str, int]:
+    match = _NODE.fullmatch(text)
+    if match is None:
+        raise bad(f"{text!r} is not HOST:PORT")
+    port = match.group("port")
+    if port is None:
+        return match.group("host"), 6379
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise bad(f"{port!r} is not a port (1-65535)")
+    return match.group("host"), int(port)
+
+
+def _db(segments: list[str], bad: Callable[[str], RedisConfigError]) -> int:
+    if not segments or segments == [""]:
+        return 0
+    if len(segments) > 1:
+        raise bad(f"{'/'.join(segments)!r} is not a database number")
+    (db,) = segments
+    if not db.isdigit() or len(db) > 5:
+        raise bad(f"{db!r} is not a database number")
+    return int(db)
+
+
+def redis_settings(get: Callable[[str], str | None], store: str) -> RedisSettings:
+    """`OBJMGR_REDIS_*` for `store` (checked already), read once; refused when ambiguous."""
+    redis_store = store.startswith(REDIS_SCHEMES)
+    url = parse_redis_url(store) if redis_store else None
+    password, password_from = _password(get)
+    ca = get("OBJMGR_REDIS_CA")
+    min_replicas = _min_replicas(get("OBJMGR_REDIS_MIN_REPLICAS"))
+    given = [
+        name
+        for name, value in (
+            (password_from, password),
+            ("OBJMGR_REDIS_CA", ca),
+            ("OBJMGR_REDIS_MIN_REPLICAS", min_replicas or None),
+        )
+        if name is not None and value is not None
+    ]
+    if url is None:
+        if given:
+            raise RedisConfigError(given[0], "is set, but OBJMGR_STORE is not a Redis store")
+        return RedisSettings()
+    if password is not None and url.has_password:
+        raise RedisConfigError(
+            str(password_from),
+            "is set and OBJMGR_STORE holds a password too: keep it in one place "
+            "(the URL may name the ACL user: redis://USER@HOST:PORT/DB)",
+        )
+    if url.user is not None and not url.has_password and password is None:
+        # redis-py takes redis://NAME@host as a user name without a password,
+        # which Redis refuses; an old-style URL with the password there reads alike.
+        raise RedisConfigError(
+            "OBJMGR_STORE",
+            f"{masked_url(store)!r} names a user and no password: set OBJMGR_REDIS_PASSWORD "
+            "or OBJMGR_REDIS_PASSWORD_FILE (or write redis://:PASSWORD@... for no user)",
+        )
+    if ca is not None:
+        _check_ca(ca, url)
+    if password is not None:
+        never_log(password)
+    return RedisSettings(password, password_from, ca, min_replicas)
+
+
+def _password(get: Callable[[str], str | None]) -> tuple[str | None, str | None]:
+    direct, path = get("OBJMGR_REDIS_PASSWORD"), get("OBJMGR_REDIS_PASSWORD_FILE")
+    if direct is not None and path is not None:
+        raise RedisConfigError(
+            "OBJMGR_REDIS_PASSWORD_FILE",
+            "set OBJMGR_REDIS_PASSWORD or OBJMGR_REDIS_PASSWORD_FILE, not both",
+        )
+    if direct is not None:
+        return direct, "OBJMGR_REDIS_PASSWORD"
+    if path is not None:
+        return read_password_file(path), "OBJMGR_REDIS_PASSWORD_FILE"
+    return None, None
+
+
+def read_password_file(path: str) -> str:
+    """The password a file holds, its trailing line break taken off; never quoted."""
+    variable = "OBJMGR_REDIS_PASSWORD_FILE"
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(MAX_PASSWORD_FILE + 1)
+    except OSError as error:
+        raise RedisConfigError(variable, f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > MAX_PASSWORD_FILE:
+        raise RedisConfigError(variable, f"{path} is larger than {MAX_PASSWORD_FILE} bytes")
+    try:
+        password = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise RedisConfigError(variable, f"{path} is not UTF-8 text") from None
+    if not password.strip():
+        raise RedisConfigError(variable, f"{path} is empty")
+    if "\n" in password or "\r" in password:
+        raise RedisConfigError(variable, f"{path} holds more than one line")
+    return password
+
+
+def _min_replicas(value: str | None) -> int:
+    if value is None:
+        return 0
+    try:
+        number = int(value)
+    except ValueError:
+        raise RedisConfigError(
+            "OBJMGR_REDIS_MIN_REPLICAS", f"{value!r} is not a whole number"
+        ) from None
+    if not 0 <= number <= MAX_MIN_REPLICAS:
+        raise RedisConfigError(
+            "OBJMGR_REDIS_MIN_REPLICAS", f"must be between 0 and {MAX_MIN_REPLICAS}, got {number}"
+        )
+    return number
+
+
+def _check_ca(path: str, url: RedisUrl) -> None:
+    if url.scheme == "redis://":
+        # Plain TCP would never read it: the operator meant TLS, and would get none.
+        raise RedisConfigError(
+            "OBJMGR_REDIS_CA", "is set, but redis:// has no TLS: use rediss:// for TLS"
+        )
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise RedisConfigError("OBJMGR_REDIS_CA", f"{path} is not a readable file")
