@@ -1,35 +1,239 @@
-"""The Sentinel topology: see topology.py for what every topology promises."""
+"""The Sentinel topology (`redis+sentinel://[USER@]H:P[,H:P…]/MASTER[/DB]`): see
+topology.py for what every topology promises.
+
+Every new connection asks the Sentinels where the primary is (redis-py's
+`SentinelConnectionPool`), then checks with ROLE that the node at that address
+is a primary before anything is sent on it: a Sentinel that has not yet heard
+of a failover cannot send a change to a demoted node.
+
+Following a failover, within the caller's deadline and without a retry loop:
+
+- a lost connection (the primary killed, or frozen past the deadline): the
+  commands are answered as `wire.run` answers them (OUTCOME_UNKNOWN for a
+  change, never sent again), and every connection of the pool is dropped, so
+  the next one asks the Sentinels again;
+- READONLY (the primary was demoted under an open connection): the command did
+  not run; the pool is dropped and the refused commands are sent once more, on
+  a connection to the primary the Sentinels name now, if the deadline allows.
+  redis-py's own handling of READONLY (`SentinelManagedConnection.read_response`
+  turning it into a ConnectionError mid-pipeline) is left out: the rest of the
+  pipeline's replies are still read, and a refusal stays a refusal.
+- redis-py makes no retries here (`Retry(NoBackoff(), 0)` on the data nodes and
+  on the Sentinels), so nothing keeps reconnecting to the old primary.
+
+The epoch of a connection is the Sentinels' `config-epoch` of the primary at
+the address it connected to, read from the same `SENTINEL MASTERS` answer that
+named the address. A failover raises it, so the first token a promoted replica
+mints is above every token of the old primary, replicated or not. The highest
+epoch seen for an address in this process is kept, so no connection to it
+mints with a lower floor than one already used.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
+from ...pool.errors import OutcomeUnknown, StoreUnavailable
 from . import wire
-from .topology import RedisOptions
+from .topology import SENTINEL_SCHEME, Counter, RedisOptions, connection_kwargs
+
+DEFAULT_SENTINEL_PORT = 26379
+PRIMARY_ROLE = b"master"
+
+
+@dataclass(frozen=True)
+class SentinelURL:
+    """What a `redis+sentinel://` URL names."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    master: str
+    db: int
+    username: str | None
+    password: str | None
+
+
+def parse_url(url: str) -> SentinelURL:
+    """The Sentinels, primary name, DB and ACL user of a `redis+sentinel://` URL."""
+    if not url.startswith(SENTINEL_SCHEME):
+        raise ValueError(f"not a {SENTINEL_SCHEME} URL")
+    rest = url[len(SENTINEL_SCHEME) :]
+    netloc, _, path = rest.partition("/")
+    userinfo, _, hosts = netloc.rpartition("@")
+    sentinels = tuple(_host(part) for part in hosts.split(",") if part)
+    parts = [part for part in path.split("?", 1)[0].split("/") if part]
+    if not sentinels or not parts or len(parts) > 2:
+        raise ValueError(f"expected {SENTINEL_SCHEME}H:P[,H:P…]/MASTER[/DB]")
+    db = int(parts[1]) if len(parts) == 2 else 0
+    username = password = None
+    if userinfo:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    return SentinelURL(sentinels, unquote(parts[0]), db, username, password)
+
+
+def _host(part: str) -> tuple[str, int]:
+    split = urlsplit(f"//{part}")
+    if split.hostname is None:
+        raise ValueError(f"no host in {part!r}")
+    return split.hostname, split.port or DEFAULT_SENTINEL_PORT
+
+
+class Epochs:
+    """The highest `config-epoch` seen per primary address, shared by every
+    topology of the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str, int], int] = {}
+
+    def saw(self, master: str, host: str, port: int, epoch: int) -> None:
+        key = (master, host, int(port))
+        with self._lock:
+            self._seen[key] = max(self._seen.get(key, 0), epoch)
+
+    def of(self, master: str, host: str, port: int) -> int:
+        with self._lock:
+            return self._seen.get((master, host, int(port)), 0)
+
+
+EPOCHS = Epochs()
+
+
+class EpochSentinel(Sentinel):
+    """A Sentinel client that records the epoch of each primary it is told of."""
+
+    def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
+        usable = bool(super().check_master_state(state, service_name))
+        if usable:
+            EPOCHS.saw(service_name, state["ip"], state["port"], int(state["config-epoch"]))
+        return usable
+
+
+class SentinelDeadlineConnection(wire._Deadline, SentinelManagedConnection):
+    """A connection to the primary the Sentinels name, connected within the deadline."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        # Not SentinelManagedConnection's: it disconnects on READONLY in the
+        # middle of a pipeline and makes a refusal look like a lost reply.
+        return redis.Connection.read_response(self, *args, **kwargs)
 
 
 class SentinelTopology:
     def __init__(self, url: str, socket_timeout: float, options: RedisOptions) -> None:
-        raise NotImplementedError("redis+sentinel:// is not served yet")
+        self._timeout = socket_timeout
+        self._options = options
+        self._counter = Counter()
+        self._url = parse_url(url)
+        no_retry = Retry(NoBackoff(), 0)
+        # The Sentinels' own auth is not the data nodes': none is sent to them.
+        self._sentinel = EpochSentinel(
+            list(self._url.sentinels),
+            sentinel_kwargs={
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": socket_timeout,
+                "retry": no_retry,
+                "connection_class": wire.DeadlineConnection,
+            },
+        )
+        kwargs = connection_kwargs(socket_timeout, options)
+        if "password" not in kwargs and self._url.password is not None:
+            kwargs["password"] = self._url.password
+        if self._url.username is not None:
+            kwargs["username"] = self._url.username
+        self._kwargs: dict[str, Any] = {
+            **kwargs,
+            "db": self._url.db,
+            "retry": no_retry,
+            "connection_class": SentinelDeadlineConnection,
+        }
+        self.pool = self._pool(self._counter.counted(self._on_connect))
+
+    def _pool(self, on_connect: Any) -> SentinelConnectionPool:
+        return SentinelConnectionPool(
+            self._url.master,
+            self._sentinel,
+            is_master=True,
+            redis_connect_func=on_connect,
+            **self._kwargs,
+        )
+
+    def _on_connect(self, connection: redis.Connection) -> None:
+        connection.on_connect()
+        connection.send_command("ROLE")
+        role = connection.read_response()
+        if not role or role[0] != PRIMARY_ROLE:
+            raise redis.ConnectionError(
+                f"the node the Sentinels name for {self._url.master!r} is no primary"
+            )
+        # Set after the check: the epoch read by the same discovery that named it.
+        connection.objmgr_epoch = EPOCHS.of(  # type: ignore[attr-defined]
+            self._url.master, str(connection.host), int(connection.port)
+        )
 
     @property
     def connects(self) -> int:
-        raise NotImplementedError
+        return self._counter.connects
 
     def run(self, commands: Sequence[wire.Command], until: float) -> list[Any]:
-        raise NotImplementedError
+        results = wire.run(self.pool, commands, until, self._options.min_replicas)
+        if any(_lost(result) for result in results):
+            self.pool.disconnect()
+            return results
+        refused = [index for index, result in enumerate(results) if _demoted(result)]
+        if not refused:
+            return results
+        # A demoted primary refused them before they ran: once more, on the new one.
+        self.pool.disconnect()
+        if time.monotonic() >= until:
+            return results
+        again = wire.run(
+            self.pool, [commands[i] for i in refused], until, self._options.min_replicas
+        )
+        for index, result in zip(refused, again, strict=True):
+            results[index] = result
+        if any(_lost(result) or _demoted(result) for result in again):
+            self.pool.disconnect()
+        return results
 
     def connection_for(self, key: str) -> redis.Connection:
-        raise NotImplementedError
+        return cast(redis.Connection, self.pool.make_connection())
 
     def subscriber(self) -> redis.Redis:
-        raise NotImplementedError
+        return redis.Redis(connection_pool=self._pool(self._on_connect))
 
     def load_scripts(self, scripts: Sequence[wire.LuaScript]) -> None:
-        raise NotImplementedError
+        wire.load_scripts_on(self.pool, scripts, wire.deadline_in(self._timeout))
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.pool.disconnect()
+        self._sentinel.close()
+
+
+#: How `wire.unconfirmed` begins: a change too few replicas confirmed, on a
+#: connection that is fine.
+_UNCONFIRMED = str(wire.unconfirmed(1, 0)).split(" but ", 1)[0]
+
+
+def _lost(result: Any) -> bool:
+    """Whether the connection failed under it (not a refusal, nor a change the
+    replicas were late to confirm)."""
+    if isinstance(result, wire.RefusedByRedis):
+        return False
+    if isinstance(result, OutcomeUnknown):
+        return not str(result).startswith(_UNCONFIRMED)
+    return isinstance(result, StoreUnavailable)
+
+
+def _demoted(result: Any) -> bool:
+    return isinstance(result, wire.RefusedByRedis) and result.reply == "READONLY"
