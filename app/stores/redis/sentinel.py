@@ -111,7 +111,24 @@ EPOCHS = Epochs()
 
 
 class EpochSentinel(Sentinel):
-    """A Sentinel client that records the epoch of each primary it is told of."""
+    """A Sentinel client that records the epoch of each primary it is told of,
+    and asks the Sentinels within the caller's deadline, without retries."""
+
+    def __init__(self, sentinels: Sequence[tuple[str, int]], socket_timeout: float) -> None:
+        super().__init__([])
+        self.sentinels = [
+            redis.Redis(
+                connection_pool=redis.ConnectionPool(
+                    host=host,
+                    port=port,
+                    socket_timeout=socket_timeout,
+                    socket_connect_timeout=socket_timeout,
+                    retry=Retry(NoBackoff(), 0),
+                    connection_class=wire.DeadlineConnection,
+                )
+            )
+            for host, port in sentinels
+        ]
 
     def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
         usable = bool(super().check_master_state(state, service_name))
@@ -137,15 +154,7 @@ class SentinelTopology:
         self._url = parse_url(url)
         no_retry = Retry(NoBackoff(), 0)
         # The Sentinels' own auth is not the data nodes': none is sent to them.
-        self._sentinel = EpochSentinel(
-            list(self._url.sentinels),
-            sentinel_kwargs={
-                "socket_timeout": socket_timeout,
-                "socket_connect_timeout": socket_timeout,
-                "retry": no_retry,
-                "connection_class": wire.DeadlineConnection,
-            },
-        )
+        self._sentinel = EpochSentinel(self._url.sentinels, socket_timeout)
         kwargs = connection_kwargs(socket_timeout, options)
         if "password" not in kwargs and self._url.password is not None:
             kwargs["password"] = self._url.password

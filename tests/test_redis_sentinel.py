@@ -1,0 +1,146 @@
+"""The Redis store on `redis+sentinel://`: it serves, follows a failover by
+itself, and the tokens it mints after one are above every token before it,
+even those the old primary minted and never replicated.
+
+One primary, one replica and three Sentinels for the module; each test leaves
+the pair replicating again (`reattach`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.pool.errors import OutcomeUnknown, StoreUnavailable
+from app.pool.lease import AcquireRequest, Caller, Lease
+from app.stores.redis import RedisStore
+from app.stores.redis.sentinel import parse_url
+from app.stores.redis.topology import RedisOptions
+from app.stores.redis.wire import EPOCH_SHIFT
+
+from .conditions import poll_until
+from .support.redis_sentinel import FAILOVER_WAIT, SentinelRedis, launch_sentinels
+
+ANYONE = Caller.auth_off()
+SIZE = 1000
+
+
+@pytest.fixture(scope="module")
+def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelRedis]:
+    topology = launch_sentinels(Path(tmp_path_factory.mktemp("sentinel")))
+    yield topology
+    topology.close()
+
+
+@pytest.fixture
+def watched(sentinels: SentinelRedis) -> SentinelRedis:
+    for node in sentinels.nodes:
+        if node.running:
+            node.resume()  # a test that failed while it was frozen
+    for node in sentinels.nodes:
+        if not node.running:
+            sentinels.reattach(node)
+    sentinels.wait_watched()
+    with sentinels.primary.client() as client:
+        client.flushall()
+    return sentinels
+
+
+def acquired_soon(store: RedisStore, pool: str, owner: str) -> Lease:
+    """A grant once the store serves again: every failure meanwhile is one the
+    store may answer during a switch."""
+    got: list[Lease] = []
+    failed: list[Exception] = []
+
+    def granted() -> bool:
+        try:
+            got.append(store.acquire(AcquireRequest(pool, owner=owner, request_id=owner)))
+        except (StoreUnavailable, OutcomeUnknown) as error:
+            failed.append(error)
+            return False
+        return True
+
+    assert poll_until(granted, FAILOVER_WAIT), f"the store did not serve again: {failed[-1:]}"
+    return got[0]
+
+
+def test_the_url_names_the_sentinels_the_primary_and_the_db() -> None:
+    url = parse_url("redis+sentinel://app@10.0.0.1:26379,[::1]:26380,h3/objmgr/2")
+    assert url.sentinels == (("10.0.0.1", 26379), ("::1", 26380), ("h3", 26379))
+    assert (url.master, url.db, url.username, url.password) == ("objmgr", 2, "app", None)
+    assert parse_url("redis+sentinel://h:1/m").db == 0
+    with pytest.raises(ValueError):
+        parse_url("redis+sentinel://h:1")
+
+
+def test_the_store_serves_on_the_primary_the_sentinels_name(watched: SentinelRedis) -> None:
+    store = RedisStore(watched.url)
+    store.ensure_pool("p", SIZE)
+
+    lease = store.acquire(AcquireRequest("p", owner="a"))
+    store.free("p", lease.obj, ANYONE, lease.token)
+
+    with watched.primary.client() as client:
+        assert client.exists("objmgr:{pool:p}:leases") == 0
+        assert client.hget("objmgr:{pool:p}:counters", "token") == str(lease.token).encode()
+
+
+def test_after_a_failover_it_serves_again_unopened_with_higher_tokens(
+    watched: SentinelRedis,
+) -> None:
+    acknowledged = RedisStore(watched.url, options=RedisOptions(min_replicas=1))
+    acknowledged.ensure_pool("p", SIZE)
+    before = [acknowledged.acquire(AcquireRequest("p", owner=f"a{n}")) for n in range(5)]
+    at_once = RedisStore(watched.url)
+    at_once.acquire(AcquireRequest("p", owner="c"))
+    old = watched.primary
+
+    watched.kill(old)
+    watched.wait_failover(old)
+    # The promoted primary has no replica yet: only a store that requires none serves.
+    after = acquired_soon(at_once, "p", "b")
+    watched.reattach(old)
+    confirmed = acquired_soon(acknowledged, "p", "d")
+
+    assert after.token > max(lease.token for lease in before)
+    assert confirmed.token > after.token
+    assert after.token >> EPOCH_SHIFT >= watched.config_epoch() >= 1
+    # Acknowledged by a replica before the kill: every one survived.
+    for lease in before:
+        held = acknowledged.lease("p", lease.obj)
+        assert held is not None and held.token == lease.token
+
+
+def test_tokens_the_old_primary_never_replicated_stay_below_the_new_ones(
+    watched: SentinelRedis,
+) -> None:
+    store = RedisStore(watched.url, options=RedisOptions(min_replicas=0))
+    store.ensure_pool("p", SIZE)
+    replicated = store.acquire(AcquireRequest("p", owner="a"))
+    replica = watched.isolate_replica()
+    # Acknowledged at once (no replica required), on the primary alone.
+    unreplicated = [store.acquire(AcquireRequest("p", owner=f"u{n}")) for n in range(20)]
+    old = watched.primary
+
+    watched.kill(old)
+    watched.resume(replica)
+    assert watched.wait_failover(old) is replica
+    after = acquired_soon(store, "p", "b")
+
+    # What a failover with 0 replicas required loses: the grants the replica never saw.
+    for lease in unreplicated:
+        held = store.lease("p", lease.obj)
+        assert held is None or held.owner != lease.owner
+    assert store.lease("p", replicated.obj) is not None
+    # Yet no token repeats or goes down: the promoted primary's epoch is higher.
+    assert after.token > max(lease.token for lease in unreplicated)
+    watched.reattach(old)
+    # And once more on the node that comes back as a replica and is promoted later.
+    second = watched.primary
+    watched.kill(second)
+    watched.wait_failover(second)
+    again = acquired_soon(store, "p", "c")
+    assert again.token > after.token
+    watched.reattach(second)
