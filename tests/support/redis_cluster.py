@@ -12,6 +12,7 @@ between keys, so a test can act while the slot is half moved.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -32,8 +33,6 @@ PORT_TRIES = 50
 
 
 def _bus_free(port: int) -> bool:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port + BUS_OFFSET))
