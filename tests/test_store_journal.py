@@ -283,7 +283,7 @@ def test_a_refused_change_records_nothing(
     call: Callable[[LeaseService], object],
 ) -> None:
     held = service.acquire(ALICE, request_id="job-1")
-    assert (held.obj, held.token) == (1, 1)
+    assert held.obj == 1
     take(service, 9)
     service.create_pool(ROOT, "ports", 3)
     before = {pool: journal(service, pool) for pool in ("default", "ports")}

@@ -97,7 +97,7 @@ def test_the_reapers_expiries_are_told_in_the_reapers_thread(
     # Nothing else changes the pool: only the reaper reclaims the lease.
     assert told.expired.wait(15), "the reaper reclaimed nothing"
     expired = told.events[-1]
-    assert (expired.kind, expired.obj, expired.token) == (EventKind.EXPIRED, lease.obj, 1)
+    assert (expired.kind, expired.obj, expired.token) == (EventKind.EXPIRED, lease.obj, lease.token)
     assert expired.at == lease.expires_at
     assert told.threads[-1] != threading.get_ident()
     assert told.committed[-1]
