@@ -24,6 +24,8 @@ DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 COMPOSE_DEV = ROOT / "docker-compose.dev.yml"
 COMPOSE_PROD = ROOT / "docker-compose.prod.yml"
+COMPOSE_SENTINEL = ROOT / "docker-compose.sentinel.yml"
+SENTINEL_DIR = ROOT / "deploy" / "sentinel"
 UNIT = ROOT / "deploy" / "objmgr.service"
 INSTALL = ROOT / "deploy" / "install.sh"
 ENV_EXAMPLE = ROOT / "deploy" / "objmgr.env.example"
@@ -236,3 +238,12 @@ def objmgr_replicas(document: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for name, service in document["services"].items()
         if "OBJMGR_STORE" in service_environment(service)
     }
+
+
+def parse_redis_conf(text: str) -> list[list[str]]:
+    """A redis.conf or sentinel.conf as Redis reads it: one directive and its words a line."""
+    return [
+        shlex.split(line)
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
