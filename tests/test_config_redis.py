@@ -15,6 +15,8 @@ from app.logs import configure_logging
 from app.logs.secrets import masked_url, scrub
 from app.stores.redis.topology import RedisOptions
 
+from .deploy_files import ENV_EXAMPLE
+
 SECRET = "pw-Zx8v1Qe2Lk9Pw3Rt"
 OTHER_SECRET = "other-Qe2Lk9Pw3Rt"
 
@@ -302,3 +304,16 @@ def test_a_ca_that_is_not_a_readable_file_is_refused(tmp_path: Path) -> None:
 def test_every_form_is_logged_with_its_password_masked(url: str, masked: str) -> None:
     assert masked_url(url) == masked
     assert masked_url(f"cannot reach {url} now") == f"cannot reach {masked} now"
+
+
+def test_the_env_example_documents_every_redis_variable() -> None:
+    text = ENV_EXAMPLE.read_text()
+    for variable in (
+        "OBJMGR_REDIS_PASSWORD=",
+        "OBJMGR_REDIS_PASSWORD_FILE=",
+        "OBJMGR_REDIS_CA=",
+        "OBJMGR_REDIS_MIN_REPLICAS=",
+    ):
+        assert f"# {variable}" in text, variable
+    for form in ("rediss://", "redis+cluster://", "redis+sentinel://"):
+        assert form in text
