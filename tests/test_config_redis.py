@@ -15,10 +15,9 @@ from app.logs import configure_logging
 from app.logs.secrets import masked_url, scrub
 from app.stores.redis.topology import RedisOptions
 
-from .deploy_files import ENV_EXAMPLE
-
 SECRET = "pw-Zx8v1Qe2Lk9Pw3Rt"
 OTHER_SECRET = "other-Qe2Lk9Pw3Rt"
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "objmgr.env.example"
 
 
 def settings(**env: str) -> Settings:
