@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app import Settings, create_app
 from app.config_redis import RedisSettings
@@ -148,7 +150,9 @@ def test_redis_server_is_built_with_tls(tls_redis: TlsRedisServer) -> None:
     with tls_redis.client() as client:
         assert client.config_get("tls-port") == {"tls-port": str(tls_redis.port)}
         assert client.config_get("port") == {"port": "0"}, "nothing listens in the clear"
-    plain = redis.Redis(port=tls_redis.port, socket_timeout=1, socket_connect_timeout=1)
+    plain = redis.Redis(
+        port=tls_redis.port, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
     with plain, pytest.raises(redis.ConnectionError):
         plain.ping()
 
