@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch bench-several bench-instructions screenshots clean
+.PHONY: install run test lint system-deps tools bench bench-bounds bench-journal bench-watch bench-several bench-redis bench-instructions screenshots clean
 
 $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-watch: install system-deps
 
 bench-several: install system-deps
 	$(PY) -m bench.several
+
+bench-redis: install system-deps
+	$(PY) -m bench.redis_topologies
 
 # valgrind only for this bench: the tests never need it.
 bench-instructions: install
