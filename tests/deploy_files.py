@@ -247,3 +247,26 @@ def parse_redis_conf(text: str) -> list[list[str]]:
         for line in text.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
+
+
+def check_paths(path: Path, services: dict[str, Any]) -> None:
+    """Every build context, Dockerfile and bind-mounted source exists."""
+    for name, service in services.items():
+        build = service.get("build")
+        if build is not None:
+            context = path.parent / (build if isinstance(build, str) else build["context"])
+            assert context.is_dir(), f"{name}: build context {context} does not exist"
+            dockerfile_name = "Dockerfile" if isinstance(build, str) else build["dockerfile"]
+            assert (context / dockerfile_name).is_file(), f"{name}: no {dockerfile_name}"
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (path.parent / source).exists(), f"{name}: {source} does not exist"
+
+
+def named_volumes(document: dict[str, Any], service: dict[str, Any]) -> list[str]:
+    names = [v.split(":")[0] for v in service.get("volumes", [])]
+    named = [n for n in names if not n.startswith((".", "/"))]
+    for name in named:
+        assert name in (document.get("volumes") or {}), f"volume {name} is not declared"
+    return named

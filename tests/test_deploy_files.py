@@ -8,49 +8,36 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
-import pytest
-import redis
 from graphql import parse, validate
 
 from app.api.schema import schema
-from app.config import Settings
-from app.config_redis import parse_redis_url
-from app.pool.lease import AcquireRequest
-from app.stores.redis import RedisStore
-from app.stores.redis.topology import RedisOptions
 
-from .conditions import wait_until
 from .deploy_files import (
     COLLECTION,
     COMPOSE_DEV,
     COMPOSE_PROD,
-    COMPOSE_SENTINEL,
     DOCKERIGNORE,
     ENV_EXAMPLE,
     ROOT,
-    SENTINEL_DIR,
+    check_paths,
     compose,
     dockerfile,
     final_stage,
     healthcheck_command,
     image_env,
+    named_volumes,
     objmgr_replicas,
     parse_env_file,
-    parse_redis_conf,
     service_environment,
 )
-from .support.ports import free_port
-from .support.processes import spawn, stop_group
 
 STATE_DIR = "/var/lib/objmgr"
 
@@ -169,34 +156,11 @@ def test_dockerfile_copies_what_exists_and_dockerignore_keeps_it() -> None:
 
 
 # Compose --------------------------------------------------------------------
-def _check_paths(path: Path, services: dict[str, Any]) -> None:
-    """Every build context, Dockerfile and bind-mounted source exists."""
-    for name, service in services.items():
-        build = service.get("build")
-        if build is not None:
-            context = path.parent / (build if isinstance(build, str) else build["context"])
-            assert context.is_dir(), f"{name}: build context {context} does not exist"
-            dockerfile_name = "Dockerfile" if isinstance(build, str) else build["dockerfile"]
-            assert (context / dockerfile_name).is_file(), f"{name}: no {dockerfile_name}"
-        for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
-            if source.startswith((".", "/")):
-                assert (path.parent / source).exists(), f"{name}: {source} does not exist"
-
-
-def _named_volumes(document: dict[str, Any], service: dict[str, Any]) -> list[str]:
-    names = [v.split(":")[0] for v in service.get("volumes", [])]
-    named = [n for n in names if not n.startswith((".", "/"))]
-    for name in named:
-        assert name in (document.get("volumes") or {}), f"volume {name} is not declared"
-    return named
-
-
 def test_dev_compose_one_service_on_sqlite_with_reload() -> None:
     document = compose(COMPOSE_DEV)
     services = document["services"]
     assert len(services) == 1
-    _check_paths(COMPOSE_DEV, services)
+    check_paths(COMPOSE_DEV, services)
     (service,) = services.values()
     env = service_environment(service)
     assert env["OBJMGR_ENV"] == "development", "GraphiQL on"
@@ -215,14 +179,14 @@ def test_dev_compose_one_service_on_sqlite_with_reload() -> None:
     assert "from app.gunicorn_conf import *" in config_file.read_text()
     assert "def post_fork(" in config_file.read_text()
     store_dir = env["OBJMGR_STORE"].removeprefix("sqlite:///").rsplit("/", 1)[0]
-    assert store_dir in mounts and _named_volumes(document, service) == [mounts[store_dir]]
+    assert store_dir in mounts and named_volumes(document, service) == [mounts[store_dir]]
     assert all(port.startswith("127.0.0.1:") for port in service["ports"]), "auth is off"
 
 
 def test_prod_compose_replicas_on_redis() -> None:
     document = compose(COMPOSE_PROD)
     services = document["services"]
-    _check_paths(COMPOSE_PROD, services)
+    check_paths(COMPOSE_PROD, services)
     redis = services["redis"]
     command = redis["command"]
     flags = dict(zip(command[1::2], command[2::2], strict=False))
@@ -230,7 +194,7 @@ def test_prod_compose_replicas_on_redis() -> None:
     assert flags["--appendonly"] == "yes" and flags["--appendfsync"] == "always"
     assert flags["--maxmemory-policy"] == "noeviction"
     assert "redis-cli" in redis["healthcheck"]["test"] and "ping" in redis["healthcheck"]["test"]
-    (data,) = _named_volumes(document, redis)
+    (data,) = named_volumes(document, redis)
     assert f"{data}:{flags['--dir']}" in redis["volumes"]
     assert redis.get("restart") in ("always", "unless-stopped")
     assert "ports" not in redis, "Redis is reached by the replicas only"
@@ -256,152 +220,6 @@ def test_prod_compose_replicas_on_redis() -> None:
     assert example["OBJMGR_TOKENS"] and example["OBJMGR_ADMINS"]
     assert "/objmgr.env" in (ROOT / ".gitignore").read_text().splitlines()
     assert "objmgr.env" in DOCKERIGNORE.read_text().splitlines()
-
-
-def test_sentinel_compose_primary_replica_three_sentinels_and_replicas_waiting_for_one(
-    tmp_path: Path,
-) -> None:
-    document = compose(COMPOSE_SENTINEL)
-    services = document["services"]
-    _check_paths(COMPOSE_SENTINEL, services)
-    replicas = objmgr_replicas(document)
-    sentinels = sorted(name for name in services if name.startswith("sentinel-"))
-    nodes = ["redis-primary", "redis-replica"]
-    assert set(services) == {*nodes, *sentinels, "prometheus", *replicas}
-    assert len(sentinels) == 3 and len(replicas) >= 2
-    secrets = document["secrets"]
-    assert secrets["redis_password"]["file"] == "./secrets/redis-password"
-    assert "/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
-    assert "$" not in COMPOSE_SENTINEL.read_text().replace("$$", ""), "Compose would interpolate"
-
-    monitor: list[str] = []
-    for name in [*nodes, *sentinels]:
-        service = services[name]
-        script = service["command"][1]
-        mounts = dict(v.split(":")[1::-1] for v in service["volumes"])
-        assert mounts[str(Path(script).parent)] == "./deploy/sentinel", name
-        assert (ROOT / "deploy" / "sentinel" / Path(script).name).is_file(), name
-        (data,) = _named_volumes(document, service)
-        assert mounts["/data"] == data, f"{name}: its config and data outlive the container"
-        assert "ports" not in service, f"{name}: reached on the compose network only"
-        assert service["secrets"] == ["redis_password"] and service["restart"] == "unless-stopped"
-        env = service_environment(service)
-        announced = env.get("OBJMGR_REDIS_ANNOUNCE") or env.get("OBJMGR_SENTINEL_ANNOUNCE")
-        assert announced == name, f"{name}: announced by its own service name"
-    data_volumes = {_named_volumes(document, services[name])[0] for name in [*nodes, *sentinels]}
-    assert len(data_volumes) == len(nodes) + len(sentinels), "each its own"
-    for name in nodes:
-        check = " ".join(services[name]["healthcheck"]["test"])
-        assert "REDISCLI_AUTH" in check and "/run/secrets/redis_password" in check, name
-    replica = services["redis-replica"]
-    assert service_environment(replica)["OBJMGR_REDIS_REPLICA_OF"] == "redis-primary 6379"
-    assert replica["depends_on"]["redis-primary"]["condition"] == "service_healthy"
-
-    conf = parse_redis_conf((ROOT / "deploy" / "sentinel" / "redis.conf").read_text())
-    settings = {line[0]: line[1:] for line in conf}
-    assert settings["appendonly"] == ["yes"] and settings["appendfsync"] == ["always"]
-    assert settings["maxmemory-policy"] == ["noeviction"]
-    assert settings["min-replicas-to-write"] == ["1"]
-    sentinel_conf = parse_redis_conf((ROOT / "deploy" / "sentinel" / "sentinel.conf").read_text())
-    directives = [" ".join(line[:2]) for line in sentinel_conf]
-    assert directives.index("sentinel resolve-hostnames") < directives.index("sentinel monitor")
-    (monitor,) = [line for line in sentinel_conf if line[:2] == ["sentinel", "monitor"]]
-    master, host, port, quorum = monitor[2:]
-    assert (host, port) == ("redis-primary", "6379")
-    assert len(sentinels) // 2 < int(quorum) <= len(sentinels), "a majority decides"
-
-    password_file = tmp_path / "redis-password"
-    password_file.write_text("Zx8v1Qe2Lk9Pw3Rt-redis\n")
-    for name, service in replicas.items():
-        env = service_environment(service)
-        url = parse_redis_url(env["OBJMGR_STORE"])
-        assert url.scheme == "redis+sentinel://" and url.master == master, name
-        assert sorted(url.nodes) == [(sentinel, 26379) for sentinel in sentinels], name
-        assert env["OBJMGR_REDIS_MIN_REPLICAS"] == "1", name
-        assert "OBJMGR_REDIS_PASSWORD" not in env and service["secrets"] == ["redis_password"]
-        assert env["OBJMGR_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password", name
-        assert {s: c["condition"] for s, c in service["depends_on"].items()} == dict.fromkeys(
-            sentinels, "service_healthy"
-        )
-        assert service["env_file"] == ["objmgr.env"] and service["read_only"] is True
-        served = Settings.from_env(
-            {**env, "OBJMGR_REDIS_PASSWORD_FILE": str(password_file), "OBJMGR_AUTH": "disabled"}
-        )
-        assert served.redis_options.min_replicas == 1
-        assert served.redis_options.password == "Zx8v1Qe2Lk9Pw3Rt-redis"
-
-
-def test_sentinel_start_scripts_serve_the_store_on_loopback(tmp_path: Path) -> None:
-    """deploy/sentinel's scripts and files as the containers run them, on free loopback
-    ports: a primary, its replica and a sentinel, and the store on redis+sentinel://
-    with the password and one replica to wait for."""
-    password = "Zx8v1Qe2Lk9Pw3Rt-redis"
-    (tmp_path / "redis-password").write_text(f"{password}\n")
-    ports = {"primary": free_port(), "replica": free_port(), "sentinel": free_port()}
-    base = {
-        "PATH": os.environ["PATH"],
-        "OBJMGR_REDIS_CONF_DIR": str(SENTINEL_DIR),
-        "OBJMGR_REDIS_PASSWORD_FILE": str(tmp_path / "redis-password"),
-    }
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(script: str, name: str, prefix: str, **env: str) -> Path:
-        data = tmp_path / name
-        data.mkdir()
-        own = {f"{prefix}_DATA": str(data), f"{prefix}_PORT": str(ports[name])}
-        own |= {f"{prefix}_BIND": "127.0.0.1", f"{prefix}_ANNOUNCE": "127.0.0.1"}
-        argv = ["sh", str(SENTINEL_DIR / script)]
-        started.append(spawn(argv, data, {**base, **own, **env}, tmp_path / f"{name}.log"))
-        return data
-
-    def node(name: str, **kwargs: Any) -> redis.Redis:
-        return redis.Redis(port=ports[name], socket_timeout=1, **kwargs)
-
-    def answers(client: redis.Redis, command: str, *args: str) -> Any:
-        try:
-            return client.execute_command(command, *args)
-        except redis.ConnectionError:
-            return None
-
-    store = None
-    try:
-        start("start-redis.sh", "primary", "OBJMGR_REDIS")
-        primary = node("primary", password=password)
-        wait_until(lambda: answers(primary, "PING"), 15, "the primary")
-        replica_of = f"127.0.0.1 {ports['primary']}"
-        start("start-redis.sh", "replica", "OBJMGR_REDIS", OBJMGR_REDIS_REPLICA_OF=replica_of)
-        wait_until(
-            lambda: primary.info("replication").get("slave0", {}).get("state") == "online",
-            15,
-            "the replica to follow the primary",
-        )
-        start(
-            "start-sentinel.sh", "sentinel", "OBJMGR_SENTINEL", OBJMGR_SENTINEL_MONITOR=replica_of
-        )
-        sentinel = node("sentinel")
-        wait_until(lambda: answers(sentinel, "SENTINEL", "REPLICAS", "objmgr"), 15, "the sentinel")
-        store = RedisStore(
-            f"redis+sentinel://127.0.0.1:{ports['sentinel']}/objmgr/0",
-            default_pool=("default", 2),
-            options=RedisOptions(password=password, min_replicas=1),
-        )
-        store.open()
-        lease = store.acquire(AcquireRequest("default", owner="deploy"))
-        assert store.lease("default", lease.obj) == lease
-        assert node("replica", password=password).dbsize() > 0, "the replica confirmed it"
-        with pytest.raises(redis.AuthenticationError):
-            node("primary", password="not-" + password).ping()
-        for process in started:
-            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
-            assert b"redis-server" in cmdline and password.encode() not in cmdline
-    finally:
-        if store is not None:
-            store.close()
-        for process in reversed(started):
-            stop_group(process, signal.SIGTERM)
-    for name, conf in [("primary", "redis.conf"), ("sentinel", "sentinel.conf")]:
-        mode = (tmp_path / name / conf).stat().st_mode
-        assert mode & 0o077 == 0, f"{conf} holds the password: its owner's alone"
 
 
 # Postman ------------------------------------------------------------------

@@ -249,9 +249,22 @@ def _code(error: ResponseError) -> str:
     return getattr(error, "status_code", None) or str(error).split(" ", 1)[0]
 
 
-def _reply_error(error: ResponseError) -> BaseException:
-    if _code(error) in REFUSALS:
+# How Redis 7.0 words an ACL refusal inside a script (later ones answer NOPERM).
+_NOT_PERMITTED_IN_SCRIPT = "can't run this command or subcommand"
+
+
+def _reply_error(command: Command, error: ResponseError) -> BaseException:
+    code = _code(error)
+    if code in REFUSALS:
         return unavailable(error)
+    if code == "NOPERM" or _NOT_PERMITTED_IN_SCRIPT in str(error):
+        # An ACL that lacks a command the store needs: inside a script, the
+        # writes before the refused call stand, so a change's outcome is unknown.
+        message = (
+            "the Redis user lacks a permission the store needs (NOPERM): "
+            "grant what the README's ACL lists"
+        )
+        return OutcomeUnknown(message) if command.changes else StoreUnavailable(message)
     return error
 
 
@@ -312,9 +325,10 @@ def _waited(commands: Sequence[Command], min_replicas: int) -> tuple[Sequence[Co
     if min_replicas <= 0 or not any(command.changes for command in commands):
         return commands, None
     remaining = _remaining()
-    timeout_ms = 1 if remaining is None else max(1, int(remaining * 1000) - 1)
-    # WAIT blocks up to its timeout: it must answer before the socket's deadline.
-    wait = Command(("WAIT", min_replicas, max(1, timeout_ms // 2)), False)
+    # WAIT blocks up to its timeout, and its reply must still arrive by the
+    # deadline: it gets the rest of the time but a margin for the way back.
+    budget = 0.001 if remaining is None else remaining - min(0.05, remaining * 0.2)
+    wait = Command(("WAIT", min_replicas, max(1, int(budget * 1000))), False)
     return [*commands, wait], len(commands)
 
 
@@ -365,7 +379,7 @@ def _round_trip(
             except BusyLoadingError as error:  # refused before it ran
                 results.append(unavailable(error))
             except ResponseError as error:
-                results.append(_reply_error(error))
+                results.append(_reply_error(sent[len(results)], error))
             except LOST as error:
                 connection.disconnect()
                 results.extend(_lost(rest, error) for rest in sent[len(results) :])
