@@ -21,7 +21,7 @@ from app.stores.redis.topology import RedisOptions
 from app.stores.redis.wire import EPOCH_SHIFT
 
 from .conditions import poll_until
-from .support.redis_sentinel import FAILOVER_WAIT, SentinelRedis, launch_sentinels
+from .support.redis_sentinel import FAILOVER_WAIT, MASTER, SentinelRedis, launch_sentinels
 
 ANYONE = Caller.auth_off()
 SIZE = 1000
@@ -36,15 +36,7 @@ def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelRedi
 
 @pytest.fixture
 def watched(sentinels: SentinelRedis) -> SentinelRedis:
-    for node in sentinels.nodes:
-        if node.running:
-            node.resume()  # a test that failed while it was frozen
-    for node in sentinels.nodes:
-        if not node.running:
-            sentinels.reattach(node)
-    sentinels.wait_watched()
-    with sentinels.primary.client() as client:
-        client.flushall()
+    sentinels.reset()
     return sentinels
 
 
@@ -144,3 +136,24 @@ def test_tokens_the_old_primary_never_replicated_stay_below_the_new_ones(
     again = acquired_soon(store, "p", "c")
     assert again.token > after.token
     watched.reattach(second)
+
+
+def test_a_manual_failover_is_followed_off_the_demoted_primary(watched: SentinelRedis) -> None:
+    # One replica required: the demoted primary, up and a primary still until
+    # the Sentinels reconfigure it, has none, so nothing it takes is acknowledged.
+    store = RedisStore(watched.url, options=RedisOptions(min_replicas=1))
+    store.ensure_pool("p", SIZE)
+    before = store.acquire(AcquireRequest("p", owner="a"))
+    old = watched.primary
+
+    # The old primary stays up, demoted to a replica: nothing may be sent to it.
+    with watched.sentinels[0].client() as sentinel:
+        sentinel.sentinel_failover(MASTER)
+    watched.wait_failover(old)
+    after = acquired_soon(store, "p", "b")
+
+    assert after.token > before.token
+    # Granted on the new primary, whatever the old one says of itself meanwhile.
+    with watched.primary.client() as client:
+        assert client.hexists("objmgr:{pool:p}:leases", str(after.obj))
+    watched.wait_watched()

@@ -395,6 +395,21 @@ class SentinelRedis:
         )
         return replica
 
+    def reset(self) -> None:
+        """Both nodes running and replicating, watched, and the data emptied: what a
+        test of a module sharing the topology starts from, whatever the last one did."""
+        for node in self.nodes:
+            if node.running:
+                node.resume()  # a test that failed while it was frozen
+        for node in self.nodes:
+            if not node.running:
+                self.reattach(node)
+        self.wait_watched()
+        primary, replica = self.primary, self.replica
+        with primary.client() as client:
+            client.flushall()
+        _until(lambda: offsets_equal(primary, replica), START_TIMEOUT, "the replica to catch up")
+
     def close(self) -> None:
         for sentinel in self.sentinels:
             sentinel.kill()

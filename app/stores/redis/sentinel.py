@@ -49,6 +49,11 @@ from .topology import SENTINEL_SCHEME, Counter, RedisOptions, connection_kwargs
 
 DEFAULT_SENTINEL_PORT = 26379
 PRIMARY_ROLE = b"master"
+#: How often a topology in use asks the Sentinels whether the primary moved. An
+#: old primary that was demoted while up may go on taking writes on the
+#: connections already open to it until the Sentinels reconfigure it; asking
+#: keeps that window this short for this process.
+RECHECK_EVERY = 0.5
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,7 @@ class SentinelTopology:
             "connection_class": SentinelDeadlineConnection,
         }
         self.pool = self._pool(self._counter.counted(self._on_connect))
+        self._checked = time.monotonic()
 
     def _pool(self, on_connect: Any) -> SentinelConnectionPool:
         return SentinelConnectionPool(
@@ -194,16 +200,35 @@ class SentinelTopology:
     def connects(self) -> int:
         return self._counter.connects
 
+    def _drop(self) -> None:
+        # The idle connections only: others are in use by callers of their own
+        # (the batcher's leader, a pipeline of the store's), who see for themselves.
+        self.pool.disconnect(inuse_connections=False)
+
+    def _recheck(self, until: float) -> None:
+        now = time.monotonic()
+        if now - self._checked < RECHECK_EVERY:
+            return
+        self._checked = now
+        try:
+            # Drops the idle connections if the address moved (redis-py's pool);
+            # those in use are dropped when given back.
+            with wire.deadline(max(until - now, 0.001)):
+                self.pool.get_master_address()
+        except (redis.RedisError, OSError):
+            pass  # no Sentinel answers: keep the primary we have
+
     def run(self, commands: Sequence[wire.Command], until: float) -> list[Any]:
+        self._recheck(until)
         results = wire.run(self.pool, commands, until, self._options.min_replicas)
         if any(_lost(result) for result in results):
-            self.pool.disconnect()
+            self._drop()
             return results
         refused = [index for index, result in enumerate(results) if _demoted(result)]
         if not refused:
             return results
         # A demoted primary refused them before they ran: once more, on the new one.
-        self.pool.disconnect()
+        self._drop()
         if time.monotonic() >= until:
             return results
         again = wire.run(
@@ -212,7 +237,7 @@ class SentinelTopology:
         for index, result in zip(refused, again, strict=True):
             results[index] = result
         if any(_lost(result) or _demoted(result) for result in again):
-            self.pool.disconnect()
+            self._drop()
         return results
 
     def connection_for(self, key: str) -> redis.Connection:
