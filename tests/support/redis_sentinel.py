@@ -373,9 +373,13 @@ class SentinelRedis:
     def reattach(self, node: DataNode, timeout: float = FAILOVER_WAIT) -> None:
         """Start a killed node again as a replica of the current primary, and wait
         until the Sentinels watch it as one."""
-        primary = self.primary
-        assert node is not primary, "the node to reattach is the primary"
         node.kill()
+        _until(
+            lambda: (self.primary_address() or node.address) != node.address,
+            timeout,
+            "the Sentinels to name another primary",
+        )
+        primary = self.primary
         node.replicaof = primary.port
         node.start()
         wait_replicating(primary, node, timeout)
