@@ -119,7 +119,12 @@ class EpochSentinel(Sentinel):
     """A Sentinel client that records the epoch of each primary it is told of,
     and asks the Sentinels within the caller's deadline, without retries."""
 
-    def __init__(self, sentinels: Sequence[tuple[str, int]], socket_timeout: float) -> None:
+    def __init__(
+        self,
+        sentinels: Sequence[tuple[str, int]],
+        socket_timeout: float,
+        password: str | None = None,
+    ) -> None:
         super().__init__([])
         self.sentinels = [
             redis.Redis(
@@ -128,6 +133,7 @@ class EpochSentinel(Sentinel):
                     port=port,
                     socket_timeout=socket_timeout,
                     socket_connect_timeout=socket_timeout,
+                    password=password,
                     retry=Retry(NoBackoff(), 0),
                     connection_class=wire.DeadlineConnection,
                 )
@@ -158,7 +164,8 @@ class SentinelTopology:
         self._counter = Counter()
         self._url = parse_url(url)
         no_retry = Retry(NoBackoff(), 0)
-        # The Sentinels' own auth is not the data nodes': none is sent to them.
+        # The Sentinels' own auth (`requirepass` in sentinel.conf) is not the data
+        # nodes': none is sent to them until a setting of its own says one.
         self._sentinel = EpochSentinel(self._url.sentinels, socket_timeout)
         kwargs = connection_kwargs(socket_timeout, options)
         if "password" not in kwargs and self._url.password is not None:
