@@ -19,7 +19,10 @@ for name in string.gmatch(os.getenv("BENCH_POOLS") or "default", "[^,]+") do
 end
 
 local ACQUIRE = '{"query":"mutation { a_%s: acquireObject(pool: \\"%s\\") { success lease { obj } } }"}'
-local FREE = '{"query":"mutation { f_%s: freeObject(pool: \\"%s\\", obj: %s) { success } }"}'
+-- The object is a variable, so every free of a pool sends the same document (the server's
+-- document cache knows it, as it knows a client's).
+local FREE = '{"query":"mutation ($obj: Int!) { f_%s: freeObject(pool: \\"%s\\", obj: $obj) '
+   .. '{ success } }","variables":{"obj":%s}}'
 local HEADERS = { ["Content-Type"] = "application/json" }
 
 local threads = {}
