@@ -4,7 +4,9 @@ Every store URL is checked here at start, so a malformed one stops the start
 with a message naming `OBJMGR_STORE` (the URL quoted with its password masked),
 rather than failing later inside redis-py. The password can stay out of the
 URL: `OBJMGR_REDIS_PASSWORD` or `OBJMGR_REDIS_PASSWORD_FILE`, with the ACL user
-name, when there is one, in the URL (`redis://objmgr@cache:6379/0`).
+name, when there is one, in the URL (`redis://objmgr@cache:6379/0`). The
+Sentinels' own password, when they have one (`requirepass` in sentinel.conf),
+is `OBJMGR_REDIS_SENTINEL_PASSWORD` or `OBJMGR_REDIS_SENTINEL_PASSWORD_FILE`.
 """
 
 from __future__ import annotations
@@ -76,12 +78,18 @@ class RedisSettings:
     password_from: str | None = None
     ca: str | None = None
     min_replicas: int = 0
+    sentinel_password: str | None = field(default=None, repr=False)
 
     def options(self) -> RedisOptions:
         """The store's `RedisOptions` (imported here: the gunicorn master never loads redis-py)."""
         from .stores.redis.topology import RedisOptions
 
-        return RedisOptions(password=self.password, ca=self.ca, min_replicas=self.min_replicas)
+        return RedisOptions(
+            password=self.password,
+            ca=self.ca,
+            min_replicas=self.min_replicas,
+            sentinel_password=self.sentinel_password,
+        )
 
 
 def check_store(value: str) -> str:
@@ -164,13 +172,15 @@ def redis_settings(get: Callable[[str], str | None], store: str) -> RedisSetting
     """`OBJMGR_REDIS_*` for `store` (checked already), read once; refused when ambiguous."""
     redis_store = store.startswith(REDIS_SCHEMES)
     url = parse_redis_url(store) if redis_store else None
-    password, password_from = _password(get)
+    password, password_from = _password(get, "OBJMGR_REDIS_PASSWORD")
+    sentinel_password, sentinel_password_from = _password(get, "OBJMGR_REDIS_SENTINEL_PASSWORD")
     ca = get("OBJMGR_REDIS_CA")
     min_replicas = _min_replicas(get("OBJMGR_REDIS_MIN_REPLICAS"))
     given = [
         name
         for name, value in (
             (password_from, password),
+            (sentinel_password_from, sentinel_password),
             ("OBJMGR_REDIS_CA", ca),
             ("OBJMGR_REDIS_MIN_REPLICAS", min_replicas or None),
         )
@@ -194,30 +204,33 @@ def redis_settings(get: Callable[[str], str | None], store: str) -> RedisSetting
             f"{masked_url(store)!r} names a user and no password: set OBJMGR_REDIS_PASSWORD "
             "or OBJMGR_REDIS_PASSWORD_FILE (or write redis://:PASSWORD@... for no user)",
         )
+    if sentinel_password is not None and url.master is None:
+        raise RedisConfigError(
+            str(sentinel_password_from), "is set, but OBJMGR_STORE is not redis+sentinel://"
+        )
     if ca is not None:
         _check_ca(ca, url)
-    if password is not None:
-        never_log(password)
-    return RedisSettings(password, password_from, ca, min_replicas)
+    for secret in (password, sentinel_password):
+        if secret is not None:
+            never_log(secret)
+    return RedisSettings(password, password_from, ca, min_replicas, sentinel_password)
 
 
-def _password(get: Callable[[str], str | None]) -> tuple[str | None, str | None]:
-    direct, path = get("OBJMGR_REDIS_PASSWORD"), get("OBJMGR_REDIS_PASSWORD_FILE")
+def _password(get: Callable[[str], str | None], variable: str) -> tuple[str | None, str | None]:
+    """The password `variable` or `variable`_FILE gives, and which of them gave it."""
+    from_file = f"{variable}_FILE"
+    direct, path = get(variable), get(from_file)
     if direct is not None and path is not None:
-        raise RedisConfigError(
-            "OBJMGR_REDIS_PASSWORD_FILE",
-            "set OBJMGR_REDIS_PASSWORD or OBJMGR_REDIS_PASSWORD_FILE, not both",
-        )
+        raise RedisConfigError(from_file, f"set {variable} or {from_file}, not both")
     if direct is not None:
-        return direct, "OBJMGR_REDIS_PASSWORD"
+        return direct, variable
     if path is not None:
-        return read_password_file(path), "OBJMGR_REDIS_PASSWORD_FILE"
+        return read_password_file(path, from_file), from_file
     return None, None
 
 
-def read_password_file(path: str) -> str:
+def read_password_file(path: str, variable: str = "OBJMGR_REDIS_PASSWORD_FILE") -> str:
     """The password a file holds, its trailing line break taken off; never quoted."""
-    variable = "OBJMGR_REDIS_PASSWORD_FILE"
     try:
         with open(path, "rb") as file:
             raw = file.read(MAX_PASSWORD_FILE + 1)
@@ -253,10 +266,12 @@ def _min_replicas(value: str | None) -> int:
 
 
 def _check_ca(path: str, url: RedisUrl) -> None:
-    if url.scheme == "redis://":
-        # Plain TCP would never read it: the operator meant TLS, and would get none.
+    if not url.tls:
+        # Nothing would read it: the operator meant TLS, and would get none.
+        # Only rediss:// speaks TLS (the contract has no TLS Cluster or Sentinel form).
         raise RedisConfigError(
-            "OBJMGR_REDIS_CA", "is set, but redis:// has no TLS: use rediss:// for TLS"
+            "OBJMGR_REDIS_CA",
+            f"is set, but {url.scheme} has no TLS here: use rediss://HOST:PORT/DB for TLS",
         )
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
         raise RedisConfigError("OBJMGR_REDIS_CA", f"{path} is not a readable file")

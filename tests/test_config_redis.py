@@ -172,6 +172,32 @@ def test_the_password_variable_reaches_the_options_and_never_a_repr() -> None:
         assert SECRET not in text
 
 
+def test_the_sentinels_password_reaches_the_options_apart_from_the_data_nodes(
+    tmp_path: Path,
+) -> None:
+    store = "redis+sentinel://s1:26379,s2:26379/objmgr/0"
+    chosen = settings(
+        OBJMGR_STORE=store,
+        OBJMGR_REDIS_PASSWORD=SECRET,
+        OBJMGR_REDIS_SENTINEL_PASSWORD="s-" + SECRET,
+    )
+    assert chosen.redis_options == RedisOptions(password=SECRET, sentinel_password="s-" + SECRET)
+    assert SECRET not in repr(chosen) and SECRET not in repr(chosen.redis_options)
+    path = tmp_path / "sentinel-password"
+    path.write_text("from-a-file\n")
+    from_file = settings(OBJMGR_STORE=store, OBJMGR_REDIS_SENTINEL_PASSWORD_FILE=str(path))
+    assert from_file.redis_options.sentinel_password == "from-a-file"
+    both = refused(
+        OBJMGR_STORE=store,
+        OBJMGR_REDIS_SENTINEL_PASSWORD="x",
+        OBJMGR_REDIS_SENTINEL_PASSWORD_FILE=str(path),
+    )
+    assert both.variable == "OBJMGR_REDIS_SENTINEL_PASSWORD_FILE"
+    for other in ("redis://cache:6379/0", "redis+cluster://a:7000"):
+        error = refused(OBJMGR_STORE=other, OBJMGR_REDIS_SENTINEL_PASSWORD="x")
+        assert error.variable == "OBJMGR_REDIS_SENTINEL_PASSWORD" and "sentinel" in str(error)
+
+
 def test_a_password_from_the_environment_is_masked_in_every_log_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -263,19 +289,14 @@ def test_a_ca_for_tls_reaches_the_options(tmp_path: Path) -> None:
     assert chosen.redis_options == RedisOptions(ca=str(ca))
 
 
-@pytest.mark.parametrize("store", ["redis+cluster://a:7000", "redis+sentinel://s:26379/objmgr"])
-def test_a_ca_is_passed_on_to_the_cluster_and_sentinel_topologies(
-    tmp_path: Path, store: str
-) -> None:
+@pytest.mark.parametrize(
+    "store", ["redis://cache:6379/0", "redis+cluster://a:7000", "redis+sentinel://s:26379/objmgr"]
+)
+def test_a_ca_without_tls_is_refused(tmp_path: Path, store: str) -> None:
+    """Only rediss:// speaks TLS: a CA anywhere else would be read by nothing."""
     ca = tmp_path / "ca.crt"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    assert settings(OBJMGR_STORE=store, OBJMGR_REDIS_CA=str(ca)).redis_options.ca == str(ca)
-
-
-def test_a_ca_without_tls_is_refused(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.crt"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n")
-    error = refused(OBJMGR_STORE="redis://cache:6379/0", OBJMGR_REDIS_CA=str(ca))
+    error = refused(OBJMGR_STORE=store, OBJMGR_REDIS_CA=str(ca))
     assert error.variable == "OBJMGR_REDIS_CA" and "rediss://" in str(error)
 
 
@@ -312,6 +333,7 @@ def test_the_env_example_documents_every_redis_variable() -> None:
         "OBJMGR_REDIS_PASSWORD_FILE=",
         "OBJMGR_REDIS_CA=",
         "OBJMGR_REDIS_MIN_REPLICAS=",
+        "OBJMGR_REDIS_SENTINEL_PASSWORD_FILE=",
     ):
         assert f"# {variable}" in text, variable
     for form in ("rediss://", "redis+cluster://", "redis+sentinel://"):

@@ -21,7 +21,13 @@ from app.stores.redis.topology import RedisOptions
 from app.stores.redis.wire import EPOCH_SHIFT
 
 from .conditions import poll_until
-from .support.redis_sentinel import FAILOVER_WAIT, MASTER, SentinelRedis, launch_sentinels
+from .support.redis_sentinel import (
+    FAILOVER_WAIT,
+    MASTER,
+    SentinelProcess,
+    SentinelRedis,
+    launch_sentinels,
+)
 
 ANYONE = Caller.auth_off()
 SIZE = 1000
@@ -157,3 +163,28 @@ def test_a_manual_failover_is_followed_off_the_demoted_primary(watched: Sentinel
     with watched.primary.client() as client:
         assert client.hexists("objmgr:{pool:p}:leases", str(after.obj))
     watched.wait_watched()
+
+
+def test_a_sentinel_with_a_password_of_its_own_is_asked_with_it(
+    watched: SentinelRedis, tmp_path: Path
+) -> None:
+    """OBJMGR_REDIS_SENTINEL_PASSWORD: the Sentinels' `requirepass`, not the data nodes'."""
+    secret = "sentinel-only-Qw8e7r6t"
+    # Watching the primary by a name of its own, it stays out of the module's group.
+    guarded = SentinelProcess(
+        tmp_path / "guarded", watched.primary.port, requirepass=secret, master="guarded"
+    )
+    guarded.start()
+    try:
+        url = f"redis+sentinel://127.0.0.1:{guarded.port}/guarded"
+        store = RedisStore(url, options=RedisOptions(sentinel_password=secret))
+        store.ensure_pool("guarded", 2)
+        lease = store.acquire(AcquireRequest("guarded", owner="a"))
+        assert store.lease("guarded", lease.obj) == lease
+
+        refused = RedisStore(url)
+        with pytest.raises(StoreUnavailable) as error:
+            refused.acquire(AcquireRequest("guarded", owner="b"))
+        assert secret not in str(error.value)
+    finally:
+        guarded.kill()

@@ -50,10 +50,11 @@ FAILOVER_WAIT = 20.0
 POLL = 0.02
 
 
-def _client(port: int, timeout: float = 0.5) -> redis.Redis:
+def _client(port: int, timeout: float = 0.5, password: str | None = None) -> redis.Redis:
     return redis.Redis(
         host="127.0.0.1",
         port=port,
+        password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
@@ -182,7 +183,17 @@ class SentinelProcess:
     """One `redis-server --sentinel`, its sentinel.conf generated in its own dir
     (a Sentinel rewrites its file as it learns)."""
 
-    def __init__(self, directory: Path, primary_port: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        primary_port: int,
+        requirepass: str | None = None,
+        master: str = MASTER,
+    ) -> None:
+        """`requirepass`: the Sentinel's own password, asked of its clients;
+        `master`: the name it watches the primary by (another name, another group)."""
+        self.requirepass = requirepass
+        self.master = master
         executable = shutil.which("redis-server")
         if executable is None:
             raise RuntimeError("redis-server is not installed")
@@ -197,7 +208,7 @@ class SentinelProcess:
         return self.directory / "sentinel.conf"
 
     def client(self) -> redis.Redis:
-        return _client(self.port)
+        return _client(self.port, password=self.requirepass)
 
     def write_conf(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -210,10 +221,11 @@ class SentinelProcess:
                     f"logfile {self.directory / 'sentinel.log'}",
                     "daemonize no",
                     "sentinel resolve-hostnames no",
-                    f"sentinel monitor {MASTER} 127.0.0.1 {self.primary_port} {QUORUM}",
-                    f"sentinel down-after-milliseconds {MASTER} {DOWN_AFTER_MS}",
-                    f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
-                    f"sentinel parallel-syncs {MASTER} 1",
+                    f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} {QUORUM}",
+                    f"sentinel down-after-milliseconds {self.master} {DOWN_AFTER_MS}",
+                    f"sentinel failover-timeout {self.master} {FAILOVER_TIMEOUT_MS}",
+                    f"sentinel parallel-syncs {self.master} 1",
+                    *([f"requirepass {self.requirepass}"] if self.requirepass else []),
                     "",
                 ]
             )

@@ -165,7 +165,7 @@ class ClusterTopology:
             results[index] = reply
             return True
         if isinstance(reply, OutcomeUnknown | StoreUnavailable) and not isinstance(
-            reply, wire.RefusedByRedis
+            reply, wire.RefusedByRedis | wire.Unconfirmed
         ):
             # The connection failed: the node may be gone, or have failed over.
             self._nodes.stale = True

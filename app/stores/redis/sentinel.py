@@ -165,8 +165,10 @@ class SentinelTopology:
         self._url = parse_url(url)
         no_retry = Retry(NoBackoff(), 0)
         # The Sentinels' own auth (`requirepass` in sentinel.conf) is not the data
-        # nodes': none is sent to them until a setting of its own says one.
-        self._sentinel = EpochSentinel(self._url.sentinels, socket_timeout)
+        # nodes': it has a setting of its own.
+        self._sentinel = EpochSentinel(
+            self._url.sentinels, socket_timeout, options.sentinel_password
+        )
         kwargs = connection_kwargs(socket_timeout, options)
         if "password" not in kwargs and self._url.password is not None:
             kwargs["password"] = self._url.password
@@ -261,19 +263,12 @@ class SentinelTopology:
         self._sentinel.close()
 
 
-#: How `wire.unconfirmed` begins: a change too few replicas confirmed, on a
-#: connection that is fine.
-_UNCONFIRMED = str(wire.unconfirmed(1, 0)).split(" but ", 1)[0]
-
-
 def _lost(result: Any) -> bool:
     """Whether the connection failed under it (not a refusal, nor a change the
     replicas were late to confirm)."""
-    if isinstance(result, wire.RefusedByRedis):
+    if isinstance(result, wire.RefusedByRedis | wire.Unconfirmed):
         return False
-    if isinstance(result, OutcomeUnknown):
-        return not str(result).startswith(_UNCONFIRMED)
-    return isinstance(result, StoreUnavailable)
+    return isinstance(result, OutcomeUnknown | StoreUnavailable)
 
 
 def _demoted(result: Any) -> bool:

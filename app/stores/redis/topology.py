@@ -48,11 +48,13 @@ class RedisOptions:
     """How to reach Redis beyond what its URL says (the `OBJMGR_REDIS_*` variables)."""
 
     #: The password, kept out of the URL; the URL's user name (an ACL user) is kept.
-    password: str | None = None
-    #: A CA bundle for `rediss://` (and TLS Sentinel or Cluster nodes); None: the system's.
+    password: str | None = field(default=None, repr=False)
+    #: A CA bundle for `rediss://`; None: the system's.
     ca: str | None = None
     #: Replicas that must acknowledge a change before it is answered.
     min_replicas: int = 0
+    #: The Sentinels' own password (their `requirepass`), not the data nodes'.
+    sentinel_password: str | None = field(default=None, repr=False)
 
 
 class Topology(Protocol):

@@ -312,8 +312,13 @@ def load_scripts_on(pool: redis.ConnectionPool, scripts: Sequence[LuaScript], un
             raise result
 
 
-def unconfirmed(wanted: int, confirmed: int) -> OutcomeUnknown:
-    return OutcomeUnknown(
+class Unconfirmed(OutcomeUnknown):
+    """A change the primary made and too few replicas confirmed in time: the
+    connection is fine, the change may be lost by a failover."""
+
+
+def unconfirmed(wanted: int, confirmed: int) -> Unconfirmed:
+    return Unconfirmed(
         f"the change was made on the Redis primary but {confirmed} of the {wanted} replicas "
         "required confirmed it in time: a failover now could lose it; retry with the same "
         "requestId to find out"
