@@ -156,11 +156,13 @@ def test_systemd_analyze_verify_catches_an_execstart_that_names_a_folder(
 
 
 # install.sh -----------------------------------------------------------------
-def test_install_script_passes_shellcheck() -> None:
+def test_install_and_sentinel_scripts_pass_shellcheck() -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed (make tools, or apt-get install shellcheck)")
+    scripts = [INSTALL, *sorted((INSTALL.parent / "sentinel").glob("*.sh"))]
+    assert len(scripts) > 1, "the Sentinel variant's start scripts"
     result = subprocess.run(
-        ["shellcheck", "--severity=style", str(INSTALL)], capture_output=True, text=True
+        ["shellcheck", "--severity=style", *map(str, scripts)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout
 
