@@ -186,14 +186,21 @@ def test_a_store_opened_before_a_slot_moved_follows_it_and_reloads_its_scripts(
     assert [event.kind for event in store.wait_for_events("moving", 0, 100, 0.0)]
 
 
-def test_ping_fails_while_any_primary_does_not_answer(cluster: RedisCluster, url: str) -> None:
+def test_ping_and_readiness_fail_while_any_primary_does_not_answer(
+    cluster: RedisCluster, url: str
+) -> None:
     store = RedisStore(url, socket_timeout=0.5)
     store.ping()
-    paused = cluster.nodes[1]
-    paused.pause()
-    try:
-        with pytest.raises(StoreUnavailable):
-            store.ping()
-    finally:
-        paused.resume()
-    store.ping()
+    store.check_ready()
+    # Whichever node holds the readiness key, each paused primary is noticed.
+    for paused in cluster.nodes:
+        paused.pause()
+        try:
+            with pytest.raises(StoreUnavailable):
+                store.ping()
+            with pytest.raises(StoreUnavailable):
+                store.check_ready()
+        finally:
+            paused.resume()
+        store.ping()
+        store.check_ready()

@@ -283,9 +283,11 @@ class RedisStore(Store):
             self._commands.plain("PING", changes=False)
 
     def check_ready(self) -> None:
-        """A write that changes no lease and makes no pool (the scratch key
-        `objmgr:ready`), then a read, within one socket timeout."""
+        """A PING of every primary (a Cluster's too), a write that changes no
+        lease and makes no pool (the scratch key `objmgr:ready`), then a read,
+        within one socket timeout."""
         with wire.deadline(self._timeout):
+            self._commands.plain("PING", changes=False)
             # Who checked when, for an operator who looks; nothing reads it.
             stamp = f"{os.getpid()}@{time.time():.3f}"
             self._commands.plain("SET", READY_KEY, stamp, "PX", READY_TTL_MS, changes=False)
