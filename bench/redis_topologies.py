@@ -210,7 +210,7 @@ def print_table(variants: list[Variant], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'variant':<22} {'load':<13} {'req/s':>8} {'rounds min..max':>16} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'CPU us/req':>10} {'non-2xx':>7} {'bad bodies':>10}"
+        f"{'p99 ms':>7} {'CPU us/req':>10} {'Redis us/req':>12} {'non-2xx':>7} {'bad bodies':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -218,15 +218,17 @@ def print_table(variants: list[Variant], args: argparse.Namespace) -> None:
         for mode in MODES:
             rates = [run.rps for run in variant.runs[mode]]
             cpu = variant.cpu_us_per_request(mode)
+            redis_cpu = variant.redis_cpu_us_per_request(mode)
             print(
                 f"{variant.label:<22} {MODE_LABELS[mode]:<13} {variant.rps(mode):>8,.0f} "
                 f"{f'{min(rates):,.0f}..{max(rates):,.0f}':>16} {variant.p50_ms(mode):>7.1f} "
                 f"{variant.p99_ms(mode):>7.1f} {'-' if cpu is None else f'{cpu:,.0f}':>10} "
+                f"{'-' if redis_cpu is None else f'{redis_cpu:,.0f}':>12} "
                 f"{variant.total(mode, 'non_2xx'):>7} {variant.total(mode, 'unexpected'):>10}"
             )
     print(
         "(acquire+free: each request one acquire or one free; CPU us/req: gunicorn's master "
-        "and workers and the Redis processes behind it)"
+        "and workers and the Redis processes behind it; Redis us/req: those processes alone)"
     )
     print()
     by_key = {variant.key: variant for variant in variants}

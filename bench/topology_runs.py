@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.processes import cpu_seconds
 from tests.support.redis_cluster import RedisCluster, launch_cluster
 from tests.support.redis_sentinel import ReplicatedRedis, replicated_redis
 from tests.support.redis_server import RedisServer, launch_redis
@@ -173,6 +174,10 @@ class Variant:
     pools: list[str]
     runs: dict[str, list[PoolsRun]] = field(default_factory=lambda: {mode: [] for mode in MODES})
     cpu_seconds: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(MODES, 0.0))
+    #: Of the Redis processes alone: whether Redis or the Python in front of it is the limit.
+    redis_cpu_seconds: dict[str, float | None] = field(
+        default_factory=lambda: dict.fromkeys(MODES, 0.0)
+    )
     #: Every run, warm-ups included: each may leave a request per connection uncounted.
     all_runs: list[PoolsRun] = field(default_factory=list)
 
@@ -193,7 +198,13 @@ class Variant:
         return max((run.p99_us for run in self.runs[mode]), default=0) / 1000
 
     def cpu_us_per_request(self, mode: str) -> float | None:
-        spent, requests = self.cpu_seconds[mode], self.total(mode, "requests")
+        return self._per_request(self.cpu_seconds[mode], mode)
+
+    def redis_cpu_us_per_request(self, mode: str) -> float | None:
+        return self._per_request(self.redis_cpu_seconds[mode], mode)
+
+    def _per_request(self, spent: float | None, mode: str) -> float | None:
+        requests = self.total(mode, "requests")
         return None if spent is None or not requests else spent / requests * 1e6
 
     def seen(self, kind: str) -> dict[str, int]:
@@ -208,16 +219,24 @@ class Variant:
 def measure_into(
     variant: Variant, server: Server, mode: str, args: argparse.Namespace, seconds: int
 ) -> PoolsRun:
-    before = server.cpu_seconds()
+    def redis_cpu() -> float | None:
+        return cpu_seconds(None, variant.store.pids)
+
+    before, redis_before = server.cpu_seconds(), redis_cpu()
     run = run_pools(server.url, variant.pools, mode, args, seconds)
-    after = server.cpu_seconds()
+    after, redis_after = server.cpu_seconds(), redis_cpu()
     variant.runs[mode].append(run)
     variant.all_runs.append(run)
-    spent = variant.cpu_seconds[mode]
-    variant.cpu_seconds[mode] = (
-        None if before is None or after is None or spent is None else spent + after - before
+    variant.cpu_seconds[mode] = added(variant.cpu_seconds[mode], before, after)
+    variant.redis_cpu_seconds[mode] = added(
+        variant.redis_cpu_seconds[mode], redis_before, redis_after
     )
     return run
+
+
+def added(spent: float | None, before: float | None, after: float | None) -> float | None:
+    """`spent` and the CPU time between two readings; None once one could not be read."""
+    return None if spent is None or before is None or after is None else spent + after - before
 
 
 def warm_up(variant: Variant, server: Server, args: argparse.Namespace) -> None:

@@ -82,9 +82,9 @@ def test_the_table_has_a_row_per_variant_and_load(bench_run: BenchRun) -> None:
     expected = [(label, MODE_LABELS[mode]) for label in VARIANT_LABELS for mode in MODES]
     assert [(row[:22].strip(), row[23:36].strip()) for row in rows] == expected
     for row in rows:
-        # req/s, rounds min..max, p50, p99, CPU, non-2xx 0, bad bodies 0
+        # req/s, rounds min..max, p50, p99, CPU, Redis CPU, non-2xx 0, bad bodies 0
         numbers = row[36:].split()
-        assert len(numbers) == 7, row
+        assert len(numbers) == 8, row
         assert numbers[-2:] == ["0", "0"], row
 
 
