@@ -24,7 +24,8 @@ Two loads, each measured on every variant:
 Rounds interleave the variants, single and cluster taking turns to go first, and min0 and
 min1 likewise, so that drift on the machine hits both sides of a ratio alike. The table
 gives requests/s, the rounds' spread, p50 (the median of the rounds') and p99 (their worst),
-CPU per request of gunicorn and of the Redis processes behind it, and the ratios
+CPU per request of gunicorn and of the Redis processes behind it (and of those processes
+alone: whether Redis or the Python in front of it is the limit), and the ratios
 cluster/single and min1/min0.
 
 After the rounds every pool is read back through the API: its journal's last seq is 1 (the
