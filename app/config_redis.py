@@ -12,13 +12,13 @@ is `OBJMGR_REDIS_SENTINEL_PASSWORD` or `OBJMGR_REDIS_SENTINEL_PASSWORD_FILE`.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from .logs.secrets import masked_url, never_log
+from .stores import redis_url
+from .stores.redis_url import REDIS_SCHEMES, RedisUrl
 
 if TYPE_CHECKING:
     from .stores.redis.topology import RedisOptions
@@ -31,17 +31,9 @@ STORE_FORMS = (
     "redis+sentinel://H:P[,H:P...]/MASTER[/DB]",
     "memory://",
 )
-SINGLE_SCHEMES = ("redis://", "rediss://")
-CLUSTER_SCHEME = "redis+cluster://"
-SENTINEL_SCHEME = "redis+sentinel://"
-REDIS_SCHEMES = (*SINGLE_SCHEMES, CLUSTER_SCHEME, SENTINEL_SCHEME)
-
 #: WAIT can ask for any number; past this many a typo is likelier than a topology.
 MAX_MIN_REPLICAS = 16
 MAX_PASSWORD_FILE = 64 * 1024
-
-# HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 address.
-_NODE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/,\[\]@?#]+)(?::(?P<port>[^,]*))?")
 
 
 class RedisConfigError(ValueError):
@@ -51,22 +43,6 @@ class RedisConfigError(ValueError):
         super().__init__(problem)
         self.variable = variable
         self.problem = problem
-
-
-@dataclass(frozen=True)
-class RedisUrl:
-    """What a Redis store URL says, as far as the settings check it."""
-
-    scheme: str
-    nodes: tuple[tuple[str, int], ...]
-    user: str | None
-    has_password: bool
-    db: int
-    master: str | None = None
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "rediss://"
 
 
 @dataclass(frozen=True)
@@ -107,65 +83,11 @@ def check_store(value: str) -> str:
 
 
 def parse_redis_url(url: str) -> RedisUrl:
-    """The parts of a Redis store URL; a `RedisConfigError` naming what is wrong."""
-    scheme = next(
-        s for s in (CLUSTER_SCHEME, SENTINEL_SCHEME, *SINGLE_SCHEMES) if url.startswith(s)
-    )
-    quoted = repr(masked_url(url))
-
-    def bad(problem: str) -> RedisConfigError:
-        return RedisConfigError("OBJMGR_STORE", f"{quoted}: {problem}")
-
-    rest = url[len(scheme) :]
-    if "?" in rest or "#" in rest:
-        # A query would pass settings to redis-py behind the checks (ssl_cert_reqs=none).
-        raise bad("takes no ?query or #fragment; settings go in the OBJMGR_REDIS_* variables")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    user: str | None = None
-    has_password = False
-    if at:
-        name, colon, password = userinfo.partition(":")
-        user = unquote(name) or None
-        has_password = bool(colon and password)
-    nodes = tuple(_node(part, bad) for part in hosts.split(",")) if hosts else ()
-    if not nodes:
-        raise bad("names no host")
-    segments = path.split("/") if path else []
-    master: str | None = None
-    if scheme == SENTINEL_SCHEME:
-        if not segments or not segments[0]:
-            raise bad("names no master: redis+sentinel://H:P[,H:P...]/MASTER[/DB]")
-        master = unquote(segments.pop(0))
-    elif scheme in SINGLE_SCHEMES and len(nodes) > 1:
-        raise bad(f"names {len(nodes)} hosts; one server has one (or use redis+cluster://)")
-    db = _db(segments, bad)
-    if scheme == CLUSTER_SCHEME and db != 0:
-        raise bad("a Redis Cluster has only database 0")
-    return RedisUrl(scheme, nodes, user, has_password, db, master)
-
-
-def _node(text: str, bad: Callable[[str], RedisConfigError]) -> tuple[str, int]:
-    match = _NODE.fullmatch(text)
-    if match is None:
-        raise bad(f"{text!r} is not HOST:PORT")
-    port = match.group("port")
-    if port is None:
-        return match.group("host"), 6379
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise bad(f"{port!r} is not a port (1-65535)")
-    return match.group("host"), int(port)
-
-
-def _db(segments: list[str], bad: Callable[[str], RedisConfigError]) -> int:
-    if not segments or segments == [""]:
-        return 0
-    if len(segments) > 1:
-        raise bad(f"{'/'.join(segments)!r} is not a database number")
-    (db,) = segments
-    if not db.isdigit() or len(db) > 5:
-        raise bad(f"{db!r} is not a database number")
-    return int(db)
+    """The parts of a Redis store URL; a `RedisConfigError` on OBJMGR_STORE naming what is wrong."""
+    try:
+        return redis_url.parse_redis_url(url)
+    except redis_url.BadRedisUrl as error:
+        raise RedisConfigError("OBJMGR_STORE", f"{masked_url(url)!r}: {error.problem}") from None
 
 
 def redis_settings(get: Callable[[str], str | None], store: str) -> RedisSettings:

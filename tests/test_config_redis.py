@@ -39,13 +39,14 @@ def refused(**env: str) -> ConfigError:
         ("redis://cache:6379/0", [("cache", 6379)], 0, None),
         ("redis://cache", [("cache", 6379)], 0, None),
         ("redis://10.0.0.7:7000/3", [("10.0.0.7", 7000)], 3, None),
-        ("redis://[::1]:6380/1", [("[::1]", 6380)], 1, None),
+        ("redis://[::1]:6380/1", [("::1", 6380)], 1, None),
         (f"redis://:{SECRET}@cache:6379/0", [("cache", 6379)], 0, None),
         ("rediss://cache.example.com:6380/0", [("cache.example.com", 6380)], 0, None),
         ("redis+cluster://a:7000", [("a", 7000)], 0, None),
         ("redis+cluster://a:7000,b:7001,c:7002/", [("a", 7000), ("b", 7001), ("c", 7002)], 0, None),
         ("redis+sentinel://s1:26379,s2:26379/objmgr", [("s1", 26379), ("s2", 26379)], 0, None),
         ("redis+sentinel://s1:26379/objmgr/2", [("s1", 26379)], 2, "objmgr"),
+        ("redis+sentinel://s1,[::1]/objmgr", [("s1", 26379), ("::1", 26379)], 0, "objmgr"),
     ],
 )
 def test_every_redis_form_of_the_contract_is_taken(

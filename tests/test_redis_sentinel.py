@@ -16,9 +16,9 @@ import pytest
 from app.pool.errors import OutcomeUnknown, StoreUnavailable
 from app.pool.lease import AcquireRequest, Caller, Lease
 from app.stores.redis import RedisStore
-from app.stores.redis.sentinel import parse_url
 from app.stores.redis.topology import RedisOptions
 from app.stores.redis.wire import EPOCH_SHIFT
+from app.stores.redis_url import BadRedisUrl, parse_redis_url
 
 from .conditions import poll_until
 from .support.redis_sentinel import (
@@ -65,12 +65,14 @@ def acquired_soon(store: RedisStore, pool: str, owner: str) -> Lease:
 
 
 def test_the_url_names_the_sentinels_the_primary_and_the_db() -> None:
-    url = parse_url("redis+sentinel://app@10.0.0.1:26379,[::1]:26380,h3/objmgr/2")
-    assert url.sentinels == (("10.0.0.1", 26379), ("::1", 26380), ("h3", 26379))
-    assert (url.master, url.db, url.username, url.password) == ("objmgr", 2, "app", None)
-    assert parse_url("redis+sentinel://h:1/m").db == 0
-    with pytest.raises(ValueError):
-        parse_url("redis+sentinel://h:1")
+    url = parse_redis_url("redis+sentinel://app@10.0.0.1:26379,[::1]:26380,h3/objmgr/2")
+    assert url.nodes == (("10.0.0.1", 26379), ("::1", 26380), ("h3", 26379))
+    assert (url.master, url.db, url.user, url.password) == ("objmgr", 2, "app", None)
+    assert parse_redis_url("redis+sentinel://h:1/m").db == 0
+    with pytest.raises(BadRedisUrl):
+        parse_redis_url("redis+sentinel://h:1")
+    with pytest.raises(BadRedisUrl):
+        RedisStore("redis+sentinel://h:1")
 
 
 def test_the_store_serves_on_the_primary_the_sentinels_name(watched: SentinelRedis) -> None:

@@ -7,19 +7,12 @@ from typing import TYPE_CHECKING
 from ..logs.secrets import masked_url
 from ..pool.events import DEFAULT_EVENTS_KEEP
 from .base import Store, Ticket
+from .redis_url import REDIS_SCHEMES
 
 if TYPE_CHECKING:
     from .redis.topology import RedisOptions
 
-SCHEMES = (
-    "sqlite:///",
-    "redis://",
-    "rediss://",
-    "redis+cluster://",
-    "redis+sentinel://",
-    "memory://",
-)
-REDIS_SCHEMES = SCHEMES[1:5]
+SCHEMES = ("sqlite:///", *REDIS_SCHEMES, "memory://")
 
 
 def open_store(

@@ -21,35 +21,21 @@ import random
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
 
 import redis
 from redis.cluster import ClusterNode, NodesManager
 from redis.crc import key_slot
 from redis.exceptions import MovedError
 
+from ..redis_url import RedisUrl, parse_redis_url
 from . import wire
-from .topology import CLUSTER_SCHEME, Counter, RedisOptions, connection_kwargs
+from .topology import Counter, RedisOptions, connection_kwargs
 
 
-def parse_url(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
-    """`redis+cluster://[USER[:PASSWORD]@]H:P[,H:P…]` as its nodes and credentials."""
-    rest = url[len(CLUSTER_SCHEME) :].split("/", 1)[0]
-    credentials: dict[str, str] = {}
-    if "@" in rest:
-        userinfo, rest = rest.rsplit("@", 1)
-        user, _, password = userinfo.partition(":")
-        if user:
-            credentials["username"] = unquote(user)
-        if password:
-            credentials["password"] = unquote(password)
-    nodes = []
-    for address in rest.split(","):
-        host, _, port = address.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"a cluster node is HOST:PORT, not {address!r}")
-        nodes.append((host.strip("[]"), int(port)))
-    return nodes, credentials
+def _credentials(url: RedisUrl) -> dict[str, str]:
+    """The URL's ACL user and password, as connections take them."""
+    credentials = {"username": url.user, "password": url.password}
+    return {name: value for name, value in credentials.items() if value}
 
 
 class ClusterConnection(wire.DeadlineConnection):
@@ -83,8 +69,9 @@ class ClusterNodes:
     """The slot map and one connection pool per primary, of one topology."""
 
     def __init__(self, url: str, socket_timeout: float, options: RedisOptions) -> None:
-        self._startup, credentials = parse_url(url)
-        self._kwargs = {**connection_kwargs(socket_timeout, options), **credentials}
+        parsed = parse_redis_url(url)
+        self._startup = list(parsed.nodes)
+        self._kwargs = {**connection_kwargs(socket_timeout, options), **_credentials(parsed)}
         self.counter = Counter()
         self._manager: NodesManager | None = None
         self._pools: dict[str, redis.ConnectionPool] = {}

@@ -34,9 +34,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -44,54 +42,16 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from ...pool.errors import OutcomeUnknown, StoreUnavailable
+from ..redis_url import BadRedisUrl, parse_redis_url
 from . import wire
-from .topology import SENTINEL_SCHEME, Counter, RedisOptions, connection_kwargs
+from .topology import Counter, RedisOptions, connection_kwargs
 
-DEFAULT_SENTINEL_PORT = 26379
 PRIMARY_ROLE = b"master"
 #: How often a topology in use asks the Sentinels whether the primary moved. An
 #: old primary that was demoted while up may go on taking writes on the
 #: connections already open to it until the Sentinels reconfigure it; asking
 #: keeps that window this short for this process.
 RECHECK_EVERY = 0.5
-
-
-@dataclass(frozen=True)
-class SentinelURL:
-    """What a `redis+sentinel://` URL names."""
-
-    sentinels: tuple[tuple[str, int], ...]
-    master: str
-    db: int
-    username: str | None
-    password: str | None
-
-
-def parse_url(url: str) -> SentinelURL:
-    """The Sentinels, primary name, DB and ACL user of a `redis+sentinel://` URL."""
-    if not url.startswith(SENTINEL_SCHEME):
-        raise ValueError(f"not a {SENTINEL_SCHEME} URL")
-    rest = url[len(SENTINEL_SCHEME) :]
-    netloc, _, path = rest.partition("/")
-    userinfo, _, hosts = netloc.rpartition("@")
-    sentinels = tuple(_host(part) for part in hosts.split(",") if part)
-    parts = [part for part in path.split("?", 1)[0].split("/") if part]
-    if not sentinels or not parts or len(parts) > 2:
-        raise ValueError(f"expected {SENTINEL_SCHEME}H:P[,H:P…]/MASTER[/DB]")
-    db = int(parts[1]) if len(parts) == 2 else 0
-    username = password = None
-    if userinfo:
-        user, colon, secret = userinfo.partition(":")
-        username = unquote(user) or None
-        password = unquote(secret) if colon else None
-    return SentinelURL(sentinels, unquote(parts[0]), db, username, password)
-
-
-def _host(part: str) -> tuple[str, int]:
-    split = urlsplit(f"//{part}")
-    if split.hostname is None:
-        raise ValueError(f"no host in {part!r}")
-    return split.hostname, split.port or DEFAULT_SENTINEL_PORT
 
 
 class Epochs:
@@ -162,18 +122,19 @@ class SentinelTopology:
         self._timeout = socket_timeout
         self._options = options
         self._counter = Counter()
-        self._url = parse_url(url)
+        self._url = parse_redis_url(url)
+        if self._url.master is None:
+            raise BadRedisUrl("names no master: redis+sentinel://H:P[,H:P...]/MASTER[/DB]")
+        self._master: str = self._url.master
         no_retry = Retry(NoBackoff(), 0)
         # The Sentinels' own auth (`requirepass` in sentinel.conf) is not the data
         # nodes': it has a setting of its own.
-        self._sentinel = EpochSentinel(
-            self._url.sentinels, socket_timeout, options.sentinel_password
-        )
+        self._sentinel = EpochSentinel(self._url.nodes, socket_timeout, options.sentinel_password)
         kwargs = connection_kwargs(socket_timeout, options)
         if "password" not in kwargs and self._url.password is not None:
             kwargs["password"] = self._url.password
-        if self._url.username is not None:
-            kwargs["username"] = self._url.username
+        if self._url.user is not None:
+            kwargs["username"] = self._url.user
         self._kwargs: dict[str, Any] = {
             **kwargs,
             "db": self._url.db,
@@ -185,7 +146,7 @@ class SentinelTopology:
 
     def _pool(self, on_connect: Any) -> SentinelConnectionPool:
         return SentinelConnectionPool(
-            self._url.master,
+            self._master,
             self._sentinel,
             is_master=True,
             redis_connect_func=on_connect,
@@ -198,11 +159,11 @@ class SentinelTopology:
         role = connection.read_response()
         if not role or role[0] != PRIMARY_ROLE:
             raise redis.ConnectionError(
-                f"the node the Sentinels name for {self._url.master!r} is no primary"
+                f"the node the Sentinels name for {self._master!r} is no primary"
             )
         # Set after the check: the epoch read by the same discovery that named it.
         connection.objmgr_epoch = EPOCHS.of(  # type: ignore[attr-defined]
-            self._url.master, str(connection.host), int(connection.port)
+            self._master, str(connection.host), int(connection.port)
         )
 
     @property

@@ -34,13 +34,8 @@ from typing import Any, Protocol, cast
 
 import redis
 
+from ..redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME
 from . import wire
-
-#: The schemes of a single server.
-SINGLE_SCHEMES = ("redis://", "rediss://", "unix://")
-SENTINEL_SCHEME = "redis+sentinel://"
-CLUSTER_SCHEME = "redis+cluster://"
-SCHEMES = (*SINGLE_SCHEMES, SENTINEL_SCHEME, CLUSTER_SCHEME)
 
 
 @dataclass(frozen=True)
