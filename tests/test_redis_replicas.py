@@ -28,6 +28,8 @@ from .support.redis_sentinel import (
 )
 
 ANYONE = Caller.auth_off()
+#: Seconds a store that must be confirmed gives its replica.
+PATIENT = 10.0
 #: The pool's leases hash (model.py), read straight off a node.
 LEASES = "objmgr:{pool:p}:leases"
 
@@ -56,8 +58,16 @@ def held_on(node: DataNode, obj: int) -> dict[str, object] | None:
     return None if raw is None else dict(json.loads(raw))
 
 
+def waiting_for(url: str, replicas: int, socket_timeout: float = PATIENT) -> RedisStore:
+    """A store whose changes wait for `replicas`; by default patient enough that
+    a loaded machine's replica confirms in time (a confirmed change answers at once)."""
+    return RedisStore(
+        url, socket_timeout=socket_timeout, options=RedisOptions(min_replicas=replicas)
+    )
+
+
 def test_a_change_is_answered_once_the_replica_has_it(emptied: ReplicatedRedis) -> None:
-    store = RedisStore(emptied.url, options=RedisOptions(min_replicas=1))
+    store = waiting_for(emptied.url, 1)
     store.ensure_pool("p", 10)
 
     lease = store.acquire(AcquireRequest("p", owner="a", request_id="r1"))
@@ -73,13 +83,16 @@ def test_a_change_is_answered_once_the_replica_has_it(emptied: ReplicatedRedis) 
 def test_with_the_replica_frozen_a_grant_is_outcome_unknown_and_found_by_its_request_id(
     emptied: ReplicatedRedis,
 ) -> None:
-    store = RedisStore(emptied.url, options=RedisOptions(min_replicas=1))
+    store = waiting_for(emptied.url, 1)
     store.ensure_pool("p", 10)
     before = store.acquire(AcquireRequest("p", owner="a"))
     emptied.replica.pause()
     try:
+        # Waits out its deadline: no replica can confirm.
         with pytest.raises(OutcomeUnknown, match="replicas"):
-            store.acquire(AcquireRequest("p", owner="b", request_id="r2"))
+            waiting_for(emptied.url, 1, socket_timeout=1.0).acquire(
+                AcquireRequest("p", owner="b", request_id="r2")
+            )
         # Reads do not wait for replicas.
         seen = store.lease("p", before.obj)
         assert seen is not None and seen.token == before.token
@@ -112,8 +125,10 @@ def test_with_no_replica_required_a_change_is_answered_with_the_replica_frozen(
 def test_more_replicas_required_than_there_are_is_outcome_unknown(
     emptied: ReplicatedRedis,
 ) -> None:
-    RedisStore(emptied.url).ensure_pool("p", 10)
-    store = RedisStore(emptied.url, options=RedisOptions(min_replicas=2))
+    # Confirmed by the replica first, so that it is known to be acknowledging.
+    waiting_for(emptied.url, 1).ensure_pool("p", 10)
+    store = waiting_for(emptied.url, 2, socket_timeout=2.0)
 
+    # Its one replica confirms (well within the deadline it waits out), the second never.
     with pytest.raises(OutcomeUnknown, match="1 of the 2 replicas"):
         store.acquire(AcquireRequest("p", owner="a"))

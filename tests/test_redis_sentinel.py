@@ -30,6 +30,9 @@ from .support.redis_sentinel import (
 )
 
 ANYONE = Caller.auth_off()
+#: Seconds a store whose changes wait for a replica gives it: a loaded machine's
+#: replica confirms in time, and a confirmed change answers at once.
+PATIENT = 10.0
 SIZE = 1000
 
 
@@ -90,7 +93,9 @@ def test_the_store_serves_on_the_primary_the_sentinels_name(watched: SentinelRed
 def test_after_a_failover_it_serves_again_unopened_with_higher_tokens(
     watched: SentinelRedis,
 ) -> None:
-    acknowledged = RedisStore(watched.url, options=RedisOptions(min_replicas=1))
+    acknowledged = RedisStore(
+        watched.url, socket_timeout=PATIENT, options=RedisOptions(min_replicas=1)
+    )
     acknowledged.ensure_pool("p", SIZE)
     before = [acknowledged.acquire(AcquireRequest("p", owner=f"a{n}")) for n in range(5)]
     at_once = RedisStore(watched.url)
@@ -149,7 +154,7 @@ def test_tokens_the_old_primary_never_replicated_stay_below_the_new_ones(
 def test_a_manual_failover_is_followed_off_the_demoted_primary(watched: SentinelRedis) -> None:
     # One replica required: the demoted primary, up and a primary still until
     # the Sentinels reconfigure it, has none, so nothing it takes is acknowledged.
-    store = RedisStore(watched.url, options=RedisOptions(min_replicas=1))
+    store = RedisStore(watched.url, socket_timeout=PATIENT, options=RedisOptions(min_replicas=1))
     store.ensure_pool("p", SIZE)
     before = store.acquire(AcquireRequest("p", owner="a"))
     old = watched.primary

@@ -26,7 +26,7 @@ from ..batching import Batch, Batcher
 from . import wire
 from .model import pool_keys
 from .replies import event_from
-from .topology import RedisTarget
+from .target import RedisTarget
 
 CHANGING = (
     "ensure",

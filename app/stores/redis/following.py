@@ -28,7 +28,7 @@ import redis
 from ...pool.events import Event
 from .model import events_key
 from .replies import event_from
-from .topology import RedisTarget
+from .target import RedisTarget
 from .wire import LOST, unavailable
 
 #: Seconds a pool's connection is kept unused before the next read closes it.

@@ -16,7 +16,7 @@ from ..waking import WaitRoom
 from . import replies, wire
 from .model import MAX_STEPS
 from .replies import Refused
-from .topology import RedisTarget
+from .target import RedisTarget
 from .waiting import Listener, Session
 
 Script = Callable[..., list[Any]]

@@ -39,7 +39,8 @@ from .owned import Owned
 from .queues import Queues
 from .reaping import ExpiryReaper
 from .replies import Refused, text
-from .topology import RedisOptions, RedisTarget
+from .target import RedisTarget
+from .topology import RedisOptions
 
 _opt = replies.optional
 

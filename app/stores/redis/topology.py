@@ -2,11 +2,12 @@
 
 A `Topology` is one process's way to the Redis nodes an `OBJMGR_STORE` URL
 names. Every part of the store that talks to Redis opens one of its own
-(`connect`): the command batcher, the waiters' session thread, the pub/sub
-listener and the journal's blocking reads each hold their own connections,
-because a connection made in one thread or event loop is not used in another.
+(`target.RedisTarget.connect`): the command batcher, the waiters' session
+thread, the pub/sub listener and the journal's blocking reads each hold their
+own connections, because a connection made in one thread or event loop is not
+used in another.
 
-- `redis://`, `rediss://`, `unix://`: `SingleTopology`, one connection pool.
+- `redis://`, `rediss://`: `SingleTopology`, one connection pool.
 - `redis+sentinel://H:P[,H:P…]/MASTER[/DB]`: `sentinel.SentinelTopology`.
 - `redis+cluster://H:P[,H:P…]`: `cluster.ClusterTopology`.
 
@@ -34,7 +35,6 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from ..redis_url import CLUSTER_SCHEME, SENTINEL_SCHEME
 from . import wire
 
 
@@ -78,27 +78,6 @@ class Topology(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class RedisTarget:
-    """The Redis nodes a store's URL names, and how to reach them."""
-
-    url: str
-    socket_timeout: float = 1.0
-    options: RedisOptions = field(default_factory=RedisOptions)
-
-    def connect(self) -> Topology:
-        """A topology of the caller's own, with no connection made yet."""
-        if self.url.startswith(SENTINEL_SCHEME):
-            from .sentinel import SentinelTopology
-
-            return SentinelTopology(self.url, self.socket_timeout, self.options)
-        if self.url.startswith(CLUSTER_SCHEME):
-            from .cluster import ClusterTopology
-
-            return ClusterTopology(self.url, self.socket_timeout, self.options)
-        return SingleTopology(self.url, self.socket_timeout, self.options)
 
 
 def connection_kwargs(socket_timeout: float, options: RedisOptions) -> dict[str, Any]:

@@ -25,7 +25,8 @@ import redis
 from . import wire
 from .model import CHANNEL, SESSION_REFRESH, SESSION_TTL, session_key
 from .replies import text
-from .topology import RedisTarget, Topology
+from .target import RedisTarget
+from .topology import Topology
 from .wire import LOST
 
 log = logging.getLogger(__name__)
