@@ -64,6 +64,7 @@ def register(app: Flask, settings: Settings, service: LeaseService) -> None:
         graphiql=settings.graphiql,
         max_cost=settings.max_cost,
         suggestions=settings.introspection,
+        plans=True,
     )
     graphql.add_url_rule("", view_func=view, methods=["GET", "POST"])
     app.register_blueprint(graphql)

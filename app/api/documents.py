@@ -14,8 +14,8 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -29,6 +29,9 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from .cost import MAX_ROOT_FIELDS, OperationCost, compile_costs
 from .shape import TooComplex, prescan, read
+
+if TYPE_CHECKING:
+    from .plans import Plan
 
 #: An estimate of the bytes a cached entry holds: a parsed document keeps
 #: every token (a `Token`, chained to its neighbours, for error locations), a
@@ -72,10 +75,26 @@ class CacheInfo(NamedTuple):
 
 @dataclass(frozen=True)
 class Prepared:
-    """A document that parsed and validated, with the cost of each of its operations."""
+    """A document that parsed and validated, with the cost of each of its operations
+    and, once each has run, its plan."""
 
     document: DocumentNode
     costs: Mapping[str | None, OperationCost]
+    #: Each operation's plan by the operation's name, None where graphql-core runs it.
+    plans: dict[str | None, Plan | None] = field(default_factory=dict, compare=False)
+
+    def plan(self, schema: GraphQLSchema, operation: OperationDefinitionNode) -> Plan | None:
+        """The operation's plan, compiled on its first run; None when graphql-core must run it."""
+        name = operation.name.value if operation.name else None
+        try:
+            return self.plans[name]
+        except KeyError:
+            # Imported here: plans shape their errors with `results`, which imports this module.
+            from .plans import compile_plan
+
+            # Two requests racing here compile the same plan twice; either one is kept.
+            plan = self.plans[name] = compile_plan(schema, self.document, operation)
+            return plan
 
     def check_limits(
         self, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None, limit: int

@@ -38,6 +38,7 @@ from .get_policy import calls_state_changing_query_field
 from .graphiql import graphiql_response
 from .negotiation import GRAPHQL_RESPONSE_JSON, JSON, choose
 from .operation_names import GRAPHIQL, GRAPHQL, root_fields
+from .plans import PlanAnswer
 from .results import MAX_QUERY_LENGTH, execute_synchronously, formatted_error, result_body
 from .shape import TooComplex
 from .sse import event_stream, wants_event_stream
@@ -87,6 +88,7 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         graphiql: bool,
         max_cost: int = 50_000,
         suggestions: bool = True,
+        plans: bool = True,
     ) -> None:
         super().__init__(schema=schema, graphql_ide="graphiql" if graphiql else None)
         self.service = service
@@ -95,6 +97,8 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         self.gate = gate
         self.max_cost = max_cost
         self.suggestions = suggestions
+        #: Whether cached documents run as compiled plans (`plans`), else always by graphql-core.
+        self.plans = plans
 
     # HTTP ---------------------------------------------------------------
     def dispatch_request(self, **_: Any) -> Response:
@@ -152,6 +156,10 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
         response = Response(status=200, content_type=media_type)
         try:
             result = self.execute_request(adapter, request_data, context)
+            if isinstance(result, PlanAnswer):
+                response.status_code = result.status
+                response.set_data(self.encode_json(result.body))
+                return response
         except GraphQLValidationError as refusal:
             response.status_code = 400
             result = ExecutionResult(data=None, errors=refusal.errors)
@@ -249,8 +257,9 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
     # GraphQL ------------------------------------------------------------
     def execute_request(
         self, adapter: RequestAdapter, request_data: GraphQLRequestData, context: RequestContext
-    ) -> ExecutionResult:
-        """Run the request's operation once it passed every check; raise
+    ) -> ExecutionResult | PlanAnswer:
+        """Run the request's operation once it passed every check, by its plan when it
+        has one, else by graphql-core; raise
         `GraphQLValidationError` (400) or `HTTPException` when it may not run."""
         # get_graphql_request_data refused every request without a string query.
         assert request_data.query is not None
@@ -288,6 +297,9 @@ class ObjmgrGraphQLView(GraphQLView[RequestContext, None]):
             self.schema, document, operation, request_data.variables
         ):
             raise HTTPException(405, "getObject hands out an object: send it over POST")
+        plan = prepared.plan(self.schema, operation) if self.plans else None
+        if plan is not None:
+            return plan.run(context, request_data.variables, self.suggestions)
         return execute_synchronously(
             self.schema,
             document,
