@@ -56,14 +56,62 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .report import StoreResult, print_table, problems
-from .servers import DEFAULT_STORES, POOL_SIZE, STORES, Server, StoreRun, http_json, serving
-from .wrk import ACQUIRE, IN_USE, SCENARIOS, VERSION, BenchError, Series, plan, run_into, run_wrk
+from .etcd_peer import SCENARIOS as ETCD_SCENARIOS
+from .etcd_peer import EtcdPeer, etcd_peer
+from .report import PeerResult, StoreResult, peer_problems, print_table, problems
+from .servers import (
+    DEFAULT_STORES,
+    LEASES_PER_ANSWER,
+    OBJMGR_SCENARIOS,
+    PEERS,
+    POOL_SIZE,
+    STORES,
+    Server,
+    StoreRun,
+    http_json,
+    serving,
+)
+from .wrk import ACQUIRE, IN_USE, VERSION, BenchError, Series, WrkResult, plan, run_wrk
 
 
-def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> list[StoreResult]:
-    """Every store served at once; rounds interleave stores and scenarios, so drift hits all."""
-    results = [StoreResult(store, {sc.key: Series() for sc in SCENARIOS}) for store in stores]
+def timed_run(
+    series: Series, cpu_seconds: Callable[[], float | None], run: Callable[[], WrkResult]
+) -> WrkResult:
+    """`run` added to `series` with the CPU `cpu_seconds` says the server spent over it."""
+    before = cpu_seconds()
+    result = run()
+    after = cpu_seconds()
+    series.runs.append(result)
+    if before is None or after is None or series.cpu_seconds is None:
+        series.cpu_seconds = None
+    else:
+        series.cpu_seconds += after - before
+    return result
+
+
+def warm_up(result: StoreResult, server: Server, args: argparse.Namespace) -> None:
+    for scenario in OBJMGR_SCENARIOS:
+        warm = run_wrk(server.url, scenario, args, args.warmup)
+        count_acquiring(result, scenario.key)
+        result.warmup_acquired += warm.expected * LEASES_PER_ANSWER.get(scenario.key, 0)
+
+
+def count_acquiring(result: StoreResult, key: str) -> None:
+    result.acquire_runs += key == "acquire"
+    result.batch_runs += key == "batch"
+
+
+def measure(
+    stores: list[StoreRun], peer: EtcdPeer | None, scratch: Path, args: argparse.Namespace
+) -> tuple[list[StoreResult], PeerResult | None]:
+    """Every server at once; rounds interleave servers and scenarios, so drift hits all."""
+    results = [
+        StoreResult(store, {sc.key: Series() for sc in OBJMGR_SCENARIOS}) for store in stores
+    ]
+    peer_result = None
+    if peer is not None:
+        peer_result = PeerResult("etcd", peer.version, {sc.key: Series() for sc in ETCD_SCENARIOS})
+        print(f"  etcd {peer.version} pid {peer.pid} on {peer.url}, data dir {peer.data_dir}")
     with contextlib.ExitStack() as servers:
         running: list[Server] = []
         for store in stores:
@@ -72,31 +120,47 @@ def measure(stores: list[StoreRun], scratch: Path, args: argparse.Namespace) -> 
             if store.about:
                 print(f"    {store.about}")
         for result, server in zip(results, running, strict=True):
-            for scenario in SCENARIOS:
-                warm = run_wrk(server.url, scenario, args, args.warmup)
-                if scenario.key == "acquire":
-                    result.warmup_acquired += warm.expected
-                    result.acquire_runs += 1
+            warm_up(result, server, args)
+        if peer is not None and peer_result is not None:
+            for scenario in ETCD_SCENARIOS:
+                warm = peer.run(scenario, args, args.warmup)
+                peer_result.warmup_expected[scenario.key] = warm.expected
+                peer_result.runs[scenario.key] = 1
         for round_no in range(1, args.rounds + 1):
             for result, server in zip(results, running, strict=True):
                 figures = []
-                for scenario in SCENARIOS:
-                    series = result.series[scenario.key]
-                    run = run_into(
-                        series, server.url, server.cpu_seconds, scenario, args, args.duration
+                for scenario in OBJMGR_SCENARIOS:
+                    run = timed_run(
+                        result.series[scenario.key],
+                        server.cpu_seconds,
+                        functools.partial(run_wrk, server.url, scenario, args, args.duration),
                     )
-                    result.acquire_runs += scenario.key == "acquire"
+                    count_acquiring(result, scenario.key)
                     figures.append(f"{scenario.key} {run.rps:,.0f}/s")
                 print(
                     f"    round {round_no} {result.store.name}: " + ", ".join(figures), flush=True
                 )
+            if peer is not None and peer_result is not None:
+                figures = []
+                for scenario in ETCD_SCENARIOS:
+                    run = timed_run(
+                        peer_result.series[scenario.key],
+                        peer.cpu_seconds,
+                        functools.partial(peer.run, scenario, args, args.duration),
+                    )
+                    peer_result.runs[scenario.key] += 1
+                    figures.append(f"{scenario.key} {run.rps:,.0f}/s")
+                print(f"    round {round_no} etcd: " + ", ".join(figures), flush=True)
         for result, server in zip(results, running, strict=True):
             try:
                 answer = http_json(server.url + "/graphql", {"query": IN_USE})
                 result.in_use = int(answer["data"]["pool"]["inUse"])  # type: ignore[index]
             except (OSError, ValueError, KeyError, TypeError) as error:
                 raise BenchError(f"{result.store.name}: cannot read pool.inUse: {error}") from None
-    return results
+    if peer is not None and peer_result is not None:
+        peer_result.keys_held = peer.keys_held()
+        peer_result.leases_held = peer.leases_held()
+    return results, peer_result
 
 
 # Document cache micro-benchmark -------------------------------------------------------------------
@@ -160,7 +224,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stores",
         "--store",
         default=DEFAULT_STORES,
-        help=f"comma-separated, served side by side: {', '.join(STORES)} "
+        help=f"comma-separated, served side by side: {', '.join([*STORES, *PEERS])} "
         f"(default: {DEFAULT_STORES})",
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
@@ -168,8 +232,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=90.0,
-        help="seconds of wrk in all, warm-ups included, when --duration is not given (default 90)",
+        default=100.0,
+        help="seconds of wrk in all, warm-ups included, when --duration is not given (default 100)",
     )
     parser.add_argument(
         "--duration", type=int, default=None, help="seconds per run (default: from --budget)"
@@ -191,10 +255,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     # Each store gets one scratch directory named after it, so a name counts once.
     names = list(dict.fromkeys(name.strip() for name in args.stores.split(",") if name.strip()))
-    unknown = [name for name in names if name not in STORES]
+    unknown = [name for name in names if name not in STORES and name not in PEERS]
     if not names or unknown:
-        parser.error(f"--stores: expected some of {', '.join(STORES)}, got {args.stores!r}")
-    args.store_names = names
+        known = ", ".join([*STORES, *PEERS])
+        parser.error(f"--stores: expected some of {known}, got {args.stores!r}")
+    args.store_names = [name for name in names if name in STORES]
+    args.etcd = "etcd" in names
     for name in ("threads", "connections", "rounds", "micro_iterations"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -232,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # A SIGTERM must still stop the servers: turn it into SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    planned = plan(args, len(args.store_names) * len(SCENARIOS))
+    runs = len(args.store_names) * len(OBJMGR_SCENARIOS) + args.etcd * len(ETCD_SCENARIOS)
+    planned = plan(args, runs)
     with tempfile.TemporaryDirectory(prefix="objmgr-bench-", dir=args.tmpdir) as scratch_dir:
         scratch = Path(scratch_dir).resolve()
         load_before = load_average()
@@ -243,17 +310,22 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         try:
-            # Whatever a store started (redis-server) stops here, before its directory goes.
+            # Whatever a store started (redis-server, etcd) stops here, before its
+            # directory goes.
             with contextlib.ExitStack() as backends:
                 stores = []
                 for name in args.store_names:
                     (scratch / name).mkdir()
                     stores.append(backends.enter_context(STORES[name](args, scratch / name)))
-                results = measure(stores, scratch, args)
+                peer = None
+                if args.etcd:
+                    (scratch / "etcd").mkdir()
+                    peer = backends.enter_context(etcd_peer(scratch / "etcd"))
+                results, peer_result = measure(stores, peer, scratch, args)
         except BenchError as error:
             print(f"benchmark failed: {error}", file=sys.stderr)
             return 2
-    print_table(results, args)
+    print_table(results, peer_result, args)
     print(
         f"load average {load_before} before, {load_average()} after: other work on the host "
         "moves req/s; the ratios and CPU us/req move less"
@@ -261,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_micro:
         cache_micro(args.micro_iterations)
     found = [problem for result in results for problem in problems(result, args.connections)]
+    if peer_result is not None:
+        found.extend(peer_problems(peer_result, args.connections))
     for problem in found:
         print(f"CHECK FAILED: {problem}", file=sys.stderr)
     return 1 if found else 0

@@ -22,9 +22,27 @@ from tests.support.ports import free_port
 from tests.support.processes import cpu_seconds, spawn, stop_group
 from tests.support.redis_server import RedisServer
 
-from .wrk import BenchError
+from .wrk import SCENARIOS, BenchError, Scenario
 
 POOL_SIZE = 2_000_000_000  # creating a pool is O(1), so this costs nothing and never runs out
+
+BATCH_COUNT = 10
+ACQUIRE_BATCH = (
+    f"mutation {{ acquireObjects(count: {BATCH_COUNT}) {{ success leases {{ obj token }} }} }}"
+)
+_LEASE = r'{"obj":%s*%d+,%s*"token":%s*"?%d+"?}'
+# The whole list in one pattern: an answered set holds exactly BATCH_COUNT leases.
+BATCH = Scenario(
+    "batch",
+    f"POST acquireObjects({BATCH_COUNT})",
+    "POST",
+    "/graphql",
+    r'"success":%s*true,%s*"leases":%s*%[' + r",%s*".join([_LEASE] * BATCH_COUNT) + r"%]",
+    ACQUIRE_BATCH,
+)
+# What every objmgr server is asked, and how many leases an expected answer of each holds.
+OBJMGR_SCENARIOS = (*SCENARIOS, BATCH)
+LEASES_PER_ANSWER = {"acquire": 1, "batch": BATCH_COUNT}
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,9 @@ STORES: dict[
         )
     ),
 }
-DEFAULT_STORES = "sqlite,memory,redis"
+# Servers that are not objmgr, measured in the same rounds (bench/etcd_peer.py).
+PEERS = ("etcd",)
+DEFAULT_STORES = "sqlite,redis,stock,etcd"
 
 
 @dataclass(frozen=True)
