@@ -26,7 +26,7 @@ run: install
 # runs the Postman collection for real; a check whose tool could not be installed says so
 # and skips.
 SYSTEM_TOOLS := redis-server:redis-server wrk:wrk shellcheck:shellcheck promtool:prometheus \
-	chromium:chromium
+	chromium:chromium etcd:etcd-server
 NEWMAN := .tools/node_modules/.bin/newman
 
 system-deps:

@@ -35,7 +35,7 @@ from pathlib import Path
 from tests.support.ports import free_port
 from tests.support.processes import alive, cpu_seconds, spawn, stop_group
 
-from .wrk import BenchError, Scenario, Series, WrkResult
+from .wrk import BenchError, Scenario, WrkResult
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("wrk_etcd.lua")
 KEY_PREFIX = "objmgr-bench/"
@@ -218,9 +218,7 @@ def run_wrk(
     raise BenchError(f"wrk gave no result (exit {done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def pair_rps(grant: Series, txn: Series) -> float:
+def pair_rps(grant: float, txn: float) -> float:
     """Fresh slots a second if each took a grant and a txn, one after the other, on the
     same server: the two requests' times per request add up."""
-    if not grant.rps or not txn.rps:
-        return 0.0
-    return 1 / (1 / grant.rps + 1 / txn.rps)
+    return 1 / (1 / grant + 1 / txn) if grant and txn else 0.0

@@ -73,7 +73,7 @@ class PeerResult:
 
     @property
     def pair_rps(self) -> float:
-        return pair_rps(self.series["grant"], self.series["txn"])
+        return pair_rps(self.series["grant"].rps, self.series["txn"].rps)
 
 
 def transport_problems(name: str, series: dict[str, Series]) -> list[str]:

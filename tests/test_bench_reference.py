@@ -27,10 +27,21 @@ def test_every_bench_module_imports_as_a_module_of_the_bench_package(name: str) 
 
 
 def test_the_documents_wrk_sends_are_valid_against_the_live_schema() -> None:
-    from bench import wrk
+    from bench import servers, wrk
 
-    for document in (wrk.ACQUIRE, wrk.VERSION, wrk.IN_USE):
+    for document in (wrk.ACQUIRE, wrk.VERSION, wrk.IN_USE, servers.ACQUIRE_BATCH):
         assert validate(schema.graphql_schema, parse(document)) == [], document
+
+
+def test_every_objmgr_request_of_the_bench_is_measured_and_its_leases_counted() -> None:
+    from bench import servers
+
+    keys = [scenario.key for scenario in servers.OBJMGR_SCENARIOS]
+    assert keys == ["healthz", "acquire", "version", "batch"]
+    assert servers.LEASES_PER_ANSWER == {"acquire": 1, "batch": servers.BATCH_COUNT}
+    assert f"count: {servers.BATCH_COUNT}" in servers.ACQUIRE_BATCH
+    # the expected body names each of the set's leases
+    assert servers.BATCH.expect.count('"obj"') == servers.BATCH_COUNT
 
 
 def test_the_document_cache_micro_benchmark_runs_in_process(
@@ -63,8 +74,8 @@ def test_the_reference_serves_acquire_through_graphql_servers_own_view(
     client: FlaskClient,
 ) -> None:
     view = client.application.view_functions["graphql.graphql"]
-    assert view.view_class is not ObjmgrGraphQLView  # type: ignore[attr-defined]
-    assert issubclass(view.view_class, GraphQLView)  # type: ignore[attr-defined]
+    assert view.view_class is not ObjmgrGraphQLView  # type: ignore[union-attr]
+    assert issubclass(view.view_class, GraphQLView)  # type: ignore[union-attr]
     first = client.post("/graphql", json={"query": ACQUIRE}).get_json()
     second = client.post("/graphql", json={"query": ACQUIRE}).get_json()
     assert first["data"]["acquireObject"]["success"] is True
