@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .etcd_peer import pair_rps
 from .servers import BATCH_COUNT, LEASES_PER_ANSWER, OBJMGR_SCENARIOS, StoreRun
@@ -221,22 +222,41 @@ def versus_sqlite(result: StoreResult, sqlite: StoreResult) -> float:
     return result.series["acquire"].rps / baseline if baseline else 0.0
 
 
-Rates = tuple[float, list[float]]  # req/s over all rounds, and round by round
+class Figure(NamedTuple):
+    rps: float  # over all rounds
+    rounds: list[float]  # req/s round by round
+    cpu_us: float | None  # the server's CPU per request
 
 
-def rates(series: dict[str, Series] | None, key: str) -> Rates | None:
+def figure(series: dict[str, Series] | None, key: str) -> Figure | None:
     if series is None or key not in series:
         return None
-    return series[key].rps, [run.rps for run in series[key].runs]
+    one = series[key]
+    return Figure(one.rps, [run.rps for run in one.runs], one.cpu_us_per_request)
 
 
-def ratio_line(label: str, over: Rates, under: Rates, target: float | None) -> str:
-    """`label`, over/under in all and its spread over the rounds, and met / NOT met."""
-    total = over[0] / under[0] if under[0] else 0.0
-    rounds = [a / b for a, b in zip(over[1], under[1], strict=False) if b]
+def pair_figure(peer: PeerResult) -> Figure:
+    """etcd's grant + txn pair: the two requests' rates combined, round by round too, and
+    their CPU per request added."""
+    grant, txn = peer.series["grant"], peer.series["txn"]
+    cpu = None
+    if grant.cpu_us_per_request is not None and txn.cpu_us_per_request is not None:
+        cpu = grant.cpu_us_per_request + txn.cpu_us_per_request
+    rounds = [pair_rps(a.rps, b.rps) for a, b in zip(grant.runs, txn.runs, strict=False)]
+    return Figure(peer.pair_rps, rounds, cpu)
+
+
+def ratio_line(label: str, over: Figure, under: Figure, target: float | None) -> str:
+    """`label`, over/under in all, its spread over the rounds, the ratio CPU per request
+    alone would give, and met / NOT met (on requests/s)."""
+    total = over.rps / under.rps if under.rps else 0.0
+    rounds = [a / b for a, b in zip(over.rounds, under.rounds, strict=False) if b]
     spread = f"rounds {min(rounds):.2f}..{max(rounds):.2f}" if rounds else ""
+    by_cpu = "by CPU -"
+    if over.cpu_us and under.cpu_us:
+        by_cpu = f"by CPU {under.cpu_us / over.cpu_us:.2f}x"
     judged = "" if target is None else verdict(total >= target)
-    return f"{label:<62} {total:>5.2f}x  {spread:<19} {judged}".rstrip()
+    return f"{label:<62} {total:>5.2f}x  {spread:<19} {by_cpu:<14} {judged}".rstrip()
 
 
 def target_lines(results: list[StoreResult], peer: PeerResult | None = None) -> list[str]:
@@ -253,22 +273,10 @@ def target_lines(results: list[StoreResult], peer: PeerResult | None = None) -> 
 
     sqlite, redis, stock = two_workers("sqlite"), two_workers("redis"), series_of("stock")
     etcd = None if peer is None else peer.series
-    pair: Rates | None = None
-    if peer is not None:
-        pair = (
-            peer.pair_rps,
-            [
-                1 / (1 / grant.rps + 1 / txn.rps)
-                for grant, txn in zip(
-                    peer.series["grant"].runs, peer.series["txn"].runs, strict=False
-                )
-                if grant.rps and txn.rps
-            ],
-        )
     lines: list[str] = []
 
     def add(
-        label: str, needs: str, over: Rates | None, under: Rates | None, target: float | None
+        label: str, needs: str, over: Figure | None, under: Figure | None, target: float | None
     ) -> None:
         if over is not None and under is not None:
             lines.append(ratio_line(label, over, under, target))
@@ -278,37 +286,37 @@ def target_lines(results: list[StoreResult], peer: PeerResult | None = None) -> 
     add(
         f"target sqlite acquireObject >= {TARGET_RATIO}x /healthz:",
         "sqlite",
-        rates(sqlite, "acquire"),
-        rates(sqlite, "healthz"),
+        figure(sqlite, "acquire"),
+        figure(sqlite, "healthz"),
         TARGET_RATIO,
     )
     add(
         f"target redis acquire >= {TARGET_REDIS_VS_SQLITE}x sqlite's:",
         "sqlite,redis",
-        rates(redis, "acquire"),
-        rates(sqlite, "acquire"),
+        figure(redis, "acquire"),
+        figure(sqlite, "acquire"),
         TARGET_REDIS_VS_SQLITE,
     )
     add(
         f"target sqlite {{ version }} >= {TARGET_VERSION_RATIO}x /healthz:",
         "sqlite",
-        rates(sqlite, "version"),
-        rates(sqlite, "healthz"),
+        figure(sqlite, "version"),
+        figure(sqlite, "healthz"),
         TARGET_VERSION_RATIO,
     )
     add(
         f"target sqlite acquireObjects({BATCH_COUNT}) >= {TARGET_BATCH_VS_ACQUIRE}x "
         "acquireObject req/s:",
         "sqlite",
-        rates(sqlite, "batch"),
-        rates(sqlite, "acquire"),
+        figure(sqlite, "batch"),
+        figure(sqlite, "acquire"),
         TARGET_BATCH_VS_ACQUIRE,
     )
     add(
         f"target sqlite acquireObject >= {TARGET_VS_ETCD_TXN}x etcd put-if-absent txn:",
         "sqlite,etcd",
-        rates(sqlite, "acquire"),
-        rates(etcd, "txn"),
+        figure(sqlite, "acquire"),
+        figure(etcd, "txn"),
         TARGET_VS_ETCD_TXN,
     )
     for label in (
@@ -319,30 +327,30 @@ def target_lines(results: list[StoreResult], peer: PeerResult | None = None) -> 
     add(
         "reference: stock graphql-server acquire/healthz:",
         "stock",
-        rates(stock, "acquire"),
-        rates(stock, "healthz"),
+        figure(stock, "acquire"),
+        figure(stock, "healthz"),
         None,
     )
     add(
         "reference: sqlite acquire over stock graphql-server's:",
         "stock",
-        rates(sqlite, "acquire"),
-        rates(stock, "acquire"),
+        figure(sqlite, "acquire"),
+        figure(stock, "acquire"),
         None,
     )
     if peer is not None:
         add(
             f"reference: sqlite acquire over etcd {peer.version} lease grant:",
             "etcd",
-            rates(sqlite, "acquire"),
-            rates(etcd, "grant"),
+            figure(sqlite, "acquire"),
+            figure(etcd, "grant"),
             None,
         )
         add(
             "reference: sqlite acquire over etcd's grant + txn pair:",
             "etcd",
-            rates(sqlite, "acquire"),
-            pair,
+            figure(sqlite, "acquire"),
+            pair_figure(peer),
             None,
         )
     return lines

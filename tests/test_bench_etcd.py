@@ -158,10 +158,16 @@ def test_the_bench_prints_every_target_and_the_etcd_references_and_its_checks_pa
     # redis was not asked for: the four others carry a ratio, a spread and a verdict
     assert len(measured_here) == 4, text
     for line in measured_here:
-        assert re.search(r"\d+\.\d\dx  rounds \d+\.\d\d\.\.\d+\.\d\d +(met|NOT met)$", line), line
+        figures = r"\d+\.\d\dx  rounds \d+\.\d\d\.\.\d+\.\d\d +by CPU (\d+\.\d\dx|-) +"
+        assert re.search(figures + r"(met|NOT met)$", line), line
     assert "not measured (needs --stores sqlite,redis)" in text
-    assert re.search(r"reference: sqlite acquire over etcd 3\.\d+\.\d+ lease grant: +\d", text)
-    assert re.search(r"reference: sqlite acquire over etcd's grant \+ txn pair: +\d", text)
+    for reference in (
+        r"reference: sqlite acquire over etcd 3\.\d+\.\d+ lease grant:",
+        r"reference: sqlite acquire over etcd's grant \+ txn pair:",
+    ):
+        assert re.search(reference + r" +\d+\.\d\dx  rounds .* by CPU \d+\.\d\dx$", text, re.M), (
+            text
+        )
     for server, workers, request in (
         ("sqlite", 2, "GET /healthz"),
         ("sqlite", 2, "POST acquireObject"),
