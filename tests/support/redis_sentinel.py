@@ -102,7 +102,9 @@ class DataNode(RedisServer):
         return ("127.0.0.1", self.port)
 
     def command(self) -> list[str]:
-        command = super().command()
+        # A replica's full sync starts at once, not after Redis' default wait
+        # for more replicas to share it (5 s): a failover's aftermath is shorter.
+        command = [*super().command(), "--repl-diskless-sync-delay", "0"]
         if self.replicaof is not None:
             command += ["--replicaof", "127.0.0.1", str(self.replicaof)]
         return command
