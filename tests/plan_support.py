@@ -206,8 +206,9 @@ class Twins:
         self.settings = settings
         self.fast = plan_app(settings, self.clock, plans=True)
         self.core = plan_app(settings, self.clock, plans=False)
-        #: Every request compared, for the checks that the plans were taken.
+        #: Every request compared and its answer, for the counts of paths and codes.
         self.calls: list[Call] = []
+        self.answers: list[Answer] = []
 
     def close(self) -> None:
         for app in (self.fast, self.core):
@@ -241,7 +242,21 @@ class Twins:
             f"plan ({fast.status} {fast.mimetype}): {fast.text}\n"
             f"core ({core.status} {core.mimetype}): {core.text}"
         )
+        self.answers.append(core)
         return core
+
+    def same_state(self) -> None:
+        """Fails unless both stores hold the same pools, leases and journals: a change
+        that one side made and its answer did not show."""
+        assert state_of(self.fast) == state_of(self.core), self.calls
+
+
+def state_of(app: Flask) -> list[Any]:
+    store = app.extensions["objmgr"].store
+    return [
+        (pool, store.leases(pool.name, 1000, 0), store.events(pool.name, 0, 1000))
+        for pool in store.pools(1000, "")
+    ]
 
 
 # --- which operations take a plan ------------------------------------------------------
@@ -284,17 +299,42 @@ class Fallbacks:
 
     def __init__(self) -> None:
         self.paths: Counter[str] = Counter()
+        self.codes: Counter[str] = Counter()
 
-    def note(self, pair: Twins, call: Call) -> None:
-        self.paths[path_taken(pair.fast, call)] += 1
-        core = pair.core.extensions["objmgr.documents"].get(call.query)
-        assert not isinstance(core, Prepared) or not core.plans, "plans=False compiled a plan"
+    def note(self, pair: Twins) -> None:
+        """Count the paths and codes of every request `pair` compared."""
+        for call, answer in zip(pair.calls, pair.answers, strict=True):
+            self.paths[path_taken(pair.fast, call)] += 1
+            core = pair.core.extensions["objmgr.documents"].get(call.query)
+            assert not isinstance(core, Prepared) or not core.plans, "plans=False compiled one"
+            self.codes.update(f"{answer.status} {code}" for code in codes_in(answer.json()))
 
     def report(self) -> str:
         total = sum(self.paths.values())
         lines = [f"{total} requests compared, by the path the server with plans took:"]
         lines += [f"  {count:5d}  {path}" for path, count in self.paths.most_common()]
+        lines.append("status and code of the answers (errors' and payloads' codes):")
+        lines += [f"  {count:5d}  {code}" for code, count in sorted(self.codes.items())]
         return "\n".join(lines)
+
+
+def codes_in(body: Any) -> Iterator[str]:
+    """The `extensions.code` of each error and the `code` of each failed payload."""
+    if not isinstance(body, dict):
+        return
+    for error in body.get("errors") or []:
+        yield f"error {(error.get('extensions') or {}).get('code')}"
+    pending = [body.get("data")]
+    for _ in range(100_000):
+        if not pending:
+            return
+        value = pending.pop()
+        if isinstance(value, dict):
+            if value.get("success") is False:
+                yield f"payload {value.get('code')}"
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 # --- documents in the forms clients send them --------------------------------------------

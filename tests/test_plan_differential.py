@@ -150,7 +150,6 @@ def run_twice(pair: Twins, call: Call, advances: list[float]) -> None:
     for seconds in advances:
         pair.same(call)
         pair.clock.advance(seconds)
-    FALLBACKS.note(pair, call)
 
 
 def generated_case(data: st.DataObject, document: DocumentNode, query: bool) -> None:
@@ -171,7 +170,9 @@ def generated_case(data: st.DataObject, document: DocumentNode, query: bool) -> 
     try:
         method = "GET" if form == "GET" else "POST"
         run_twice(pair, Call(text, variables, caller=caller, method=method), advances)
+        pair.same_state()
     finally:
+        FALLBACKS.note(pair)
         pair.close()
 
 
@@ -216,9 +217,11 @@ def error_codes(pair: Twins, call: Call, status: int = 200) -> list[str]:
 
 def noted(pair: Twins) -> Iterator[Twins]:
     yield pair
-    for call in pair.calls:
-        FALLBACKS.note(pair, call)
-    pair.close()
+    try:
+        pair.same_state()
+        FALLBACKS.note(pair)
+    finally:
+        pair.close()
 
 
 @pytest.fixture
