@@ -514,7 +514,7 @@ def _fields_with_selections(node: SelectionSetNode) -> Iterator[SelectionSetNode
             yield from _fields_with_selections(selection.selection_set)
 
 
-DECORATIONS = ["typename", "alias", "include", "skip", "inline", "fragment", "duplicate"]
+DECORATIONS = ["typename", "alias", "include", "skip", "inline", "fragment", "duplicate", "split"]
 
 
 def _field(name: str, alias: str | None = None) -> FieldNode:
@@ -579,6 +579,14 @@ def decorated(draw: st.DrawFn, document: DocumentNode) -> DocumentNode:
     elif how == "duplicate":
         # The same field twice merges into one key of the answer.
         selections.insert(position + 1, chosen)
+    elif how == "split" and isinstance(chosen, FieldNode) and chosen.selection_set is not None:
+        # One field asked twice for parts of its selection: the answer merges them.
+        inner = list(chosen.selection_set.selections)
+        half = max(1, len(inner) // 2)
+        selections[position : position + 1] = [
+            _with(chosen, selection_set=SelectionSetNode(selections=tuple(part)))
+            for part in (inner[:half], inner[half:] or inner[:half])
+        ]
     replacement = SelectionSetNode(selections=tuple(selections))
 
     class Swap(Visitor):

@@ -105,7 +105,7 @@ SCALARS = {
     "String": STRINGS.map(nodes.String),
 }
 GENERATED = settings(
-    max_examples=120,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -380,6 +380,59 @@ def test_refusals_before_running_answer_as_graphql_core(open_pair: Twins) -> Non
     pair.same(Call(BENCH_ACQUIRE, method="GET"))  # 405
     pair.same(Call(GET_OBJECT, method="GET"))  # 405
     pair.same(Call(LEASES, {"first": 2}, method="GET"))
+
+
+def test_merged_fields_fragments_and_operation_names_answer_as_graphql_core(
+    open_pair: Twins,
+) -> None:
+    pair = open_pair
+    acquired(pair, Call(ACQUIRE, {"owner": "alice", "label": "x", "ttl": 5}))
+    for query in (
+        "{ pool { name } pool { size leases { obj } } p: pool { __typename t: __typename } }",
+        "{ pool { ...Counts leases { ...Held } } } fragment Counts on Pool { name inUse "
+        "... on Pool { available } } fragment Held on Lease { obj token owner ...Held2 } "
+        "fragment Held2 on Lease { obj label }",
+        "{ __typename version v: version }",
+        '{ pool(name: "nope") { name } lease(obj: 1) { ... { token } } }',
+        "{ first: pool { leases(first: 1) { obj } } second: pool { leases(first: 0) { obj } } }",
+    ):
+        assert error_codes(pair, Call(query)) == []
+    mutation = (
+        "mutation { __typename a: freeObject(obj: 1) { success } b: freeObject(obj: 1) { code } }"
+    )
+    pair.same(Call(mutation))
+    two = "query A { version } query B($n: Int = 1) { pools(first: $n) { name } }"
+    for name in ("A", "B", "C", None):
+        pair.same(Call(two, operation_name=name))
+    pair.same(Call(two, {"n": 0}, operation_name="B"))
+    pair.same(Call(two, {"n": None}, operation_name="B"))
+    planned(pair, "{ __typename version v: version }")
+
+
+def test_list_and_input_object_variables_answer_as_graphql_core(auth_pair: Twins) -> None:
+    pair = auth_pair
+    for objs in (5, [1, 2], [1, "x"], None, [], [None], "1"):
+        pair.same(Call(REVOKE, {"pool": "default", "objs": objs}, caller="root"))
+    for policy in (
+        {},
+        {"maxTtl": 1, "reuseFirst": None},
+        {"maxTtl": "1"},
+        {"maxTtll": 1},
+        {"maxPerOwner": 2**31},
+        {"description": "d" * 1025},
+        [],
+        "x",
+    ):
+        pair.same(Call(SET_POLICY, {"name": "default", "policy": policy}, caller="root"))
+    # More variables wrong than graphql-core reports.
+    names = [f"v{i}" for i in range(60)]
+    definitions = ", ".join(f"${name}: Int" for name in names)
+    fields = " ".join(f"{name}: leases(first: ${name}) {{ obj }}" for name in names)
+    query = f"query({definitions}) {{ pool {{ {fields} }} }}"
+    many = pair.same(Call(query, dict.fromkeys(names, "x"), caller="bob"))
+    assert many.status == 400, many.text
+    pair.same(Call(query, dict.fromkeys(names, 1), caller="bob"))
+    pair.same(Call(query, None, caller="bob"))
 
 
 @pytest.mark.parametrize("name", sorted(COMMON_DOCUMENTS))
