@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import graphene
 import pytest
 from graphql import (
     GraphQLArgument,
@@ -398,3 +399,56 @@ def test_mutation_root_fields_run_in_document_order() -> None:
     answer = _answers("mutation { b: second(value: 2) a: first(value: 1) c: second(value: 3) }")
     assert answer.body == {"data": {"b": 2, "a": 1, "c": 3}}
     assert calls == [("second", 2), ("first", 1), ("second", 3)] * 2
+
+
+# --- graphene's default resolver, read without an `info` ---------------------------
+
+
+class Source:
+    """A value graphene's default resolver reads: attributes, one of them failing."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    @property
+    def broken(self) -> str:
+        raise Failure("a property's bug")
+
+
+class Thing(graphene.ObjectType):
+    name = graphene.String()
+    needed = graphene.String(required=True)
+    broken = graphene.String()
+    missing = graphene.Int()
+
+
+class ThingQuery(graphene.ObjectType):
+    things = graphene.List(Thing)
+
+    @staticmethod
+    def resolve_things(_root: Any, _info: Any) -> list[Any]:
+        return [Source("one"), {"name": "two", "needed": "yes"}, Source(None)]
+
+
+GRAPHENE_SCHEMA = graphene.Schema(query=ThingQuery).graphql_schema
+
+
+def test_graphenes_default_resolver_reads_attributes_and_keys_as_graphql_core_does() -> None:
+    source = "{ things { name missing broken } t: things { needed } }"
+    answer = _plan(source, GRAPHENE_SCHEMA).run(CONTEXT, None)
+    result = execute_synchronously(GRAPHENE_SCHEMA, parse(source), context_value=CONTEXT)
+    assert answer == PlanAnswer(200, result_body(result, True))
+    assert answer.body["data"] == {
+        "things": [
+            {"name": "one", "missing": None, "broken": None},
+            {"name": "two", "missing": None, "broken": None},
+            {"name": None, "missing": None, "broken": None},
+        ],
+        "t": [None, {"needed": "yes"}, None],
+    }
+    assert [error["path"] for error in answer.body["errors"]] == [
+        ["things", 0, "broken"],
+        ["things", 2, "broken"],
+        ["t", 0, "needed"],
+        ["t", 2, "needed"],
+    ]

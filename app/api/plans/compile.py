@@ -10,15 +10,18 @@ completion of its type, and the arguments written as literals.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from graphene.types.resolver import dict_or_attr_resolver
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLField,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -135,6 +138,7 @@ class _Compiler:
                 arguments={},
                 non_null=True,
                 complete=_never,
+                parent_name=parent_type.name,
                 typename=parent_type.name,
             )
         field = parent_type.fields.get(field_name)
@@ -149,6 +153,8 @@ class _Compiler:
             arguments=_fixed_arguments(field, nodes[0]),
             non_null=is_non_null_type(field.type),
             complete=self.completion(field.type, nodes),
+            parent_name=parent_type.name,
+            attribute=_attribute(field),
         )
 
     def completion(self, output_type: GraphQLOutputType, nodes: list[FieldNode]) -> Complete:
@@ -174,7 +180,19 @@ def _never(*_: Any) -> Any:
     raise AssertionError("__typename is answered without completion")
 
 
-def _fixed_arguments(field: Any, node: FieldNode) -> dict[str, Any] | None:
+def _attribute(field: GraphQLField) -> tuple[str, Any] | None:
+    """The key and default graphene's default resolver reads for `field`, when the
+    field takes no argument (so no request's arguments can fail); else None."""
+    resolve = field.resolve
+    if field.args or not isinstance(resolve, functools.partial):
+        return None
+    if resolve.func is not dict_or_attr_resolver or resolve.keywords or len(resolve.args) != 2:
+        return None
+    name, default = resolve.args
+    return (name, default) if isinstance(name, str) else None
+
+
+def _fixed_arguments(field: GraphQLField, node: FieldNode) -> dict[str, Any] | None:
     """The field's coerced arguments when no request can change them, else None."""
     if any(_holds_variable(argument.value) for argument in node.arguments):
         return None

@@ -51,8 +51,8 @@ class Run:
     errors: CollectedErrors
 
 
-#: Completes a resolver's value for one output type: (value, info, path, run) -> JSON value.
-Complete = Callable[[Any, GraphQLResolveInfo, Path, Run], Any]
+#: Completes a resolver's value for one output type: (value, step, path, run) -> JSON value.
+Complete = Callable[[Any, "FieldStep", Path, Run], Any]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -69,6 +69,12 @@ class FieldStep:
     arguments: dict[str, Any] | None
     non_null: bool
     complete: Complete
+    #: The name of the type the field is a field of, for the errors of its values.
+    parent_name: str
+    #: graphene's default resolver's key and default, for a field without arguments
+    #: that reads its source's attribute or key: read without building the `info`
+    #: graphene's resolver never reads. None for every other field.
+    attribute: tuple[str, Any] | None = None
     #: `__typename`'s answer, which needs no resolver; None for every other field.
     typename: str | None = None
 
@@ -94,7 +100,17 @@ def execute_fields(
 def execute_field(
     step: FieldStep, parent_type: GraphQLObjectType, source: Any, parent: Path | None, run: Run
 ) -> Any:
-    path = Path(parent, step.response_name, parent_type.name)
+    path = Path(parent, step.response_name, step.parent_name)
+    attribute = step.attribute
+    if attribute is not None:
+        try:
+            if isinstance(source, dict):
+                value = source.get(attribute[0], attribute[1])
+            else:
+                value = getattr(source, attribute[0], attribute[1])
+            return step.complete(value, step, path, run)
+        except Exception as raw_error:
+            return _field_error(raw_error, step, path, run)
     info = GraphQLResolveInfo(
         step.field_name,
         step.nodes,
@@ -113,24 +129,29 @@ def execute_field(
         arguments = step.arguments
         if arguments is None:
             arguments = get_argument_values(step.field, step.nodes[0], run.variables)
-        return step.complete(step.resolve(source, info, **arguments), info, path, run)
+        return step.complete(step.resolve(source, info, **arguments), step, path, run)
     except Exception as raw_error:
-        error = located_error(raw_error, step.nodes, path.as_list())
-        if step.non_null:
-            raise error from None
-        run.errors.add(error, path)
-        return None
+        return _field_error(raw_error, step, path, run)
+
+
+def _field_error(raw_error: Exception, step: FieldStep, path: Path, run: Run) -> None:
+    """graphql-core's `handle_field_error`: a nullable field answers null, a non-null
+    one hands the error to its parent."""
+    error = located_error(raw_error, step.nodes, path.as_list())
+    if step.non_null:
+        raise error from None
+    run.errors.add(error, path)
+    return None
 
 
 def complete_non_null(inner: Complete) -> Complete:
-    def complete(result: Any, info: GraphQLResolveInfo, path: Path, run: Run) -> Any:
+    def complete(result: Any, step: FieldStep, path: Path, run: Run) -> Any:
         if isinstance(result, Exception):
             raise result
-        completed = inner(result, info, path, run)
+        completed = inner(result, step, path, run)
         if completed is None:
             raise TypeError(
-                "Cannot return null for non-nullable field"
-                f" {info.parent_type.name}.{info.field_name}."
+                f"Cannot return null for non-nullable field {step.parent_name}.{step.field_name}."
             )
         return completed
 
@@ -140,7 +161,7 @@ def complete_non_null(inner: Complete) -> Complete:
 def complete_leaf(leaf_type: GraphQLLeafType) -> Complete:
     serialize = leaf_type.serialize
 
-    def complete(result: Any, info: GraphQLResolveInfo, path: Path, run: Run) -> Any:
+    def complete(result: Any, step: FieldStep, path: Path, run: Run) -> Any:
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
@@ -157,7 +178,7 @@ def complete_leaf(leaf_type: GraphQLLeafType) -> Complete:
 
 
 def complete_list(item: Complete, item_non_null: bool) -> Complete:
-    def complete(result: Any, info: GraphQLResolveInfo, path: Path, run: Run) -> Any:
+    def complete(result: Any, step: FieldStep, path: Path, run: Run) -> Any:
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
@@ -165,15 +186,15 @@ def complete_list(item: Complete, item_non_null: bool) -> Complete:
         if not is_iterable(result):
             raise GraphQLError(
                 "Expected Iterable, but did not find one for field"
-                f" '{info.parent_type.name}.{info.field_name}'."
+                f" '{step.parent_name}.{step.field_name}'."
             )
         completed: list[Any] = []
         for index, value in enumerate(result):
             item_path = path.add_key(index, None)
             try:
-                completed.append(item(value, info, item_path, run))
+                completed.append(item(value, step, item_path, run))
             except Exception as raw_error:
-                error = located_error(raw_error, info.field_nodes, item_path.as_list())
+                error = located_error(raw_error, step.nodes, item_path.as_list())
                 if item_non_null:
                     raise error from None
                 run.errors.add(error, item_path)
@@ -184,7 +205,7 @@ def complete_list(item: Complete, item_non_null: bool) -> Complete:
 
 
 def complete_object(object_type: GraphQLObjectType, steps: tuple[FieldStep, ...]) -> Complete:
-    def complete(result: Any, info: GraphQLResolveInfo, path: Path, run: Run) -> Any:
+    def complete(result: Any, step: FieldStep, path: Path, run: Run) -> Any:
         if isinstance(result, Exception):
             raise result
         if result is None or result is Undefined:
