@@ -45,6 +45,8 @@ CHANGING = (
 # nothing a client is told: a lost reply leaves nothing to find out.
 READING = ("stats", "leases", "lease", "head", "reap")
 SCRIPTS = wire.load_scripts(CHANGING, READING)
+#: Pools whose keys a process keeps made, at most.
+_POOL_KEYS_KEPT = 1024
 
 
 class _Pending(NamedTuple):
@@ -68,6 +70,7 @@ class Commands:
         self._published = published
         self.topology = target.connect()
         self._batcher: Batcher[_Pending] = Batcher(self._send)
+        self._pool_keys: dict[str, tuple[str, ...]] = {}
 
     @property
     def connects(self) -> int:
@@ -105,8 +108,18 @@ class Commands:
 
     def lua_of(self, script: wire.LuaScript, pool: str, *args: str) -> wire.Command:
         return wire.Command.lua(
-            script, pool_keys(pool), (self.now(), *args, self.events_keep), floored=True
+            script, self._keys_of(pool), (self.now(), *args, self.events_keep), floored=True
         )
+
+    def _keys_of(self, pool: str) -> tuple[str, ...]:
+        # The same strings each time: their hashes are kept, and so is their
+        # place in the wire's table of packed arguments.
+        keys = self._pool_keys.get(pool)
+        if keys is None:
+            if len(self._pool_keys) >= _POOL_KEYS_KEPT:
+                self._pool_keys.clear()
+            keys = self._pool_keys[pool] = tuple(pool_keys(pool))
+        return keys
 
     def journaled(self, pool: str, result: list[Any]) -> list[Any]:
         """The reply of a script run on `pool`, once the listeners were told of the
