@@ -233,7 +233,6 @@ class Twins:
 
     def same(self, call: Call) -> Answer:
         """The answer both servers gave `call`; fails unless they gave the same one."""
-        self.calls.append(call)
         fast = self.send(self.fast, call)
         core = self.send(self.core, call)
         assert (fast.status, fast.mimetype, fast.body) == (core.status, core.mimetype, core.body), (
@@ -242,6 +241,7 @@ class Twins:
             f"plan ({fast.status} {fast.mimetype}): {fast.text}\n"
             f"core ({core.status} {core.mimetype}): {core.text}"
         )
+        self.calls.append(call)
         self.answers.append(core)
         return core
 
@@ -331,7 +331,7 @@ def codes_in(body: Any) -> Iterator[str]:
         value = pending.pop()
         if isinstance(value, dict):
             if value.get("success") is False:
-                yield f"payload {value.get('code')}"
+                yield f"payload {value.get('code', '(code not selected)')}"
             pending.extend(value.values())
         elif isinstance(value, list):
             pending.extend(value)
@@ -597,6 +597,25 @@ def decorated(draw: st.DrawFn, document: DocumentNode) -> DocumentNode:
     return DocumentNode(definitions=(*swapped.definitions, *fragments))
 
 
+def with_codes(document: DocumentNode) -> DocumentNode:
+    """A mutation with `code` selected in each root payload, so that every refusal shows."""
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    roots = []
+    for root in operation.selection_set.selections:
+        if isinstance(root, FieldNode) and root.selection_set is not None:
+            inner = root.selection_set.selections
+            if not any(isinstance(s, FieldNode) and s.name.value == "code" for s in inner):
+                root = _with(
+                    root, selection_set=SelectionSetNode(selections=(*inner, _field("code")))
+                )
+        roots.append(root)
+    selection_set = SelectionSetNode(selections=tuple(roots))
+    return DocumentNode(
+        definitions=(_with(operation, selection_set=selection_set), *document.definitions[1:])
+    )
+
+
 def _parent_type(document: DocumentNode, target: SelectionSetNode) -> str | None:
     """The name of the type a selection set selects from."""
     type_info = TypeInfo(GRAPHQL_SCHEMA)
@@ -625,5 +644,6 @@ __all__ = [
     "decorated",
     "open_settings",
     "plan_of",
+    "with_codes",
     "with_variables",
 ]
