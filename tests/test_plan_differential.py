@@ -47,6 +47,7 @@ from objmgr_client.operations import (
 from app import Settings
 from app.api.plans import Plan
 
+from .plan_documents import bad_variables, decorated, with_codes, with_variables
 from .plan_support import (
     GRAPHQL_SCHEMA,
     PLANNED,
@@ -55,14 +56,10 @@ from .plan_support import (
     Pairs,
     Twins,
     auth_settings,
-    bad_variables,
-    decorated,
     exact,
     open_settings,
     path_taken,
     plan_of,
-    with_codes,
-    with_variables,
 )
 
 #: What the bench sends (bench/wrk.py), and the shortest documents clients send.
