@@ -15,7 +15,7 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
-from app.stores.redis import wire
+from app.stores.redis import resp, wire
 from app.stores.redis.commands import SCRIPTS
 from app.stores.redis.model import pool_keys
 
@@ -38,18 +38,18 @@ ARGUMENTS: list[tuple[Any, ...]] = [
 @pytest.mark.parametrize("args", ARGUMENTS)
 def test_packed_is_what_redis_py_packs(args: tuple[Any, ...]) -> None:
     connection = redis.Connection()
-    commands = [wire.Command(args, False), wire.Command(args, True)]
-    ours = b"".join(wire.packed(connection, commands))
-    theirs = b"".join(connection.pack_commands([command.args for command in commands]))
+    commands = [args, args]
+    ours = b"".join(resp.packed(connection, commands))
+    theirs = b"".join(connection.pack_commands(commands))
     assert ours == theirs
 
 
 def test_packed_refuses_what_redis_py_refuses() -> None:
     connection = redis.Connection()
     with pytest.raises(redis.DataError):
-        wire.packed(connection, [wire.Command(("SET", "k", True), True)])
+        resp.packed(connection, [("SET", "k", True)])
     with pytest.raises(redis.DataError):
-        wire.packed(connection, [wire.Command(("SET", "k", None), True)])
+        resp.packed(connection, [("SET", "k", None)])
 
 
 # Replies of every shape a pipeline meets: the buffered reader takes the plain ones
