@@ -35,11 +35,12 @@ if TYPE_CHECKING:
 
 #: An estimate of the bytes a cached entry holds: a parsed document keeps
 #: every token (a `Token`, chained to its neighbours, for error locations), a
-#: node for most of them, and each node its own `Location`; validation and the
-#: cost plans add a fixed part. Measured with tracemalloc, documents from
-#: `{ version }` to 2,000 tokens held 20 KB plus 200 to 600 bytes per token;
-#: this estimate is at or above every one of them (tests/test_api_limits.py
-#: checks it against tracemalloc), and the key's own size is added to it.
+#: node for most of them, and each node its own `Location`; validation, the
+#: cost plans and each operation's compiled plan (made on its first run) add
+#: a part. Measured with tracemalloc, documents from `{ version }` to 2,000
+#: tokens held 20 KB plus 200 to 600 bytes per token, plans compiled; this
+#: estimate is at or above every one of them (tests/test_api_limits.py checks
+#: it against tracemalloc, plans included), and the key's own size is added to it.
 BYTES_PER_ENTRY = 40 * 1024
 BYTES_PER_TOKEN = 640
 BYTES_PER_CHARACTER = 2
