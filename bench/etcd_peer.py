@@ -35,7 +35,7 @@ from pathlib import Path
 from tests.support.ports import free_port
 from tests.support.processes import alive, cpu_seconds, spawn, stop_group
 
-from .wrk import BenchError, Scenario, WrkResult
+from .wrk import BenchError, Scenario, WrkResult, wrk_result
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("wrk_etcd.lua")
 KEY_PREFIX = "objmgr-bench/"
@@ -206,16 +206,7 @@ def run_wrk(
         str(LUA_SCRIPT),
         peer.url + scenario.path,
     ]
-    try:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=seconds + 20, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish: {' '.join(command)}") from None
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            return WrkResult(**json.loads(line.removeprefix("BENCH_RESULT ")))
-    raise BenchError(f"wrk gave no result (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return WrkResult(**wrk_result(command, env, seconds))
 
 
 def pair_rps(grant: float, txn: float) -> float:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from tests.support.redis_sentinel import ReplicatedRedis, replicated_redis
 from tests.support.redis_server import RedisServer, launch_redis
 
 from .servers import Server, StoreRun, http_json
-from .wrk import BenchError
+from .wrk import BenchError, wrk_result
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("wrk_pools.lua")
 POOL_SIZE = 2_000_000_000  # creating a pool is O(1): it never runs out
@@ -152,16 +150,7 @@ def run_pools(
         str(LUA_SCRIPT),
         base_url + "/graphql",
     ]
-    try:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=seconds + 20, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"wrk did not finish: {' '.join(command)}") from None
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            return PoolsRun(**json.loads(line.removeprefix("BENCH_RESULT ")))
-    raise BenchError(f"wrk gave no result (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+    return PoolsRun(**wrk_result(command, env, seconds))
 
 
 @dataclass

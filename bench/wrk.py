@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("wrk_report.lua")
 
@@ -140,6 +141,11 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, seconds
         str(LUA_SCRIPT),
         base_url + scenario.path,
     ]
+    return WrkResult(**wrk_result(command, env, seconds))
+
+
+def wrk_result(command: list[str], env: dict[str, str], seconds: int) -> dict[str, Any]:
+    """What the Lua script of a wrk run printed as its `BENCH_RESULT` line, decoded."""
     try:
         done = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=seconds + 20, check=False
@@ -148,5 +154,6 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, seconds
         raise BenchError(f"wrk did not finish: {' '.join(command)}") from None
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
-            return WrkResult(**json.loads(line.removeprefix("BENCH_RESULT ")))
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
+            return result
     raise BenchError(f"wrk gave no result (exit {done.returncode}):\n{done.stdout}{done.stderr}")
