@@ -17,6 +17,7 @@ from app.stores.sqlite import SQLiteStore
 
 from .api_support import Api, MakeApi, memory_app
 from .support.redis_cluster import RedisCluster, launch_cluster
+from .support.redis_sentinel import SentinelRedis, launch_sentinels
 from .support.redis_server import DebuggableRedisServer, RedisServer, launch_redis
 
 
@@ -61,6 +62,21 @@ def every_redis_store_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for store in opened:
         store.close()
+
+
+@pytest.fixture(scope="module")
+def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelRedis]:
+    """A primary, its replica and three Sentinels, for the module that asks."""
+    topology = launch_sentinels(tmp_path_factory.mktemp("sentinels"))
+    yield topology
+    topology.close()
+
+
+@pytest.fixture
+def watched(sentinels: SentinelRedis) -> SentinelRedis:
+    """The module's Sentinel topology, both nodes replicating and the data emptied."""
+    sentinels.reset()
+    return sentinels
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ the pair replicating again (`reattach`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from .support.redis_sentinel import (
     MASTER,
     SentinelProcess,
     SentinelRedis,
-    launch_sentinels,
 )
 
 ANYONE = Caller.auth_off()
@@ -34,19 +32,6 @@ ANYONE = Caller.auth_off()
 #: replica confirms in time, and a confirmed change answers at once.
 PATIENT = 10.0
 SIZE = 1000
-
-
-@pytest.fixture(scope="module")
-def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelRedis]:
-    topology = launch_sentinels(Path(tmp_path_factory.mktemp("sentinel")))
-    yield topology
-    topology.close()
-
-
-@pytest.fixture
-def watched(sentinels: SentinelRedis) -> SentinelRedis:
-    sentinels.reset()
-    return sentinels
 
 
 def acquired_soon(store: RedisStore, pool: str, owner: str) -> Lease:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from ..live.support import GraphQL, LiveServer
 from ..support.redis_sentinel import (
     FAILOVER_WAIT,
     SentinelRedis,
-    launch_sentinels,
 )
 from .driver import Load, Workload, strike
 from .test_faults import granted_after, listing, new_seed, summary
@@ -50,19 +49,6 @@ MIN_AFTER_LAST = 10
 # Leases on their own pool, granted before the run and never ended: each
 # listing after a failover must show them.
 KEPT = 2
-
-
-@pytest.fixture(scope="module")
-def sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelRedis]:
-    topology = launch_sentinels(Path(tmp_path_factory.mktemp("failover")))
-    yield topology
-    topology.close()
-
-
-@pytest.fixture
-def watched(sentinels: SentinelRedis) -> SentinelRedis:
-    sentinels.reset()
-    return sentinels
 
 
 def sentinel_hosts(
