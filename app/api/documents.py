@@ -9,13 +9,12 @@ few hundred small ones.
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -28,10 +27,9 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from .cost import MAX_ROOT_FIELDS, OperationCost, compile_costs
+from .plans import Plan, compile_plan
+from .results import without_suggestions
 from .shape import TooComplex, prescan, read
-
-if TYPE_CHECKING:
-    from .plans import Plan
 
 #: An estimate of the bytes a cached entry holds: a parsed document keeps
 #: every token (a `Token`, chained to its neighbours, for error locations), a
@@ -45,22 +43,9 @@ BYTES_PER_ENTRY = 40 * 1024
 BYTES_PER_TOKEN = 640
 BYTES_PER_CHARACTER = 2
 
-# graphql-core's validation messages end with suggestions of names from the
-# schema (" Did you mean 'getObject'?"): with introspection off they would
-# tell what introspection does not. Only names follow "Did you mean".
-_NAME = r"'[_A-Za-z][_0-9A-Za-z]*'"
-SUGGESTION = re.compile(
-    rf" Did you mean (?:the enum value |to use an inline fragment on )?"
-    rf"(?:{_NAME}|{_NAME} or {_NAME}|(?:{_NAME}, )+or {_NAME})\?$"
-)
-
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-
-
-def without_suggestions(message: str) -> str:
-    return SUGGESTION.sub("", message)
 
 
 class CacheInfo(NamedTuple):
@@ -90,9 +75,6 @@ class Prepared:
         try:
             return self.plans[name]
         except KeyError:
-            # Imported here: plans shape their errors with `results`, which imports this module.
-            from .plans import compile_plan
-
             # Two requests racing here compile the same plan twice; either one is kept.
             plan = self.plans[name] = compile_plan(schema, self.document, operation)
             return plan

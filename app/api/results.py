@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, execute
 
-from .documents import without_suggestions
-
 log = logging.getLogger(__name__)
+
+# graphql-core's validation messages end with suggestions of names from the
+# schema (" Did you mean 'getObject'?"): with introspection off they would
+# tell what introspection does not. Only names follow "Did you mean".
+_NAME = r"'[_A-Za-z][_0-9A-Za-z]*'"
+SUGGESTION = re.compile(
+    rf" Did you mean (?:the enum value |to use an inline fragment on )?"
+    rf"(?:{_NAME}|{_NAME} or {_NAME}|(?:{_NAME}, )+or {_NAME})\?$"
+)
+
+
+def without_suggestions(message: str) -> str:
+    return SUGGESTION.sub("", message)
+
 
 #: The longest document text served, over POST, GET, SSE and the WebSocket.
 MAX_QUERY_LENGTH = 64 * 1024
