@@ -133,6 +133,7 @@ def test_more_replicas_required_than_there_are_is_outcome_unknown(
     confirmed.ensure_pool("p", 10)
     store = waiting_for(emptied.url, 2, socket_timeout=2.0)
 
-    # Its one replica confirms (well within the deadline it waits out), the second never.
-    with pytest.raises(OutcomeUnknown, match="1 of the 2 replicas"):
+    # The second replica never confirms: whether the one there is counted depends on
+    # when its ack lands within the wait, so the count is not what this asserts.
+    with pytest.raises(OutcomeUnknown, match=r"[01] of the 2 replicas required"):
         store.acquire(AcquireRequest("p", owner="a"))
