@@ -195,18 +195,7 @@ def run_wrk(
         "BENCH_LEASE": peer.txn_lease,
         "BENCH_EXPECT": scenario.expect,
     }
-    command = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA_SCRIPT),
-        peer.url + scenario.path,
-    ]
-    return WrkResult(**wrk_result(command, env, seconds))
+    return WrkResult(**wrk_result(LUA_SCRIPT, peer.url + scenario.path, args, seconds, env))
 
 
 def pair_rps(grant: float, txn: float) -> float:

@@ -139,18 +139,7 @@ def run_pools(
     base_url: str, pools: list[str], mode: str, args: argparse.Namespace, seconds: int
 ) -> PoolsRun:
     env = {**os.environ, "BENCH_POOLS": ",".join(pools), "BENCH_MODE": mode}
-    command = [
-        "wrk",
-        f"-t{args.threads}",
-        f"-c{args.connections}",
-        f"-d{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA_SCRIPT),
-        base_url + "/graphql",
-    ]
-    return PoolsRun(**wrk_result(command, env, seconds))
+    return PoolsRun(**wrk_result(LUA_SCRIPT, base_url + "/graphql", args, seconds, env))
 
 
 @dataclass

@@ -130,6 +130,14 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, seconds
     env.pop("BENCH_BODY", None)
     if scenario.body is not None:
         env["BENCH_BODY"] = scenario.body
+    return WrkResult(**wrk_result(LUA_SCRIPT, base_url + scenario.path, args, seconds, env))
+
+
+def wrk_result(
+    script: Path, url: str, args: argparse.Namespace, seconds: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """What `script` printed as its `BENCH_RESULT` line, decoded, after a wrk run of
+    `seconds` on `url` with the bench's threads and connections."""
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -138,14 +146,9 @@ def run_wrk(base_url: str, scenario: Scenario, args: argparse.Namespace, seconds
         "--timeout",
         "10s",
         "-s",
-        str(LUA_SCRIPT),
-        base_url + scenario.path,
+        str(script),
+        url,
     ]
-    return WrkResult(**wrk_result(command, env, seconds))
-
-
-def wrk_result(command: list[str], env: dict[str, str], seconds: int) -> dict[str, Any]:
-    """What the Lua script of a wrk run printed as its `BENCH_RESULT` line, decoded."""
     try:
         done = subprocess.run(
             command, env=env, capture_output=True, text=True, timeout=seconds + 20, check=False
